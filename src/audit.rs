@@ -1,0 +1,136 @@
+//! Typed security events for the audit trail (PRODUCT §6).
+//!
+//! Security events go here, not to the logs: the trail is queryable with
+//! `kagi audit` and is kept in the database shared by every node.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditKind {
+    /// An operator registered a customer.
+    CustomerCreated,
+    /// An operator registered a client.
+    ClientCreated,
+    /// An operator lifted a customer's lock.
+    CustomerUnlocked,
+    /// An operator removed a customer's passkeys.
+    PasskeysRemovedByOperator,
+    /// Signing keys were generated (first start or rotation).
+    SigningKeysGenerated,
+    /// Signing keys past their publication window were deleted.
+    SigningKeysPruned,
+}
+
+impl AuditKind {
+    /// The stable name stored and shown (`noun.verb`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::CustomerCreated => "customer.created",
+            AuditKind::ClientCreated => "client.created",
+            AuditKind::CustomerUnlocked => "customer.unlocked",
+            AuditKind::PasskeysRemovedByOperator => "passkey.removed_by_operator",
+            AuditKind::SigningKeysGenerated => "keys.generated",
+            AuditKind::SigningKeysPruned => "keys.pruned",
+        }
+    }
+}
+
+/// Whether the event was a success, a failure or neither.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The action succeeded.
+    Success,
+    /// The action was refused or failed.
+    Failure,
+    /// A fact worth recording.
+    Info,
+}
+
+impl Outcome {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Info => "info",
+        }
+    }
+}
+
+/// One event to record; build it with [`AuditEvent::new`] and the `with_*` setters.
+#[derive(Clone, Debug)]
+pub struct AuditEvent {
+    /// What happened.
+    pub kind: AuditKind,
+    /// Success, failure or info.
+    pub outcome: Outcome,
+    /// The customer concerned (`sub`).
+    pub customer_id: Option<String>,
+    /// The customer code concerned, also kept for failed logins of unknown codes.
+    pub customer_code: Option<String>,
+    /// The client concerned.
+    pub client_id: Option<String>,
+    /// The client IP.
+    pub ip: Option<String>,
+    /// Structured detail (never secrets).
+    pub detail: Value,
+}
+
+impl AuditEvent {
+    /// An event with no subject and empty detail.
+    pub fn new(kind: AuditKind, outcome: Outcome) -> Self {
+        Self {
+            kind,
+            outcome,
+            customer_id: None,
+            customer_code: None,
+            client_id: None,
+            ip: None,
+            detail: Value::Object(Default::default()),
+        }
+    }
+
+    /// Names the customer.
+    pub fn with_customer(mut self, id: &str, code: &str) -> Self {
+        self.customer_id = Some(id.to_owned());
+        self.customer_code = Some(code.to_owned());
+        self
+    }
+
+    /// Names the client.
+    pub fn with_client(mut self, client_id: &str) -> Self {
+        self.client_id = Some(client_id.to_owned());
+        self
+    }
+
+    /// Attaches structured detail.
+    pub fn with_detail(mut self, detail: Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+/// A stored event, as `kagi audit` prints it.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditRecord {
+    /// Sequence number.
+    pub id: i64,
+    /// Unix time.
+    pub at: i64,
+    /// Event name.
+    pub kind: String,
+    /// Outcome name.
+    pub outcome: String,
+    /// Customer `sub`.
+    pub customer_id: Option<String>,
+    /// Customer code.
+    pub customer_code: Option<String>,
+    /// Client id.
+    pub client_id: Option<String>,
+    /// Client IP.
+    pub ip: Option<String>,
+    /// Detail object.
+    pub detail: Value,
+}

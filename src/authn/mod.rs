@@ -1,0 +1,4 @@
+//! How customers prove who they are. Each method yields an authentication
+//! event that a session records.
+
+pub mod password;

@@ -1,0 +1,203 @@
+//! `kagi client add`: register a relying party.
+
+use anyhow::bail;
+use clap::Subcommand;
+
+use super::Output;
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::config::Config;
+use crate::crypto::random;
+use crate::model::{AuthMethod, Client, ClientId, RedirectKind, RedirectUri, SigningAlg};
+
+/// Client commands.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client. Confidential clients get a generated secret, shown once.
+    Add(AddArgs),
+}
+
+/// Options of `kagi client add`.
+#[derive(Debug, clap::Args)]
+pub struct AddArgs {
+    /// Client identifier.
+    #[arg(long)]
+    client_id: String,
+    /// Display name.
+    #[arg(long)]
+    name: String,
+    /// Redirect URI (repeatable): https, http on a loopback host, or (public clients) a private-use scheme.
+    #[arg(long = "redirect-uri", required = true)]
+    redirect_uris: Vec<String>,
+    /// A public (native) client: no secret, PKCE required.
+    #[arg(long)]
+    public: bool,
+    /// Token endpoint authentication: `client_secret_basic` (default), `client_secret_post`,
+    /// `private_key_jwt`, or `none` (public clients).
+    #[arg(long)]
+    auth_method: Option<String>,
+    /// Where RP-initiated logout may send the browser back to (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Back-channel logout endpoint.
+    #[arg(long)]
+    backchannel_logout_uri: Option<String>,
+    /// `acr` the client requires (e.g. `phr`).
+    #[arg(long)]
+    require_acr: Option<String>,
+    /// When `--require-acr` starts to apply: `YYYY-MM-DD` (midnight in Japan, +09:00) or RFC 3339.
+    #[arg(long)]
+    require_acr_from: Option<String>,
+    /// Require PKCE of a confidential client too (public clients always need it).
+    #[arg(long)]
+    require_pkce: bool,
+    /// ID token signing algorithm: RS256 (default), ES256, PS256, EdDSA.
+    #[arg(long, default_value = "RS256")]
+    id_token_alg: String,
+    /// URL of the client's JWK set, for `private_key_jwt`.
+    #[arg(long)]
+    jwks_uri: Option<String>,
+    /// The client's JWK set as JSON, for `private_key_jwt`.
+    #[arg(long)]
+    jwks: Option<String>,
+}
+
+pub(super) async fn run(cmd: ClientCommand, config: &Config, out: &Output) -> anyhow::Result<()> {
+    let ClientCommand::Add(args) = cmd;
+    let (store, clock) = super::open_store(config).await?;
+    let (client, secret) = build(args, clock.now())?;
+    store.insert_client(&client).await?;
+    let event = AuditEvent::new(AuditKind::ClientCreated, Outcome::Success)
+        .with_client(client.client_id.as_str())
+        .with_detail(serde_json::json!({ "public": client.public, "auth_method": client.auth_method.as_str() }));
+    store.insert_audit_event(&event, clock.now()).await?;
+    let text = match &secret {
+        Some(s) => format!(
+            "client {} registered\nclient_secret: {s}\n(shown once; only its hash is stored)",
+            client.client_id
+        ),
+        None => format!("public client {} registered", client.client_id),
+    };
+    out.print(
+        &serde_json::json!({ "client_id": client.client_id.as_str(), "client_secret": secret }),
+        &text,
+    );
+    Ok(())
+}
+
+/// Validates the arguments into a client and, for confidential clients, a new secret.
+fn build(args: AddArgs, now: i64) -> anyhow::Result<(Client, Option<String>)> {
+    let client_id = ClientId::parse(&args.client_id)?;
+    let name = args.name.trim().to_owned();
+    if name.is_empty() {
+        bail!("--name must not be empty");
+    }
+    let auth_method = match (&args.auth_method, args.public) {
+        (Some(m), _) => AuthMethod::parse(m)?,
+        (None, true) => AuthMethod::None,
+        (None, false) => AuthMethod::ClientSecretBasic,
+    };
+    match (args.public, auth_method) {
+        (true, AuthMethod::None)
+        | (false, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost) => {}
+        (false, AuthMethod::PrivateKeyJwt) if args.jwks.is_some() || args.jwks_uri.is_some() => {}
+        (false, AuthMethod::PrivateKeyJwt) => bail!("private_key_jwt needs --jwks or --jwks-uri"),
+        (true, _) => bail!("a public client authenticates with `none`"),
+        (false, AuthMethod::None) => bail!("only --public clients may use `none`"),
+    }
+    let redirect_uris = args
+        .redirect_uris
+        .iter()
+        .map(|u| RedirectUri::parse(u, args.public))
+        .collect::<Result<Vec<_>, _>>()?;
+    let post_logout = args
+        .post_logout_redirect_uris
+        .iter()
+        .map(|u| RedirectUri::parse(u, args.public).map(|r| r.as_str().to_owned()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let backchannel = args
+        .backchannel_logout_uri
+        .as_deref()
+        .map(web_endpoint)
+        .transpose()?;
+    let jwks_uri = args.jwks_uri.as_deref().map(web_endpoint).transpose()?;
+    if let Some(jwks) = &args.jwks {
+        serde_json::from_str::<jsonwebtoken::jwk::JwkSet>(jwks)
+            .map_err(|e| anyhow::anyhow!("--jwks is not a JWK set: {e}"))?;
+    }
+    let require_acr_from = args
+        .require_acr_from
+        .as_deref()
+        .map(parse_start)
+        .transpose()?;
+    if require_acr_from.is_some() && args.require_acr.is_none() {
+        bail!("--require-acr-from needs --require-acr");
+    }
+    if let Some(acr) = &args.require_acr {
+        if acr.trim().is_empty() || acr.contains(' ') {
+            bail!("--require-acr takes one acr value");
+        }
+    }
+    let secret = (!args.public).then(random::handle);
+    let client = Client {
+        client_id,
+        name,
+        secret_hash: secret.as_deref().map(random::hash_secret),
+        public: args.public,
+        auth_method,
+        redirect_uris,
+        post_logout_redirect_uris: post_logout,
+        backchannel_logout_uri: backchannel,
+        require_acr: args.require_acr,
+        require_acr_from,
+        require_pkce: args.public || args.require_pkce,
+        id_token_alg: SigningAlg::parse(&args.id_token_alg)?,
+        jwks: args.jwks,
+        jwks_uri,
+        created_at: now,
+    };
+    Ok((client, secret))
+}
+
+/// A URL Kagi calls itself: https, or http on loopback for development.
+fn web_endpoint(raw: &str) -> anyhow::Result<String> {
+    let url = url::Url::parse(raw).map_err(|e| anyhow::anyhow!("`{raw}`: {e}"))?;
+    match RedirectUri::kind_of(&url) {
+        Some(RedirectKind::Https | RedirectKind::Loopback) if url.fragment().is_none() => {
+            Ok(raw.to_owned())
+        }
+        _ => bail!("`{raw}` must be https (or http on a loopback host) without a fragment"),
+    }
+}
+
+/// `YYYY-MM-DD` is midnight in Japan (the broker's rules are dated in JST); anything else must be RFC 3339.
+fn parse_start(raw: &str) -> anyhow::Result<i64> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(raw, &Rfc3339) {
+        return Ok(t.unix_timestamp());
+    }
+    let date = time::Date::parse(
+        raw,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| {
+        anyhow::anyhow!("--require-acr-from `{raw}` is neither YYYY-MM-DD nor RFC 3339")
+    })?;
+    Ok(date
+        .midnight()
+        .assume_offset(time::macros::offset!(+9))
+        .unix_timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_date_alone_means_midnight_in_japan() {
+        assert_eq!(
+            parse_start("2026-05-15").unwrap(),
+            parse_start("2026-05-14T15:00:00Z").unwrap()
+        );
+        assert!(parse_start("mid-May").is_err());
+    }
+}

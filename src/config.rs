@@ -1,0 +1,728 @@
+//! Kagi's one configuration: a TOML file (`KAGI_CONFIG`) overlaid by `KAGI_*`
+//! environment variables, validated before anything binds a port.
+//!
+//! Every key has a default, so `kagi serve` runs with no configuration at all.
+//! Each key can be set in the file by its name or in the environment as `KAGI_`
+//! plus the name in capitals; the environment wins. [`SETTINGS`] is the single
+//! list of keys: loading, the README table test and error messages all use it.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+/// How a setting's text from the environment is turned into a TOML value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Free text.
+    Text,
+    /// A non-negative whole number.
+    Integer,
+    /// `true` or `false`.
+    Boolean,
+    /// A comma-separated list of text values.
+    List,
+}
+
+/// One configuration key: its file name, kind, default (as shown in the README) and purpose.
+#[derive(Clone, Copy, Debug)]
+pub struct Setting {
+    /// The key in the TOML file; the environment variable is `KAGI_` + this in capitals.
+    pub key: &'static str,
+    /// How an environment value is parsed.
+    pub kind: Kind,
+    /// The default, as documented.
+    pub default: &'static str,
+    /// What the setting does.
+    pub help: &'static str,
+}
+
+impl Setting {
+    /// The environment variable that overrides this key.
+    pub fn env_name(&self) -> String {
+        format!("KAGI_{}", self.key.to_ascii_uppercase())
+    }
+}
+
+macro_rules! setting {
+    ($key:literal, $kind:ident, $default:literal, $help:literal) => {
+        Setting {
+            key: $key,
+            kind: Kind::$kind,
+            default: $default,
+            help: $help,
+        }
+    };
+}
+
+/// Every configuration key Kagi reads, in README order.
+pub const SETTINGS: &[Setting] = &[
+    setting!(
+        "issuer",
+        Text,
+        "http://localhost:8080",
+        "Issuer URL: https, or http on localhost for development. Every endpoint URL derives from it."
+    ),
+    setting!(
+        "listen",
+        Text,
+        "127.0.0.1:8080",
+        "Socket address the server binds."
+    ),
+    setting!(
+        "database_url",
+        Text,
+        "sqlite://data/kagi.db?mode=rwc",
+        "`sqlite://PATH` (embedded, WAL) or `postgres://...` for several nodes."
+    ),
+    setting!(
+        "database_max_connections",
+        Integer,
+        "16",
+        "Upper bound of the database pool."
+    ),
+    setting!(
+        "keys_dir",
+        Text,
+        "keys",
+        "Folder of the signing keys; generated there on first start."
+    ),
+    setting!(
+        "smtp_url",
+        Text,
+        "(unset)",
+        "SMTP server, e.g. `smtps://user:pass@host:465` or `smtp://host:587?tls=required`; unset writes mail to `outbox_dir`."
+    ),
+    setting!(
+        "mail_from",
+        Text,
+        "Kagi <no-reply@localhost>",
+        "Sender of every mail."
+    ),
+    setting!(
+        "outbox_dir",
+        Text,
+        "outbox",
+        "Where mail goes when `smtp_url` is unset."
+    ),
+    setting!(
+        "webauthn_rp_id",
+        Text,
+        "(issuer host)",
+        "WebAuthn relying-party ID: the issuer's host or a registrable suffix of it."
+    ),
+    setting!(
+        "webauthn_origins",
+        List,
+        "(issuer origin)",
+        "Comma-separated origins allowed in WebAuthn ceremonies."
+    ),
+    setting!(
+        "tls_cert",
+        Text,
+        "(unset)",
+        "PEM certificate chain for built-in TLS; set together with `tls_key`."
+    ),
+    setting!(
+        "tls_key",
+        Text,
+        "(unset)",
+        "PEM private key for built-in TLS."
+    ),
+    setting!(
+        "max_passkeys",
+        Integer,
+        "3",
+        "Most passkeys one customer may register (the broker's rule is 3)."
+    ),
+    setting!(
+        "passkey_enrollment_step_up",
+        Text,
+        "otp",
+        "`otp`: adding a passkey needs an email code or TOTP; `strongest`: a customer with a passkey must use it."
+    ),
+    setting!("acr_phr", Text, "phr", "`acr` value of a passkey login."),
+    setting!(
+        "acr_mfa",
+        Text,
+        "urn:kagi:acr:mfa",
+        "`acr` value of password + second factor."
+    ),
+    setting!(
+        "session_idle_timeout_secs",
+        Integer,
+        "3600",
+        "A browser session ends after this long without use."
+    ),
+    setting!(
+        "session_lifetime_secs",
+        Integer,
+        "43200",
+        "A browser session ends this long after login, used or not (at most 24 h)."
+    ),
+    setting!(
+        "code_ttl_secs",
+        Integer,
+        "60",
+        "Lifetime of an authorization code (at most 60 s)."
+    ),
+    setting!(
+        "id_token_ttl_secs",
+        Integer,
+        "300",
+        "Lifetime of an ID token."
+    ),
+    setting!(
+        "access_token_ttl_secs",
+        Integer,
+        "600",
+        "Lifetime of an access token."
+    ),
+    setting!(
+        "refresh_token_ttl_secs",
+        Integer,
+        "2592000",
+        "Absolute lifetime of a refresh-token family."
+    ),
+    setting!(
+        "jwks_max_age_secs",
+        Integer,
+        "600",
+        "`Cache-Control: max-age` of the JWKS and discovery documents."
+    ),
+    setting!(
+        "key_publish_lead_secs",
+        Integer,
+        "3600",
+        "A rotated-in key is published this long before it signs; at least `jwks_max_age_secs`."
+    ),
+    setting!(
+        "key_reload_secs",
+        Integer,
+        "60",
+        "How often a node re-reads the key list, to see rotations made elsewhere."
+    ),
+    setting!(
+        "purge_interval_secs",
+        Integer,
+        "300",
+        "How often expired rows are deleted."
+    ),
+    setting!(
+        "password_hash_concurrency",
+        Integer,
+        "(cores)",
+        "Password hashes computed at once; more wait their turn."
+    ),
+    setting!(
+        "login_notification",
+        Boolean,
+        "false",
+        "Mail the customer after every successful login."
+    ),
+    setting!(
+        "trust_forwarded_for",
+        Boolean,
+        "false",
+        "Take the client IP from `X-Forwarded-For` (only behind a proxy that overwrites it)."
+    ),
+    setting!("log_format", Text, "text", "`text` or `json` log lines."),
+];
+
+/// Chooses how a customer who already has a passkey proves it is them before adding another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnrollmentStepUp {
+    /// An email code or TOTP, as the broker's guide describes.
+    Otp,
+    /// A passkey when the customer has one, else an email code or TOTP.
+    Strongest,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The validated configuration. Build it with [`Config::load`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Issuer URL without a trailing slash.
+    pub issuer: Url,
+    /// Address to bind.
+    pub listen: std::net::SocketAddr,
+    /// Database URL (may hold a password, hence secret).
+    pub database_url: SecretString,
+    /// Whether `database_url` names SQLite.
+    pub database_is_sqlite: bool,
+    /// Pool upper bound.
+    pub database_max_connections: u32,
+    /// Signing key folder.
+    pub keys_dir: PathBuf,
+    /// SMTP URL, if mail is delivered for real.
+    pub smtp_url: Option<SecretString>,
+    /// Sender address.
+    pub mail_from: String,
+    /// Outbox folder used without SMTP.
+    pub outbox_dir: PathBuf,
+    /// WebAuthn RP ID.
+    pub webauthn_rp_id: String,
+    /// WebAuthn origins.
+    pub webauthn_origins: Vec<Url>,
+    /// TLS certificate and key paths, both or neither.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Passkey cap per customer.
+    pub max_passkeys: u32,
+    /// Step-up rule for passkey enrollment.
+    pub passkey_enrollment_step_up: EnrollmentStepUp,
+    /// `acr` of a passkey login.
+    pub acr_phr: String,
+    /// `acr` of password + second factor.
+    pub acr_mfa: String,
+    /// Session idle timeout, seconds.
+    pub session_idle_timeout_secs: i64,
+    /// Session absolute lifetime, seconds.
+    pub session_lifetime_secs: i64,
+    /// Authorization code lifetime, seconds.
+    pub code_ttl_secs: i64,
+    /// ID token lifetime, seconds.
+    pub id_token_ttl_secs: i64,
+    /// Access token lifetime, seconds.
+    pub access_token_ttl_secs: i64,
+    /// Refresh-token family lifetime, seconds.
+    pub refresh_token_ttl_secs: i64,
+    /// Cache lifetime of JWKS and discovery, seconds.
+    pub jwks_max_age_secs: i64,
+    /// How long a new key is published before it signs, seconds.
+    pub key_publish_lead_secs: i64,
+    /// Key list reload period, seconds.
+    pub key_reload_secs: u64,
+    /// Expired-row purge period, seconds.
+    pub purge_interval_secs: u64,
+    /// Concurrent password hashes.
+    pub password_hash_concurrency: usize,
+    /// Mail after each login.
+    pub login_notification: bool,
+    /// Trust `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+/// The file-and-environment shape before validation; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    issuer: Option<String>,
+    listen: Option<String>,
+    database_url: Option<String>,
+    database_max_connections: Option<u32>,
+    keys_dir: Option<PathBuf>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    outbox_dir: Option<PathBuf>,
+    webauthn_rp_id: Option<String>,
+    webauthn_origins: Option<Vec<String>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    max_passkeys: Option<u32>,
+    passkey_enrollment_step_up: Option<EnrollmentStepUp>,
+    acr_phr: Option<String>,
+    acr_mfa: Option<String>,
+    session_idle_timeout_secs: Option<i64>,
+    session_lifetime_secs: Option<i64>,
+    code_ttl_secs: Option<i64>,
+    id_token_ttl_secs: Option<i64>,
+    access_token_ttl_secs: Option<i64>,
+    refresh_token_ttl_secs: Option<i64>,
+    jwks_max_age_secs: Option<i64>,
+    key_publish_lead_secs: Option<i64>,
+    key_reload_secs: Option<u64>,
+    purge_interval_secs: Option<u64>,
+    password_hash_concurrency: Option<usize>,
+    login_notification: Option<bool>,
+    trust_forwarded_for: Option<bool>,
+    log_format: Option<LogFormat>,
+}
+
+/// A configuration that cannot be used; the message names the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+fn bad(setting: &str, why: impl std::fmt::Display) -> ConfigError {
+    let env = format!("KAGI_{}", setting.to_ascii_uppercase());
+    ConfigError(format!("`{setting}` ({env}): {why}"))
+}
+
+impl Config {
+    /// Loads the file named by `KAGI_CONFIG` (if any), overlays the process environment and validates.
+    pub fn load() -> Result<Self, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::from_sources(vars)
+    }
+
+    /// Loads from an explicit set of environment variables (tests pass their own).
+    pub fn from_sources(vars: Vec<(String, String)>) -> Result<Self, ConfigError> {
+        let lookup = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let mut table = match lookup("KAGI_CONFIG") {
+            Some(path) => read_file(Path::new(&path))?,
+            None => toml::Table::new(),
+        };
+        for setting in SETTINGS {
+            if let Some(text) = lookup(&setting.env_name()) {
+                table.insert(setting.key.to_owned(), env_value(setting, &text)?);
+            }
+        }
+        let raw = Raw::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError(e.message().to_owned()))?;
+        validate(raw)
+    }
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!(
+            "cannot read KAGI_CONFIG file {}: {e}",
+            path.display()
+        ))
+    })?;
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError(format!("{} is not valid TOML: {e}", path.display())))
+}
+
+fn env_value(setting: &Setting, text: &str) -> Result<toml::Value, ConfigError> {
+    let text = text.trim();
+    Ok(match setting.kind {
+        Kind::Text => toml::Value::String(text.to_owned()),
+        Kind::Integer => toml::Value::Integer(
+            text.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    bad(
+                        setting.key,
+                        format!("`{text}` is not a non-negative whole number"),
+                    )
+                })?,
+        ),
+        Kind::Boolean => toml::Value::Boolean(match text {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => return Err(bad(setting.key, format!("`{text}` is not true or false"))),
+        }),
+        Kind::List => toml::Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        ),
+    })
+}
+
+fn validate(raw: Raw) -> Result<Config, ConfigError> {
+    let issuer = parse_issuer(raw.issuer.as_deref().unwrap_or("http://localhost:8080"))?;
+    let host = issuer.host_str().unwrap_or_default().to_owned();
+    let listen = raw.listen.as_deref().unwrap_or("127.0.0.1:8080");
+    let listen = listen.parse().map_err(|_| {
+        bad(
+            "listen",
+            format!("`{listen}` is not an address like 127.0.0.1:8080"),
+        )
+    })?;
+    let database_url = raw
+        .database_url
+        .unwrap_or_else(|| "sqlite://data/kagi.db?mode=rwc".to_owned());
+    let database_is_sqlite = database_url.starts_with("sqlite:");
+    if !database_is_sqlite
+        && !database_url.starts_with("postgres://")
+        && !database_url.starts_with("postgresql://")
+    {
+        return Err(bad(
+            "database_url",
+            "must start with sqlite:// or postgres://",
+        ));
+    }
+    let webauthn_rp_id = raw.webauthn_rp_id.unwrap_or_else(|| host.clone());
+    if !(host == webauthn_rp_id || host.ends_with(&format!(".{webauthn_rp_id}"))) {
+        return Err(bad(
+            "webauthn_rp_id",
+            format!(
+                "`{webauthn_rp_id}` is neither the issuer host `{host}` nor a parent domain of it"
+            ),
+        ));
+    }
+    if webauthn_rp_id.parse::<std::net::IpAddr>().is_ok() {
+        return Err(bad(
+            "webauthn_rp_id",
+            "WebAuthn needs a host name, not an IP address (use localhost)",
+        ));
+    }
+    let webauthn_origins = match raw.webauthn_origins {
+        Some(list) if !list.is_empty() => list
+            .iter()
+            .map(|o| Url::parse(o).map_err(|e| bad("webauthn_origins", format!("`{o}`: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => vec![issuer.clone()],
+    };
+    let tls = match (raw.tls_cert, raw.tls_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(_), None) => return Err(bad("tls_key", "is required when tls_cert is set")),
+        (None, Some(_)) => return Err(bad("tls_cert", "is required when tls_key is set")),
+    };
+    let seconds =
+        |key: &str, value: Option<i64>, default: i64, max: i64| -> Result<i64, ConfigError> {
+            let v = value.unwrap_or(default);
+            if v <= 0 || v > max {
+                return Err(bad(key, format!("{v} is outside 1..={max} seconds")));
+            }
+            Ok(v)
+        };
+    let jwks_max_age_secs = seconds("jwks_max_age_secs", raw.jwks_max_age_secs, 600, 86_400)?;
+    let key_publish_lead_secs = seconds(
+        "key_publish_lead_secs",
+        raw.key_publish_lead_secs,
+        3600,
+        30 * 86_400,
+    )?;
+    if key_publish_lead_secs < jwks_max_age_secs {
+        return Err(bad(
+            "key_publish_lead_secs",
+            "must be at least jwks_max_age_secs, or relying parties would meet a key they have not fetched",
+        ));
+    }
+    let max_passkeys = raw.max_passkeys.unwrap_or(3);
+    if !(1..=20).contains(&max_passkeys) {
+        return Err(bad(
+            "max_passkeys",
+            format!("{max_passkeys} is outside 1..=20"),
+        ));
+    }
+    let cores = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2);
+    let password_hash_concurrency = raw.password_hash_concurrency.unwrap_or(cores);
+    if password_hash_concurrency == 0 {
+        return Err(bad("password_hash_concurrency", "must be at least 1"));
+    }
+    let acr_phr = non_empty("acr_phr", raw.acr_phr, "phr")?;
+    let acr_mfa = non_empty("acr_mfa", raw.acr_mfa, "urn:kagi:acr:mfa")?;
+    if acr_phr == acr_mfa {
+        return Err(bad("acr_mfa", "must differ from acr_phr"));
+    }
+    let smtp_url = match raw.smtp_url.filter(|s| !s.is_empty()) {
+        Some(u) => {
+            let parsed = Url::parse(&u).map_err(|e| bad("smtp_url", e))?;
+            if !matches!(parsed.scheme(), "smtp" | "smtps") {
+                return Err(bad("smtp_url", "must start with smtp:// or smtps://"));
+            }
+            Some(SecretString::from(u))
+        }
+        None => None,
+    };
+    Ok(Config {
+        issuer,
+        listen,
+        database_url: SecretString::from(database_url),
+        database_is_sqlite,
+        database_max_connections: raw.database_max_connections.unwrap_or(16).max(1),
+        keys_dir: raw.keys_dir.unwrap_or_else(|| PathBuf::from("keys")),
+        smtp_url,
+        mail_from: non_empty("mail_from", raw.mail_from, "Kagi <no-reply@localhost>")?,
+        outbox_dir: raw.outbox_dir.unwrap_or_else(|| PathBuf::from("outbox")),
+        webauthn_rp_id,
+        webauthn_origins,
+        tls,
+        max_passkeys,
+        passkey_enrollment_step_up: raw
+            .passkey_enrollment_step_up
+            .unwrap_or(EnrollmentStepUp::Otp),
+        acr_phr,
+        acr_mfa,
+        session_idle_timeout_secs: seconds(
+            "session_idle_timeout_secs",
+            raw.session_idle_timeout_secs,
+            3600,
+            86_400,
+        )?,
+        session_lifetime_secs: seconds(
+            "session_lifetime_secs",
+            raw.session_lifetime_secs,
+            43_200,
+            86_400,
+        )?,
+        code_ttl_secs: seconds("code_ttl_secs", raw.code_ttl_secs, 60, 60)?,
+        id_token_ttl_secs: seconds("id_token_ttl_secs", raw.id_token_ttl_secs, 300, 86_400)?,
+        access_token_ttl_secs: seconds(
+            "access_token_ttl_secs",
+            raw.access_token_ttl_secs,
+            600,
+            86_400,
+        )?,
+        refresh_token_ttl_secs: seconds(
+            "refresh_token_ttl_secs",
+            raw.refresh_token_ttl_secs,
+            2_592_000,
+            366 * 86_400,
+        )?,
+        jwks_max_age_secs,
+        key_publish_lead_secs,
+        key_reload_secs: raw.key_reload_secs.unwrap_or(60).max(1),
+        purge_interval_secs: raw.purge_interval_secs.unwrap_or(300).max(1),
+        password_hash_concurrency,
+        login_notification: raw.login_notification.unwrap_or(false),
+        trust_forwarded_for: raw.trust_forwarded_for.unwrap_or(false),
+        log_format: raw.log_format.unwrap_or(LogFormat::Text),
+    })
+}
+
+fn non_empty(key: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
+    let v = value.unwrap_or_else(|| default.to_owned());
+    if v.trim().is_empty() {
+        return Err(bad(key, "must not be empty"));
+    }
+    Ok(v)
+}
+
+/// Issuers are https, or http only on a loopback host name for development (WebAuthn
+/// and `__Host-` cookies both accept `http://localhost`).
+fn parse_issuer(text: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(text.trim_end_matches('/'))
+        .map_err(|e| bad("issuer", format!("`{text}`: {e}")))?;
+    let host = url.host_str().unwrap_or_default();
+    let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.ends_with(".localhost");
+    match url.scheme() {
+        "https" => {}
+        "http" if local => {}
+        _ => {
+            return Err(bad(
+                "issuer",
+                "must be https (http is allowed only on localhost)",
+            ));
+        }
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(bad("issuer", "must have no query, fragment or user info"));
+    }
+    Ok(url)
+}
+
+impl Config {
+    /// The issuer as the exact string used for `iss` (no trailing slash).
+    pub fn issuer_str(&self) -> String {
+        self.issuer.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// An absolute URL under the issuer, for discovery.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer_str())
+    }
+
+    /// Whether cookies carry `Secure`: always, since `__Host-` requires it and
+    /// browsers accept Secure cookies on `http://localhost`.
+    pub fn secure_cookies(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_sources(
+            vars.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn an_empty_environment_gives_the_documented_defaults() {
+        let config = load(&[]).unwrap();
+        assert_eq!(config.issuer_str(), "http://localhost:8080");
+        assert_eq!(config.webauthn_rp_id, "localhost");
+        assert_eq!(config.max_passkeys, 3);
+        assert_eq!(config.passkey_enrollment_step_up, EnrollmentStepUp::Otp);
+        assert!(config.database_is_sqlite);
+        assert_eq!(config.code_ttl_secs, 60);
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.toml");
+        std::fs::write(
+            &path,
+            "max_passkeys = 2\nissuer = \"https://id.example.com\"\n",
+        )
+        .unwrap();
+        let config = load(&[
+            ("KAGI_CONFIG", path.to_str().unwrap()),
+            ("KAGI_MAX_PASSKEYS", "5"),
+        ])
+        .unwrap();
+        assert_eq!(config.max_passkeys, 5);
+        assert_eq!(config.issuer_str(), "https://id.example.com");
+        assert_eq!(config.webauthn_rp_id, "id.example.com");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting_they_belong_to() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("KAGI_MAX_PASSKEYS", "many", "KAGI_MAX_PASSKEYS"),
+            ("KAGI_MAX_PASSKEYS", "0", "max_passkeys"),
+            ("KAGI_ISSUER", "http://id.example.com", "issuer"),
+            ("KAGI_LISTEN", "nowhere", "KAGI_LISTEN"),
+            ("KAGI_DATABASE_URL", "mysql://x", "KAGI_DATABASE_URL"),
+            ("KAGI_PASSKEY_ENROLLMENT_STEP_UP", "never", "never"),
+            (
+                "KAGI_LOGIN_NOTIFICATION",
+                "perhaps",
+                "KAGI_LOGIN_NOTIFICATION",
+            ),
+            ("KAGI_WEBAUTHN_RP_ID", "example.org", "KAGI_WEBAUTHN_RP_ID"),
+            ("KAGI_TLS_CERT", "cert.pem", "KAGI_TLS_KEY"),
+            ("KAGI_CODE_TTL_SECS", "600", "code_ttl_secs"),
+            ("KAGI_SMTP_URL", "http://mail", "KAGI_SMTP_URL"),
+        ];
+        for (var, value, named) in cases {
+            let err = load(&[(var, value)]).unwrap_err().to_string();
+            assert!(
+                err.contains(named),
+                "{var}={value} gave `{err}`, which does not name {named}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.toml");
+        std::fs::write(&path, "max_paskeys = 2\n").unwrap();
+        let err = load(&[("KAGI_CONFIG", path.to_str().unwrap())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_paskeys"), "{err}");
+    }
+
+    #[test]
+    fn every_setting_is_documented_in_the_readme() {
+        let readme = include_str!("../README.md");
+        for setting in SETTINGS {
+            assert!(
+                readme.contains(&format!("`{}`", setting.env_name())),
+                "README lacks {}",
+                setting.env_name()
+            );
+        }
+    }
+}

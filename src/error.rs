@@ -1,0 +1,34 @@
+//! The domain error: what went wrong, in terms the HTTP layer and the CLI map
+//! to their own answers. No HTTP types here.
+
+/// A failure of a domain operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The thing asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The thing already exists, or the change would break a rule about existing things.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The input is malformed or breaks a rule.
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The account or factor is locked until the given unix time.
+    #[error("locked until {until}")]
+    Locked {
+        /// Unix seconds when the lock ends.
+        until: i64,
+    },
+    /// Too many attempts; try again after this many seconds.
+    #[error("rate limited, retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after: i64,
+    },
+    /// Something broke inside Kagi; the cause is logged, never shown.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Shorthand for results of domain operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

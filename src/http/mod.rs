@@ -1,0 +1,69 @@
+//! The HTTP surface: the one route table and the middleware around it.
+//!
+//! Middleware order, outermost first: request id → trace → metrics →
+//! security headers → body limit → timeout → handler. Metrics sit outside the
+//! timeout so timed-out requests are still counted.
+
+pub mod discovery;
+pub mod health;
+pub mod jwks;
+pub mod metrics;
+mod security_headers;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, StatusCode};
+use axum::routing::get;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::state::AppState;
+
+/// Largest request body accepted anywhere (forms and token requests are small).
+const BODY_LIMIT_BYTES: usize = 64 * 1024;
+/// A request taking longer than this is answered 408.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Builds the router with every route and middleware.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route("/jwks", get(jwks::jwks))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .fallback(not_found)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        .layer(axum::middleware::from_fn(
+            security_headers::security_headers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(
+            TraceLayer::new_for_http().on_response(
+                DefaultOnResponse::new()
+                    .level(tracing::Level::DEBUG)
+                    .latency_unit(tower_http::LatencyUnit::Millis),
+            ),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found() -> (StatusCode, &'static str) {
+    (StatusCode::NOT_FOUND, "Not found\n")
+}

@@ -1,0 +1,117 @@
+//! Kagi (鍵): an OpenID Connect provider for an online securities broker,
+//! whose tokens say through `acr`/`amr` whether the customer used a passkey.
+//!
+//! `main` parses the CLI and calls [`cli::run`]; the server is [`build`] +
+//! [`run`], which the integration tests call directly on a random port.
+
+pub mod audit;
+pub mod authn;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod oidc;
+pub mod state;
+pub mod store;
+mod tasks;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::oidc::discovery::ProviderMetadata;
+use crate::oidc::signing_keys::KeyRing;
+use crate::state::AppState;
+use crate::store::Store;
+
+/// Opens the database (migrating it), loads or generates the signing keys and
+/// assembles the shared state. Nothing listens yet.
+pub async fn build(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+    let store = Store::connect(&config).await?;
+    store.migrate().await?;
+    let max_token_ttl = config.id_token_ttl_secs.max(config.access_token_ttl_secs);
+    let keys = KeyRing::open(
+        store.clone(),
+        config.keys_dir.clone(),
+        clock.clone(),
+        max_token_ttl,
+        config.key_publish_lead_secs,
+    )
+    .await
+    .context("cannot load the signing keys")?;
+    let discovery_json = serde_json::to_string(&ProviderMetadata::new(&config))?;
+    Ok(AppState {
+        config: Arc::new(config),
+        store,
+        keys,
+        clock,
+        metrics: Arc::default(),
+        discovery_json: Arc::from(discovery_json),
+    })
+}
+
+/// The router for `state`.
+pub fn app(state: AppState) -> axum::Router {
+    http::router(state)
+}
+
+/// Serves `state` on `listener` with the background tasks (purge, key reload)
+/// until `shutdown` completes, then drains in-flight requests.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let mut background = tasks::spawn(&state);
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    background.abort_all();
+    served.context("server failed")
+}
+
+/// `kagi serve`: builds, binds the configured address and serves until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    if config.tls.is_some() {
+        anyhow::bail!(
+            "`tls_cert`/`tls_key` (KAGI_TLS_CERT, KAGI_TLS_KEY): built-in TLS is not available in this build; terminate TLS in a proxy"
+        );
+    }
+    let listen = config.listen;
+    let state = build(config, Clock::system()).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(listen = %listen, issuer = %state.config.issuer_str(), "kagi is serving");
+    run(listener, state, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

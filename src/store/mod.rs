@@ -1,0 +1,190 @@
+//! All SQL lives here, written once for SQLite and PostgreSQL.
+//!
+//! One `AnyPool` serves both databases: queries use `$1, $2` placeholders,
+//! which both accept, and only plain types (text, 64-bit integers) cross the
+//! driver (crate-stack.md §4.6). The one place the backends differ is the DDL,
+//! kept in `migrations/sqlite/` and `migrations/postgres/` in lock-step, and the
+//! SQLite connection set-up (WAL), both in this file.
+
+pub mod audit;
+pub mod clients;
+pub mod passkeys;
+pub mod purge;
+pub mod signing_keys;
+pub mod users;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use secrecy::ExposeSecret as _;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor as _};
+
+use crate::config::Config;
+use crate::error::Error;
+
+/// The database: a connection pool plus which backend it talks to.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Which database a [`Store`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// Pool occupancy, for `/metrics`.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolStats {
+    /// Open connections.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// Configured upper bound.
+    pub max: u32,
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Internal(e.into())
+    }
+}
+
+impl Store {
+    /// Connects to the configured database, creating an SQLite file's folder when needed.
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        Self::connect_url(
+            config.database_url.expose_secret(),
+            config.database_max_connections,
+        )
+        .await
+    }
+
+    /// Connects to `url` with at most `max` pooled connections.
+    pub async fn connect_url(url: &str, max: u32) -> anyhow::Result<Self> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let mut options = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            create_sqlite_folder(url)?;
+            // WAL lets readers run beside the one writer; sqlx leaves journal_mode
+            // alone and sets busy_timeout to 5 s, which absorbs write contention.
+            options = options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options
+            .connect(url)
+            .await
+            .with_context(|| format!("cannot open database {}", redact(url)))?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Applies pending migrations of this backend's folder.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .context("database migration failed")?;
+        Ok(())
+    }
+
+    /// Checks the database answers, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Which backend this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Current pool occupancy.
+    pub fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
+    /// Closes every connection (tests and shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// `sqlite://data/kagi.db?mode=rwc` → make sure `data/` exists.
+fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
+    let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") || path.starts_with("file:") {
+        return Ok(());
+    }
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create database folder {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// The URL with any password replaced, for messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// If `e` is a unique-constraint violation, the constraint or `table.column` it names.
+///
+/// PostgreSQL reports the constraint name; SQLite reports
+/// "UNIQUE constraint failed: table.column", so both are matched by substring
+/// against names the callers know (e.g. `customer_code`, `passkeys`).
+pub(crate) fn unique_violation(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => Some(
+            db.constraint()
+                .map(str::to_owned)
+                .unwrap_or_else(|| db.message().to_owned()),
+        ),
+        _ => None,
+    }
+}
+
+/// Flags travel as 0/1 integers through the Any driver.
+pub(crate) fn flag(b: bool) -> i64 {
+    i64::from(b)
+}
