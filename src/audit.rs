@@ -21,6 +21,20 @@ pub enum AuditKind {
     SigningKeysGenerated,
     /// Signing keys past their publication window were deleted.
     SigningKeysPruned,
+    /// A login (or step-up) completed.
+    LoginSucceeded,
+    /// A login step failed (detail says which and why).
+    LoginFailed,
+    /// Too many wrong passwords locked the account.
+    AccountLocked,
+    /// An email code was sent.
+    EmailCodeSent,
+    /// Too many wrong TOTP codes locked the authenticator app factor.
+    TotpLocked,
+    /// An authenticator app was enrolled.
+    TotpEnrolled,
+    /// A session was ended by its customer or by logout.
+    SessionEnded,
 }
 
 impl AuditKind {
@@ -33,6 +47,13 @@ impl AuditKind {
             AuditKind::PasskeysRemovedByOperator => "passkey.removed_by_operator",
             AuditKind::SigningKeysGenerated => "keys.generated",
             AuditKind::SigningKeysPruned => "keys.pruned",
+            AuditKind::LoginSucceeded => "login.succeeded",
+            AuditKind::LoginFailed => "login.failed",
+            AuditKind::AccountLocked => "account.locked",
+            AuditKind::EmailCodeSent => "email_code.sent",
+            AuditKind::TotpLocked => "totp.locked",
+            AuditKind::TotpEnrolled => "totp.enrolled",
+            AuditKind::SessionEnded => "session.ended",
         }
     }
 }
@@ -96,6 +117,18 @@ impl AuditEvent {
     pub fn with_customer(mut self, id: &str, code: &str) -> Self {
         self.customer_id = Some(id.to_owned());
         self.customer_code = Some(code.to_owned());
+        self
+    }
+
+    /// Names a customer code that matched no customer (failed logins).
+    pub fn with_customer_code(mut self, code: &str) -> Self {
+        self.customer_code = Some(code.chars().take(64).collect());
+        self
+    }
+
+    /// Records the client IP.
+    pub fn with_ip(mut self, ip: &str) -> Self {
+        self.ip = Some(ip.to_owned());
         self
     }
 

@@ -12,11 +12,13 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod http;
+pub mod mail;
 pub mod model;
 pub mod oidc;
 pub mod state;
 pub mod store;
 mod tasks;
+pub mod templates;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,12 +26,18 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+use secrecy::SecretString;
+
+use crate::authn::password::Hasher;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::crypto::seal::DataKey;
+use crate::mail::Mailer;
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::signing_keys::KeyRing;
 use crate::state::AppState;
 use crate::store::Store;
+use crate::templates::Templates;
 
 /// Opens the database (migrating it), loads or generates the signing keys and
 /// assembles the shared state. Nothing listens yet.
@@ -46,12 +54,24 @@ pub async fn build(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     )
     .await
     .context("cannot load the signing keys")?;
+    let data_key = DataKey::load_or_create(&config.keys_dir).context("cannot load the data key")?;
+    let templates = Templates::load().context("cannot load the page templates")?;
+    let mailer = Mailer::from_config(&config)?.with_clock(clock.clone());
+    let hasher = Hasher::new(config.password_hash_concurrency);
+    let dummy_hash = hasher
+        .hash(SecretString::from(crate::crypto::random::handle()))
+        .await?;
     let discovery_json = serde_json::to_string(&ProviderMetadata::new(&config))?;
     Ok(AppState {
         config: Arc::new(config),
         store,
         keys,
+        data_key,
         clock,
+        templates: Arc::new(templates),
+        mailer,
+        hasher,
+        dummy_hash: Arc::from(dummy_hash),
         metrics: Arc::default(),
         discovery_json: Arc::from(discovery_json),
     })

@@ -1,14 +1,19 @@
-//! The state every request handler shares.
+//! The state every request handler and domain operation shares.
 
 use std::sync::Arc;
 
 use axum::extract::FromRef;
 
+use crate::audit::AuditEvent;
+use crate::authn::password::Hasher;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::crypto::seal::DataKey;
 use crate::http::metrics::Metrics;
+use crate::mail::Mailer;
 use crate::oidc::signing_keys::KeyRing;
 use crate::store::Store;
+use crate::templates::Templates;
 
 /// Shared application state; cloning is cheap (every field is a handle).
 #[derive(Clone, Debug)]
@@ -19,12 +24,37 @@ pub struct AppState {
     pub store: Store,
     /// Signing keys.
     pub keys: KeyRing,
+    /// Key that seals TOTP seeds.
+    pub data_key: DataKey,
     /// Time source.
     pub clock: Clock,
+    /// Pages and mails.
+    pub templates: Arc<Templates>,
+    /// Outgoing mail.
+    pub mailer: Mailer,
+    /// Password hashing off the async runtime.
+    pub hasher: Hasher,
+    /// A hash of a random password, verified against when a customer code is
+    /// unknown, so unknown codes cost the same time as wrong passwords.
+    pub dummy_hash: Arc<str>,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
     /// The discovery document, serialised once at start.
     pub discovery_json: Arc<str>,
+}
+
+impl AppState {
+    /// Appends a security event to the audit trail; a failure to write is
+    /// logged, not raised, so auditing never breaks a login.
+    pub async fn audit(&self, event: AuditEvent) {
+        if let Err(e) = self
+            .store
+            .insert_audit_event(&event, self.clock.now())
+            .await
+        {
+            tracing::error!(error = %e, audit.kind = event.kind.as_str(), "could not write an audit event");
+        }
+    }
 }
 
 impl FromRef<AppState> for Store {

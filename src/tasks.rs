@@ -13,6 +13,7 @@ pub fn spawn(state: &AppState) -> JoinSet<()> {
     let purge = state.clone();
     set.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(purge.config.purge_interval_secs));
+        tick.tick().await; // the first tick is immediate; start purging one period after start
         loop {
             tick.tick().await;
             match purge.store.purge_expired(purge.clock.now()).await {

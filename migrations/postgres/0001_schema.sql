@@ -18,8 +18,10 @@ CREATE TABLE customers (
     password_hash       TEXT NOT NULL,
     -- WebAuthn user handle: 16 random bytes (base64url), no personal data.
     webauthn_user_id    TEXT NOT NULL UNIQUE,
-    -- TOTP seed, encrypted; NULL until enrolled.
+    -- TOTP seed, sealed with the data key (AES-256-GCM); NULL until enrolled.
     totp_secret         TEXT,
+    -- A seed shown on the enrolment page, awaiting its first code.
+    totp_pending_secret TEXT,
     totp_enrolled_at    BIGINT,
     -- Highest 30 s step accepted, so a code is never accepted twice.
     totp_last_step      BIGINT,
@@ -123,6 +125,8 @@ CREATE TABLE login_attempts (
     sid           TEXT NOT NULL REFERENCES sessions(sid) ON DELETE CASCADE,
     customer_id   TEXT NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
     purpose       TEXT NOT NULL,     -- login | step_up
+    -- Local path to continue at when the customer is through (never an absolute URL).
+    return_to     TEXT NOT NULL,
     created_at    BIGINT NOT NULL,
     expires_at    BIGINT NOT NULL
 );

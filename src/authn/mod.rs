@@ -1,4 +1,113 @@
-//! How customers prove who they are. Each method yields an authentication
-//! event that a session records.
+//! How customers prove who they are. Each method ends in an [`AuthEvent`]
+//! that the browser session records; `acr`, `amr` and `auth_time` of every
+//! token are derived from those events (PRODUCT §2).
 
+pub mod email_code;
+pub mod lockout;
+pub mod login;
+pub mod notice;
 pub mod password;
+pub mod session;
+pub mod totp;
+pub mod totp_enrollment;
+pub mod totp_login;
+
+use serde::Serialize;
+
+use crate::config::Config;
+
+/// How the customer authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Method {
+    /// A WebAuthn assertion with user verification.
+    Passkey,
+    /// Password and an authenticator-app code.
+    PasswordTotp,
+    /// Password and an emailed code.
+    PasswordEmail,
+}
+
+impl Method {
+    /// The stored name, also the catalogue suffix (`method.<name>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Passkey => "passkey",
+            Method::PasswordTotp => "password_totp",
+            Method::PasswordEmail => "password_email",
+        }
+    }
+}
+
+/// Why the customer authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// To start a session.
+    Login,
+    /// To prove again, inside a session, before a sensitive action.
+    StepUp,
+}
+
+impl Purpose {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Login => "login",
+            Purpose::StepUp => "step_up",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "login" => Some(Purpose::Login),
+            "step_up" => Some(Purpose::StepUp),
+            _ => None,
+        }
+    }
+}
+
+/// One completed authentication: what a session records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthEvent {
+    /// The method used.
+    pub method: Method,
+    /// The `acr` it reaches.
+    pub acr: String,
+    /// Its RFC 8176 `amr` values.
+    pub amr: Vec<String>,
+    /// Login or step-up.
+    pub purpose: Purpose,
+    /// When (unix seconds).
+    pub at: i64,
+}
+
+impl AuthEvent {
+    /// The event for password + a one-time code: `acr` is the MFA value and
+    /// `amr` is `["pwd", "otp", "mfa"]` whichever code it was; the detail
+    /// (email or TOTP) stays in `method`, the audit trail and the session.
+    pub fn password_and_code(method: Method, purpose: Purpose, config: &Config, at: i64) -> Self {
+        Self {
+            method,
+            acr: config.acr_mfa.clone(),
+            amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
+            purpose,
+            at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_and_code_logins_reach_the_mfa_level_with_registered_amr_values() {
+        let config = Config::from_sources(Vec::new()).unwrap();
+        for method in [Method::PasswordEmail, Method::PasswordTotp] {
+            let event = AuthEvent::password_and_code(method, Purpose::Login, &config, 1);
+            assert_eq!(event.acr, "urn:kagi:acr:mfa");
+            assert_eq!(event.amr, ["pwd", "otp", "mfa"]);
+            assert_ne!(event.acr, "phr", "a code never satisfies phr");
+        }
+    }
+}

@@ -66,6 +66,30 @@ pub fn verify(password: &SecretString, phc: &str) -> bool {
     }
 }
 
+/// Whether the PHC string was made with weaker parameters than today's, so
+/// it should be recomputed now that the password is known.
+pub fn needs_rehash(phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let value = |name: &str| parsed.params.get_decimal(name).unwrap_or(0);
+    parsed.algorithm.as_str() != "argon2id"
+        || value("m") < MEMORY_KIB
+        || value("t") < ITERATIONS
+        || value("p") < LANES
+}
+
+/// The result of checking a password with [`Hasher::verify`].
+#[derive(Debug)]
+pub struct Verdict {
+    /// The password matches the hash.
+    pub matches: bool,
+    /// It matches, but the hash uses weaker parameters than today's.
+    pub needs_rehash: bool,
+    /// The password, handed back for a rehash.
+    pub password: SecretString,
+}
+
 /// Runs password hashing off the async runtime with bounded concurrency.
 #[derive(Clone, Debug)]
 pub struct Hasher {
@@ -91,6 +115,25 @@ impl Hasher {
             .await
             .map_err(|e| Error::Internal(e.into()))?
     }
+
+    /// [`verify`] on the blocking pool, also telling whether to rehash.
+    pub async fn verify(&self, password: SecretString, phc: String) -> Result<Verdict> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| Error::Internal(e.into()))?;
+        tokio::task::spawn_blocking(move || {
+            let matches = verify(&password, &phc);
+            Verdict {
+                matches,
+                needs_rehash: matches && needs_rehash(&phc),
+                password,
+            }
+        })
+        .await
+        .map_err(|e| Error::Internal(e.into()))
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +147,21 @@ mod tests {
         assert!(verify(&SecretString::from("correct horse"), &phc));
         assert!(!verify(&SecretString::from("correct horsf"), &phc));
         assert!(!verify(&SecretString::from("x"), "not a phc string"));
+    }
+
+    #[test]
+    fn hashes_with_weaker_parameters_are_marked_for_rehash() {
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8 * 1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw")
+        .unwrap()
+        .to_string();
+        assert!(needs_rehash(&weak));
+        let strong = hash(&SecretString::from("pw")).unwrap();
+        assert!(!needs_rehash(&strong));
     }
 
     #[test]

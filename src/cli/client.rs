@@ -50,7 +50,7 @@ pub struct AddArgs {
     /// Require PKCE of a confidential client too (public clients always need it).
     #[arg(long)]
     require_pkce: bool,
-    /// ID token signing algorithm: RS256 (default), ES256, PS256, EdDSA.
+    /// ID token signing algorithm: `RS256` (default), `ES256`, `PS256`, `EdDSA`.
     #[arg(long, default_value = "RS256")]
     id_token_alg: String,
     /// URL of the client's JWK set, for `private_key_jwt`.
@@ -132,10 +132,10 @@ fn build(args: AddArgs, now: i64) -> anyhow::Result<(Client, Option<String>)> {
     if require_acr_from.is_some() && args.require_acr.is_none() {
         bail!("--require-acr-from needs --require-acr");
     }
-    if let Some(acr) = &args.require_acr {
-        if acr.trim().is_empty() || acr.contains(' ') {
-            bail!("--require-acr takes one acr value");
-        }
+    if let Some(acr) = &args.require_acr
+        && (acr.trim().is_empty() || acr.contains(' '))
+    {
+        bail!("--require-acr takes one acr value");
     }
     let secret = (!args.public).then(random::handle);
     let client = Client {

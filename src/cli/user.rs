@@ -1,4 +1,4 @@
-//! `kagi user add|unlock|passkeys|remove-passkeys`.
+//! `kagi user add|totp-enroll|unlock|passkeys|remove-passkeys`.
 
 use std::io::Read as _;
 
@@ -10,10 +10,11 @@ use secrecy::SecretString;
 
 use super::Output;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
-use crate::authn::password;
+use crate::authn::{password, totp};
 use crate::clock::rfc3339;
 use crate::config::Config;
 use crate::crypto::random;
+use crate::crypto::seal::DataKey;
 use crate::model::{Customer, CustomerCode, Email};
 use crate::store::Store;
 use crate::store::users::NewCustomer;
@@ -35,6 +36,12 @@ pub enum UserCommand {
         /// Read the password from standard input (the only way, so it never shows in `ps`).
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// Enrol an authenticator app for a customer; prints the `otpauth://` URI to give them.
+    TotpEnroll {
+        /// The customer code.
+        #[arg(long)]
+        customer_code: String,
     },
     /// Lift a password or TOTP lock.
     Unlock {
@@ -64,6 +71,7 @@ pub(super) async fn run(cmd: UserCommand, config: &Config, out: &Output) -> anyh
             emails,
             password_stdin: _,
         } => add(config, out, &customer_code, &name, &emails).await,
+        UserCommand::TotpEnroll { customer_code } => totp_enroll(config, out, &customer_code).await,
         UserCommand::Unlock { customer_code } => unlock(config, out, &customer_code).await,
         UserCommand::Passkeys { customer_code } => passkeys(config, out, &customer_code).await,
         UserCommand::RemovePasskeys { customer_code } => {
@@ -133,6 +141,30 @@ async fn customer(store: &Store, code: &str) -> anyhow::Result<Customer> {
         .find_customer_by_code(&code)
         .await?
         .with_context(|| format!("no customer has code {code}"))
+}
+
+async fn totp_enroll(config: &Config, out: &Output, code: &str) -> anyhow::Result<()> {
+    let (store, clock) = super::open_store(config).await?;
+    let customer = customer(&store, code).await?;
+    let data_key = DataKey::load_or_create(&config.keys_dir)?;
+    let secret = totp::new_secret();
+    let sealed = data_key.seal(&secret, customer.id.as_bytes())?;
+    store
+        .enroll_totp(&customer.id, &sealed, clock.now())
+        .await?;
+    let event = AuditEvent::new(AuditKind::TotpEnrolled, Outcome::Success)
+        .with_customer(&customer.id, customer.customer_code.as_str())
+        .with_detail(serde_json::json!({ "by": "operator" }));
+    store.insert_audit_event(&event, clock.now()).await?;
+    let uri = totp::otpauth_uri(&secret, "Kagi", customer.customer_code.as_str());
+    out.print(
+        &serde_json::json!({ "sub": customer.id, "otpauth_uri": uri }),
+        &format!(
+            "authenticator app enrolled for {}\n{uri}",
+            customer.customer_code
+        ),
+    );
+    Ok(())
 }
 
 async fn unlock(config: &Config, out: &Output, code: &str) -> anyhow::Result<()> {

@@ -4,3 +4,4 @@
 pub mod compare;
 pub mod keys;
 pub mod random;
+pub mod seal;

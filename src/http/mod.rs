@@ -1,20 +1,25 @@
 //! The HTTP surface: the one route table and the middleware around it.
 //!
 //! Middleware order, outermost first: request id → trace → metrics →
-//! security headers → body limit → timeout → handler. Metrics sit outside the
-//! timeout so timed-out requests are still counted.
+//! security headers → page errors → body limit → timeout → handler. Metrics
+//! sit outside the timeout so timed-out requests are still counted; page
+//! errors sit outside the body limit so an oversized form gets a page too.
 
 pub mod discovery;
+pub mod error;
+pub mod extract;
 pub mod health;
 pub mod jwks;
 pub mod metrics;
+pub mod pages;
 mod security_headers;
+mod static_files;
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, StatusCode};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -23,7 +28,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use crate::state::AppState;
 
 /// Largest request body accepted anywhere (forms and token requests are small).
-const BODY_LIMIT_BYTES: usize = 64 * 1024;
+pub(crate) const BODY_LIMIT_BYTES: usize = 64 * 1024;
 /// A request taking longer than this is answered 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -39,12 +44,40 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/static/{file}", get(static_files::asset))
+        .route("/login", get(pages::login::show).post(pages::login::submit))
+        .route(
+            "/login/email",
+            get(pages::otp::choose_email).post(pages::otp::send_code),
+        )
+        .route(
+            "/login/code",
+            get(pages::otp::enter_code).post(pages::otp::check_code),
+        )
+        .route(
+            "/login/totp",
+            get(pages::otp::enter_totp).post(pages::otp::check_totp),
+        )
+        .route("/stepup", get(pages::otp::step_up))
+        .route("/account", get(pages::account::show))
+        .route("/account/sessions/end", post(pages::account::end_session))
+        .route("/account/totp/start", post(pages::account::totp_start))
+        .route("/account/totp", get(pages::account::totp_show))
+        .route("/account/totp/confirm", post(pages::account::totp_confirm))
+        .route(
+            "/logout",
+            get(pages::logout::confirm).post(pages::logout::logout),
+        )
         .fallback(not_found)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::render_page_errors,
+        ))
         .layer(axum::middleware::from_fn(
             security_headers::security_headers,
         ))
@@ -64,6 +97,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found() -> (StatusCode, &'static str) {
-    (StatusCode::NOT_FOUND, "Not found\n")
+async fn not_found() -> error::PageError {
+    error::PageError::not_found()
 }

@@ -8,9 +8,14 @@
 
 pub mod audit;
 pub mod clients;
+pub mod flows;
+pub mod lockouts;
+pub mod otp;
 pub mod passkeys;
 pub mod purge;
+pub mod sessions;
 pub mod signing_keys;
+pub mod totp;
 pub mod users;
 
 use std::path::Path;
@@ -187,4 +192,32 @@ pub(crate) fn unique_violation(e: &sqlx::Error) -> Option<String> {
 /// Flags travel as 0/1 integers through the Any driver.
 pub(crate) fn flag(b: bool) -> i64 {
     i64::from(b)
+}
+
+#[cfg(test)]
+mod tests {
+    fn migration_names(backend: &str) -> Vec<String> {
+        let dir = format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR"));
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn both_backends_have_the_same_migrations_in_lock_step() {
+        assert_eq!(migration_names("sqlite"), migration_names("postgres"));
+        assert!(!migration_names("sqlite").is_empty());
+    }
+
+    #[test]
+    fn the_sqlite_folder_is_found_in_every_url_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nested/deeper/kagi.db");
+        super::create_sqlite_folder(&format!("sqlite://{}?mode=rwc", file.display())).unwrap();
+        assert!(file.parent().unwrap().is_dir());
+        super::create_sqlite_folder("sqlite::memory:").unwrap();
+    }
 }

@@ -5,9 +5,11 @@
 use super::Store;
 use crate::error::Result;
 
-/// How long spent authorization codes are kept past expiry: a code replayed
-/// within this window is still recognised, so the tokens issued from it are
-/// revoked (RFC 6749 §4.1.2) rather than the replay being a plain miss.
+/// How long spent authorization codes are kept past their expiry.
+///
+/// A code replayed within this window is still recognised, so the tokens
+/// issued from it are revoked (RFC 6749 §4.1.2) rather than the replay being
+/// a plain miss.
 pub const CODE_GRACE_SECS: i64 = 600;
 
 /// Each table with an expiry and the condition that makes a row disposable.

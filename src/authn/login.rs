@@ -1,0 +1,205 @@
+//! The first step of a password login: customer code + password, with the
+//! per-account lockout and the per-IP throttle, ending in a login attempt that
+//! waits for the second factor.
+//!
+//! Unknown customer codes, wrong passwords and locked accounts all end in
+//! [`PasswordOutcome::Failed`] after the same argon2id work, so neither the
+//! page, the status nor the timing tells them apart (ASVS 6.3.8).
+
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::{Purpose, lockout, notice};
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::error::Result;
+use crate::model::{Customer, CustomerCode};
+use crate::state::AppState;
+use crate::store::flows::AttemptRow;
+use crate::templates::Lang;
+
+/// How long a customer has to enter the second factor after the password.
+pub const ATTEMPT_TTL_SECS: i64 = 10 * 60;
+
+/// The result of checking a customer code and password.
+#[derive(Debug)]
+pub enum PasswordOutcome {
+    /// Password right: the second factor is next.
+    SecondFactor {
+        /// The attempt now waiting for it.
+        attempt: AttemptRow,
+        /// Whether the customer has an authenticator app.
+        totp: bool,
+    },
+    /// Unknown code, wrong password or locked account: one answer for all.
+    Failed,
+    /// Too many failures from this address lately.
+    Throttled,
+}
+
+/// The login form's input.
+#[derive(Debug)]
+pub struct PasswordLogin<'a> {
+    /// Session the attempt belongs to.
+    pub sid: &'a str,
+    /// Customer code as typed.
+    pub customer_code: &'a str,
+    /// Where to continue afterwards (already checked to be a local path).
+    pub return_to: &'a str,
+    /// Client IP.
+    pub ip: &'a str,
+    /// Page language, for the lock notice.
+    pub lang: Lang,
+}
+
+/// Checks a customer code and password (PRODUCT §3, seed step 1).
+pub async fn check_password(
+    state: &AppState,
+    login: PasswordLogin<'_>,
+    password: SecretString,
+) -> Result<PasswordOutcome> {
+    let now = state.clock.now();
+    let ip_key = format!("login-fail-ip:{}", login.ip);
+    if state.store.rate_limit_hits(&ip_key, now).await? >= lockout::IP_FAILURES_PER_WINDOW {
+        let event = AuditEvent::new(AuditKind::LoginFailed, Outcome::Failure)
+            .with_ip(login.ip)
+            .with_detail(json!({ "reason": "ip_throttled" }));
+        state.audit(event).await;
+        return Ok(PasswordOutcome::Throttled);
+    }
+    let customer = match CustomerCode::parse(login.customer_code) {
+        Ok(code) => state.store.find_customer_by_code(&code).await?,
+        Err(_) => None,
+    };
+    let phc = customer
+        .as_ref()
+        .map_or_else(|| state.dummy_hash.to_string(), |c| c.password_hash.clone());
+    let verdict = state.hasher.verify(password, phc).await?;
+    let Some(customer) = customer else {
+        return fail(state, &login, None, "unknown_customer", now).await;
+    };
+    if customer.locked_until.is_some_and(|until| until > now) {
+        return fail(state, &login, Some(&customer), "locked", now).await;
+    }
+    if !verdict.matches {
+        let failures = state
+            .store
+            .record_password_failure(&customer.id, now)
+            .await?;
+        if let Some(until) = lockout::lock_until(failures, now) {
+            lock(state, &customer, until, failures, &login).await?;
+        }
+        return fail(state, &login, Some(&customer), "wrong_password", now).await;
+    }
+    state
+        .store
+        .record_password_success(&customer.id, now)
+        .await?;
+    if verdict.needs_rehash {
+        rehash(state, &customer, verdict.password).await;
+    }
+    let attempt = AttemptRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        sid: login.sid.to_owned(),
+        customer_id: customer.id.clone(),
+        purpose: Purpose::Login.as_str().to_owned(),
+        return_to: login.return_to.to_owned(),
+        expires_at: now + ATTEMPT_TTL_SECS,
+    };
+    state.store.insert_attempt(&attempt, now).await?;
+    Ok(PasswordOutcome::SecondFactor {
+        attempt,
+        totp: customer.totp_enrolled,
+    })
+}
+
+async fn fail(
+    state: &AppState,
+    login: &PasswordLogin<'_>,
+    customer: Option<&Customer>,
+    reason: &str,
+    now: i64,
+) -> Result<PasswordOutcome> {
+    state
+        .store
+        .hit_rate_limit(
+            &format!("login-fail-ip:{}", login.ip),
+            lockout::IP_WINDOW_SECS,
+            now,
+        )
+        .await?;
+    let mut event = AuditEvent::new(AuditKind::LoginFailed, Outcome::Failure)
+        .with_ip(login.ip)
+        .with_detail(json!({ "reason": reason, "step": "password" }));
+    event = match customer {
+        Some(c) => event.with_customer(&c.id, c.customer_code.as_str()),
+        None => event.with_customer_code(login.customer_code.trim()),
+    };
+    state.audit(event).await;
+    Ok(PasswordOutcome::Failed)
+}
+
+async fn lock(
+    state: &AppState,
+    customer: &Customer,
+    until: i64,
+    failures: i64,
+    login: &PasswordLogin<'_>,
+) -> Result<()> {
+    let now = state.clock.now();
+    state.store.lock_customer(&customer.id, until, now).await?;
+    let event = AuditEvent::new(AuditKind::AccountLocked, Outcome::Info)
+        .with_customer(&customer.id, customer.customer_code.as_str())
+        .with_ip(login.ip)
+        .with_detail(json!({ "failures": failures, "until": until }));
+    state.audit(event).await;
+    let ctx = minijinja::context! { name => &customer.name, until => crate::clock::rfc3339(until) };
+    notice::spawn_to_all(state, customer, "account_locked", login.lang, ctx);
+    Ok(())
+}
+
+async fn rehash(state: &AppState, customer: &Customer, password: SecretString) {
+    match state.hasher.hash(password).await {
+        Ok(phc) => {
+            if let Err(e) = state
+                .store
+                .update_password_hash(&customer.id, &phc, state.clock.now())
+                .await
+            {
+                tracing::warn!(error = %e, "could not store a rehashed password");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not rehash a password"),
+    }
+}
+
+/// Whether `path` is safe to redirect to after a login: a local absolute path
+/// (not `//host`, not a backslash trick, no scheme).
+pub fn is_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && !path.contains(['\r', '\n', '\\'])
+        && path.len() <= 2048
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_accepted_as_continuations() {
+        for ok in ["/account", "/authorize/continue?request=abc", "/"] {
+            assert!(is_local_path(ok), "{ok}");
+        }
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "account",
+            "/a\r\nSet-Cookie: x",
+            "",
+        ] {
+            assert!(!is_local_path(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Browser sessions: an opaque 256-bit cookie value whose SHA-256 names a
+//! database row, so any node serves any request and a copy of the database
+//! holds no usable cookie.
+//!
+//! Every visitor who sees a form gets an anonymous session (it carries the
+//! CSRF token and the pending login). Authenticating binds it to the customer
+//! and replaces both the cookie value and the CSRF token (session fixation).
+
+use serde_json::json;
+
+use super::{AuthEvent, Method, Purpose, notice};
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::crypto::random;
+use crate::error::Result;
+use crate::model::Customer;
+use crate::state::AppState;
+use crate::store::flows::AttemptRow;
+use crate::store::sessions::{NewSession, SessionAuthentication, SessionRow};
+use crate::templates::Lang;
+
+/// The session cookie. `__Host-` makes browsers insist on `Secure`, `Path=/`
+/// and no `Domain`, so no sibling host can set or read it.
+pub const COOKIE: &str = "__Host-kagi_session";
+/// Activity is written back at most this often, not on every request.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+/// Creates an anonymous session and returns it with its cookie value.
+pub async fn start(
+    state: &AppState,
+    lang: Lang,
+    user_agent: Option<&str>,
+    ip: &str,
+) -> Result<(SessionRow, String)> {
+    let now = state.clock.now();
+    let handle = random::handle();
+    let sid = uuid::Uuid::new_v4().to_string();
+    let csrf = random::handle();
+    let user_agent: Option<String> = user_agent.map(|ua| ua.chars().take(256).collect());
+    let new = NewSession {
+        sid: &sid,
+        handle_hash: &random::hash_secret(&handle),
+        csrf_token: &csrf,
+        locale: Some(lang.as_str()),
+        user_agent: user_agent.as_deref(),
+        ip: Some(ip),
+        expires_at: now + state.config.session_lifetime_secs,
+    };
+    state.store.insert_session(&new, now).await?;
+    let row = SessionRow {
+        sid,
+        customer_id: None,
+        csrf_token: csrf,
+        locale: Some(lang.as_str().to_owned()),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + state.config.session_lifetime_secs,
+    };
+    Ok((row, handle))
+}
+
+/// The live session named by a cookie value, recording the activity.
+pub async fn load(state: &AppState, handle: &str) -> Result<Option<SessionRow>> {
+    let now = state.clock.now();
+    let found = state
+        .store
+        .find_session(
+            &random::hash_secret(handle),
+            now,
+            state.config.session_idle_timeout_secs,
+        )
+        .await?;
+    if let Some(session) = &found
+        && now - session.last_seen_at >= TOUCH_EVERY_SECS
+    {
+        state.store.touch_session(&session.sid, now).await?;
+    }
+    Ok(found)
+}
+
+/// A finished login or step-up.
+#[derive(Debug)]
+pub struct Completed {
+    /// The session's new cookie value.
+    pub handle: String,
+    /// Where to continue.
+    pub return_to: String,
+}
+
+/// Records a successful second factor: ends the attempt, binds the session to
+/// the customer with a new cookie value, and audits it. `None` when the
+/// attempt was already completed by a concurrent request.
+pub async fn complete(
+    state: &AppState,
+    session: &SessionRow,
+    attempt: &AttemptRow,
+    customer: &Customer,
+    method: Method,
+    ip: &str,
+    lang: Lang,
+) -> Result<Option<Completed>> {
+    if !state.store.take_attempt(&attempt.id).await? {
+        return Ok(None);
+    }
+    let now = state.clock.now();
+    let purpose = Purpose::parse(&attempt.purpose).unwrap_or(Purpose::Login);
+    let event = AuthEvent::password_and_code(method, purpose, &state.config, now);
+    let handle = random::handle();
+    let bound = state
+        .store
+        .authenticate_session(
+            &SessionAuthentication {
+                sid: &session.sid,
+                customer_id: &customer.id,
+                new_handle_hash: &random::hash_secret(&handle),
+                new_csrf_token: &random::handle(),
+                expires_at: now + state.config.session_lifetime_secs,
+                event: &event,
+            },
+            now,
+        )
+        .await?;
+    if !bound {
+        return Ok(None);
+    }
+    let audit = AuditEvent::new(AuditKind::LoginSucceeded, Outcome::Success)
+        .with_customer(&customer.id, customer.customer_code.as_str())
+        .with_ip(ip)
+        .with_detail(
+            json!({ "method": method.as_str(), "purpose": purpose.as_str(), "acr": event.acr }),
+        );
+    state.audit(audit).await;
+    if state.config.login_notification && purpose == Purpose::Login {
+        let ctx = minijinja::context! {
+            name => &customer.name,
+            at => crate::clock::rfc3339(now),
+            method => format!("method.{}", method.as_str()),
+            ip => ip,
+        };
+        notice::spawn_to_all(state, customer, "login_notice", lang, ctx);
+    }
+    Ok(Some(Completed {
+        handle,
+        return_to: attempt.return_to.clone(),
+    }))
+}
+
+/// Ends a session (logout, or "end this session" on the account page).
+pub async fn end(
+    state: &AppState,
+    sid: &str,
+    customer: &Customer,
+    ip: &str,
+    reason: &str,
+) -> Result<bool> {
+    let ended = state
+        .store
+        .end_session(sid, Some(&customer.id), state.clock.now())
+        .await?;
+    if ended {
+        let event = AuditEvent::new(AuditKind::SessionEnded, Outcome::Info)
+            .with_customer(&customer.id, customer.customer_code.as_str())
+            .with_ip(ip)
+            .with_detail(json!({ "reason": reason }));
+        state.audit(event).await;
+    }
+    Ok(ended)
+}

@@ -1,0 +1,57 @@
+//! The authenticator-app factor of a login or step-up: a code from the
+//! enrolled app, ±1 step, each step accepted once, the factor locked after
+//! 5 wrong codes in a row (security requirement 12).
+
+use serde_json::json;
+
+use super::totp;
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::error::Result;
+use crate::model::Customer;
+use crate::state::AppState;
+
+/// What happened to an entered TOTP code.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TotpOutcome {
+    /// Right, and its step is now used.
+    Accepted,
+    /// Wrong, or a step already used.
+    Wrong,
+    /// The factor is locked (now or already).
+    Locked,
+    /// The customer has no authenticator app.
+    NotEnrolled,
+}
+
+/// Checks `entered` for `customer`.
+pub async fn verify(state: &AppState, customer: &Customer, entered: &str) -> Result<TotpOutcome> {
+    let now = state.clock.now();
+    let Some(current) = state.store.totp_state(&customer.id).await? else {
+        return Ok(TotpOutcome::NotEnrolled);
+    };
+    if current.failures >= totp::MAX_FAILURES {
+        return Ok(TotpOutcome::Locked);
+    }
+    let secret = state
+        .data_key
+        .open(&current.sealed_secret, customer.id.as_bytes())?;
+    if let Some(step) = totp::verify(&secret, entered.trim(), now, current.last_step) {
+        if state
+            .store
+            .accept_totp_step(&customer.id, step, now)
+            .await?
+        {
+            return Ok(TotpOutcome::Accepted);
+        }
+        return Ok(TotpOutcome::Wrong);
+    }
+    let failures = state.store.record_totp_failure(&customer.id, now).await?;
+    if failures >= totp::MAX_FAILURES {
+        let event = AuditEvent::new(AuditKind::TotpLocked, Outcome::Info)
+            .with_customer(&customer.id, customer.customer_code.as_str())
+            .with_detail(json!({ "failures": failures }));
+        state.audit(event).await;
+        return Ok(TotpOutcome::Locked);
+    }
+    Ok(TotpOutcome::Wrong)
+}

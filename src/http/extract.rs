@@ -1,0 +1,253 @@
+//! Extractors for hosted pages: the browser (session, language, IP), the
+//! logged-in customer, and forms whose CSRF token was checked.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use serde::de::DeserializeOwned;
+
+use super::error::PageError;
+use crate::authn::session;
+use crate::crypto::compare;
+use crate::model::Customer;
+use crate::state::AppState;
+use crate::store::sessions::SessionRow;
+use crate::templates::Lang;
+
+/// The visitor's browser: its session (created on first sight), language and IP.
+#[derive(Debug)]
+pub struct Browser {
+    /// The session row.
+    pub session: SessionRow,
+    /// A cookie value to set on the response: a new session, or one rotated at login.
+    pub new_cookie: Option<String>,
+    /// Page language.
+    pub lang: Lang,
+    /// Client IP.
+    pub ip: String,
+    /// Path of the request, for the language switch links.
+    pub path: String,
+    /// Query of the request without `lang`, for the language switch links.
+    pub query_without_lang: String,
+}
+
+/// The client IP: the socket peer, or the first `X-Forwarded-For` hop when
+/// `trust_forwarded_for` says a proxy that overwrites it stands in front.
+pub fn client_ip(parts: &Parts, state: &AppState) -> String {
+    if state.config.trust_forwarded_for
+        && let Some(forwarded) = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        && let Some(first) = forwarded.split(',').next()
+    {
+        return first.trim().to_owned();
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(
+            || "unknown".to_owned(),
+            |ConnectInfo(addr)| addr.ip().to_string(),
+        )
+}
+
+fn query_lang(query: &str) -> Option<Lang> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let find = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    find("lang")
+        .and_then(Lang::parse)
+        .or_else(|| find("ui_locales").and_then(Lang::from_ui_locales))
+}
+
+fn without_lang(query: &str) -> String {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let kept: Vec<_> = pairs.into_iter().filter(|(k, _)| k != "lang").collect();
+    serde_urlencoded::to_string(kept).unwrap_or_default()
+}
+
+fn accept_lang(headers: &HeaderMap) -> Option<Lang> {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Lang::from_accept_language)
+}
+
+impl FromRequestParts<AppState> for Browser {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ip = client_ip(parts, state);
+        let query = parts.uri.query().unwrap_or_default().to_owned();
+        let asked = query_lang(&query);
+        let jar = CookieJar::from_headers(&parts.headers);
+        let existing = match jar.get(session::COOKIE) {
+            Some(cookie) => session::load(state, cookie.value()).await?,
+            None => None,
+        };
+        let (session, new_cookie, lang) = match existing {
+            Some(row) => {
+                let lang = asked
+                    .or_else(|| row.locale.as_deref().and_then(Lang::parse))
+                    .or_else(|| accept_lang(&parts.headers))
+                    .unwrap_or(Lang::Ja);
+                if row.locale.as_deref() != Some(lang.as_str()) {
+                    state
+                        .store
+                        .set_session_locale(&row.sid, lang.as_str())
+                        .await?;
+                }
+                (row, None, lang)
+            }
+            None => {
+                let lang = asked
+                    .or_else(|| accept_lang(&parts.headers))
+                    .unwrap_or(Lang::Ja);
+                let user_agent = parts
+                    .headers
+                    .get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok());
+                let (row, handle) = session::start(state, lang, user_agent, &ip).await?;
+                (row, Some(handle), lang)
+            }
+        };
+        Ok(Self {
+            session,
+            new_cookie,
+            lang,
+            ip,
+            path: parts.uri.path().to_owned(),
+            query_without_lang: without_lang(&query),
+        })
+    }
+}
+
+/// A browser whose session belongs to a customer; others are sent to the login page.
+#[derive(Debug)]
+pub struct LoggedIn {
+    /// The browser.
+    pub browser: Browser,
+    /// The customer.
+    pub customer: Customer,
+}
+
+impl FromRequestParts<AppState> for LoggedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let browser = Browser::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let customer = match &browser.session.customer_id {
+            Some(id) => state
+                .store
+                .find_customer(id)
+                .await
+                .map_err(|e| PageError::from(e).into_response())?,
+            None => None,
+        };
+        match customer {
+            Some(customer) => Ok(Self { browser, customer }),
+            None => {
+                let back = parts
+                    .uri
+                    .path_and_query()
+                    .map_or("/account", |pq| pq.as_str());
+                let target = format!(
+                    "/login?{}",
+                    serde_urlencoded::to_string([("return_to", back)]).unwrap_or_default()
+                );
+                Err(super::pages::with_cookie(
+                    Redirect::to(&target).into_response(),
+                    browser.new_cookie.as_deref(),
+                ))
+            }
+        }
+    }
+}
+
+/// A form post (`application/x-www-form-urlencoded`) from a browser whose
+/// session's CSRF token it carries; a missing or wrong token is a 403 page.
+#[derive(Debug)]
+pub struct CsrfForm<T> {
+    /// The browser that posted.
+    pub browser: Browser,
+    /// The form fields (besides `csrf`).
+    pub form: T,
+}
+
+/// Checks the `csrf` field of a form body against the session and deserialises
+/// the rest; a field sent twice is a bad request.
+pub fn check_form<T: DeserializeOwned>(session: &SessionRow, body: &[u8]) -> Result<T, PageError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|_| PageError::bad_request())?;
+    let mut names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return Err(PageError::bad_request());
+    }
+    let token = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    if !compare::ct_eq_str(token, &session.csrf_token) {
+        return Err(PageError::csrf());
+    }
+    serde_urlencoded::from_bytes(body).map_err(|_| PageError::bad_request())
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let browser = Browser::from_request_parts(&mut parts, state).await?;
+        let lang = browser.lang;
+        let is_form = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(PageError::bad_request().in_lang(lang));
+        }
+        let body = axum::body::to_bytes(body, super::BODY_LIMIT_BYTES)
+            .await
+            .map_err(|_| PageError::bad_request().in_lang(lang))?;
+        let form = check_form(&browser.session, &body).map_err(|e| e.in_lang(lang))?;
+        Ok(Self { browser, form })
+    }
+}
+
+/// A page's query string, whose malformed input is a 400 page rather than plain text.
+#[derive(Debug)]
+pub struct PageQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequestParts<AppState> for PageQuery<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+            .map(PageQuery)
+            .map_err(|_| PageError::bad_request())
+    }
+}

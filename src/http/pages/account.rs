@@ -1,0 +1,205 @@
+//! The account page (`/account`).
+//!
+//! Profile, masked addresses, "Password settings" with the passkey and authenticator-app rows, and the customer's
+//! sessions with "end this session" (security requirement 38).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{Messages, redirect, render};
+use crate::authn::session;
+use crate::authn::totp_enrollment::{self, Confirmation};
+use crate::clock::rfc3339;
+use crate::http::error::PageError;
+use crate::http::extract::{Browser, CsrfForm, LoggedIn, PageQuery};
+use crate::model::Customer;
+use crate::state::AppState;
+
+/// Notices the account page can show after a redirect (catalogue keys by name).
+const NOTICES: &[(&str, &str)] = &[
+    ("session_ended", "account.session_ended"),
+    ("totp_enrolled", "totp.enrolled"),
+];
+
+/// Query of the account page.
+#[derive(Debug, Default, Deserialize)]
+pub struct AccountQuery {
+    #[serde(default)]
+    notice: Option<String>,
+}
+
+/// `GET /account`.
+pub async fn show(
+    State(state): State<AppState>,
+    LoggedIn { browser, customer }: LoggedIn,
+    PageQuery(q): PageQuery<AccountQuery>,
+) -> Result<Response, PageError> {
+    let now = state.clock.now();
+    let sessions = state
+        .store
+        .list_customer_sessions(&customer.id, now, state.config.session_idle_timeout_secs)
+        .await?;
+    let sessions: Vec<_> = sessions
+        .iter()
+        .map(|s| {
+            minijinja::context! {
+                sid => &s.sid,
+                current => s.sid == browser.session.sid,
+                created_at => rfc3339(s.created_at),
+                last_seen_at => rfc3339(s.last_seen_at),
+                user_agent => s.user_agent.as_deref().unwrap_or("-"),
+                ip => s.ip.as_deref().unwrap_or("-"),
+            }
+        })
+        .collect();
+    let passkeys: Vec<_> = state
+        .store
+        .list_passkeys(&customer.id)
+        .await?
+        .iter()
+        .map(|p| {
+            minijinja::context! {
+                credential_id => &p.credential_id,
+                provider => &p.provider,
+                nickname => &p.nickname,
+                created_at => rfc3339(p.created_at),
+                last_used_at => p.last_used_at.map(rfc3339),
+            }
+        })
+        .collect();
+    let notice = q.notice.and_then(|n| {
+        NOTICES
+            .iter()
+            .find(|(name, _)| *name == n)
+            .map(|(_, key)| *key)
+    });
+    let ctx = minijinja::context! {
+        customer => minijinja::context! { name => &customer.name, customer_code => customer.customer_code.as_str() },
+        emails => customer.emails.iter().map(|e| e.masked()).collect::<Vec<_>>(),
+        totp_enrolled => customer.totp_enrolled,
+        sessions => sessions,
+        passkeys => passkeys,
+        passkeys_enabled => false,
+    };
+    render(
+        &state,
+        &browser,
+        "account.html",
+        StatusCode::OK,
+        ctx,
+        Messages {
+            error: None,
+            notice,
+        },
+    )
+}
+
+/// "End this session".
+#[derive(Deserialize)]
+pub struct EndSessionForm {
+    #[serde(default)]
+    sid: String,
+}
+
+async fn logged_in(state: &AppState, browser: &Browser) -> Result<Option<Customer>, PageError> {
+    match &browser.session.customer_id {
+        Some(id) => Ok(state.store.find_customer(id).await?),
+        None => Ok(None),
+    }
+}
+
+/// `POST /account/sessions/end`: ends one of the customer's sessions.
+pub async fn end_session(
+    State(state): State<AppState>,
+    CsrfForm { browser, form }: CsrfForm<EndSessionForm>,
+) -> Result<Response, PageError> {
+    let Some(customer) = logged_in(&state, &browser).await? else {
+        return Ok(redirect(&browser, "/login"));
+    };
+    session::end(
+        &state,
+        &form.sid,
+        &customer,
+        &browser.ip,
+        "ended_from_account",
+    )
+    .await?;
+    Ok(redirect(&browser, "/account?notice=session_ended"))
+}
+
+/// An empty form (only the CSRF token).
+#[derive(Deserialize)]
+pub struct EmptyForm {}
+
+/// `POST /account/totp/start`: prepares a new authenticator-app secret after a
+/// recent authentication (else a step-up first).
+pub async fn totp_start(
+    State(state): State<AppState>,
+    CsrfForm {
+        browser,
+        form: EmptyForm {},
+    }: CsrfForm<EmptyForm>,
+) -> Result<Response, PageError> {
+    let Some(customer) = logged_in(&state, &browser).await? else {
+        return Ok(redirect(&browser, "/login"));
+    };
+    if !totp_enrollment::recently_authenticated(&state, &browser.session.sid).await? {
+        return Ok(redirect(&browser, "/stepup?return_to=%2Faccount%2Ftotp"));
+    }
+    totp_enrollment::start(&state, &customer).await?;
+    Ok(redirect(&browser, "/account/totp"))
+}
+
+fn enroll_page(
+    state: &AppState,
+    browser: &Browser,
+    shown: &totp_enrollment::Shown,
+    messages: Messages,
+) -> Result<Response, PageError> {
+    let ctx = minijinja::context! { qr_data_uri => &shown.qr_data_uri, secret => &shown.secret };
+    render(
+        state,
+        browser,
+        "totp_enroll.html",
+        StatusCode::OK,
+        ctx,
+        messages,
+    )
+}
+
+/// `GET /account/totp`: the QR code and secret of the pending enrolment.
+pub async fn totp_show(
+    State(state): State<AppState>,
+    LoggedIn { browser, customer }: LoggedIn,
+) -> Result<Response, PageError> {
+    match totp_enrollment::pending(&state, &customer).await? {
+        Some(shown) => enroll_page(&state, &browser, &shown, Messages::default()),
+        None => Ok(redirect(&browser, "/account")),
+    }
+}
+
+/// The first code from the newly set-up app.
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /account/totp/confirm`: enrols the app once it shows a right code.
+pub async fn totp_confirm(
+    State(state): State<AppState>,
+    CsrfForm { browser, form }: CsrfForm<ConfirmForm>,
+) -> Result<Response, PageError> {
+    let Some(customer) = logged_in(&state, &browser).await? else {
+        return Ok(redirect(&browser, "/login"));
+    };
+    match totp_enrollment::confirm(&state, &customer, &form.code, &browser.ip).await? {
+        Confirmation::Enrolled => Ok(redirect(&browser, "/account?notice=totp_enrolled")),
+        Confirmation::Wrong(shown) => {
+            enroll_page(&state, &browser, &shown, Messages::error("totp.wrong"))
+        }
+        Confirmation::NothingPending => Ok(redirect(&browser, "/account")),
+    }
+}

@@ -1,0 +1,111 @@
+//! `GET /login` and `POST /login`: customer code and password (PRODUCT §3,
+//! seed "register" step 1). Works without JavaScript.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{Messages, redirect, render};
+use crate::authn::login::{self, PasswordLogin, PasswordOutcome};
+use crate::http::error::PageError;
+use crate::http::extract::{Browser, CsrfForm, PageQuery};
+use crate::state::AppState;
+
+/// Query of the login page.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    /// Local path to continue at after the login.
+    #[serde(default)]
+    return_to: Option<String>,
+    /// Prefill for the customer code field.
+    #[serde(default)]
+    login_hint: Option<String>,
+}
+
+/// The login form.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    customer_code: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    return_to: String,
+}
+
+fn continuation(raw: Option<&str>) -> String {
+    raw.filter(|p| login::is_local_path(p))
+        .unwrap_or("/account")
+        .to_owned()
+}
+
+/// Shows the login form; a customer already logged in goes straight on.
+pub async fn show(
+    State(state): State<AppState>,
+    browser: Browser,
+    PageQuery(q): PageQuery<LoginQuery>,
+) -> Result<Response, PageError> {
+    let return_to = continuation(q.return_to.as_deref());
+    if browser.session.customer_id.is_some() {
+        return Ok(redirect(&browser, &return_to));
+    }
+    let prefill: String = q.login_hint.unwrap_or_default().chars().take(32).collect();
+    page(
+        &state,
+        &browser,
+        &prefill,
+        &return_to,
+        StatusCode::OK,
+        Messages::default(),
+    )
+}
+
+fn page(
+    state: &AppState,
+    browser: &Browser,
+    customer_code: &str,
+    return_to: &str,
+    status: StatusCode,
+    messages: Messages,
+) -> Result<Response, PageError> {
+    let ctx = minijinja::context! { customer_code => customer_code, return_to => return_to, passkey_enabled => false };
+    render(state, browser, "login.html", status, ctx, messages)
+}
+
+/// Checks the password and moves on to the second factor.
+pub async fn submit(
+    State(state): State<AppState>,
+    CsrfForm { browser, form }: CsrfForm<LoginForm>,
+) -> Result<Response, PageError> {
+    let return_to = continuation(Some(&form.return_to));
+    let attempt = PasswordLogin {
+        sid: &browser.session.sid,
+        customer_code: &form.customer_code,
+        return_to: &return_to,
+        ip: &browser.ip,
+        lang: browser.lang,
+    };
+    let code: String = form.customer_code.chars().take(32).collect();
+    match login::check_password(&state, attempt, SecretString::from(form.password)).await? {
+        PasswordOutcome::SecondFactor { totp: true, .. } => Ok(redirect(&browser, "/login/totp")),
+        PasswordOutcome::SecondFactor { totp: false, .. } => Ok(redirect(&browser, "/login/email")),
+        PasswordOutcome::Failed => page(
+            &state,
+            &browser,
+            &code,
+            &return_to,
+            StatusCode::OK,
+            Messages::error("login.failed"),
+        ),
+        PasswordOutcome::Throttled => page(
+            &state,
+            &browser,
+            &code,
+            &return_to,
+            StatusCode::TOO_MANY_REQUESTS,
+            Messages::error("login.rate_limited"),
+        ),
+    }
+}

@@ -1,0 +1,70 @@
+//! `GET /logout` asks for confirmation; `POST /logout` ends the session.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{Messages, clear_session_cookie, message, render};
+use crate::authn::session;
+use crate::http::error::PageError;
+use crate::http::extract::{Browser, CsrfForm};
+use crate::state::AppState;
+
+/// The confirmation page (a GET must not log anyone out: a link or an image could).
+pub async fn confirm(
+    State(state): State<AppState>,
+    browser: Browser,
+) -> Result<Response, PageError> {
+    let ctx = minijinja::context! { client_name => minijinja::Value::from(()) };
+    render(
+        &state,
+        &browser,
+        "logout.html",
+        StatusCode::OK,
+        ctx,
+        Messages::default(),
+    )
+}
+
+/// The logout form (only the CSRF token).
+#[derive(Deserialize)]
+pub struct LogoutForm {}
+
+/// Ends the session server-side and deletes the cookie.
+pub async fn logout(
+    State(state): State<AppState>,
+    CsrfForm {
+        browser,
+        form: LogoutForm {},
+    }: CsrfForm<LogoutForm>,
+) -> Result<Response, PageError> {
+    let customer = match &browser.session.customer_id {
+        Some(id) => state.store.find_customer(id).await?,
+        None => None,
+    };
+    match &customer {
+        Some(c) => {
+            session::end(&state, &browser.session.sid, c, &browser.ip, "logout").await?;
+        }
+        None => {
+            state
+                .store
+                .end_session(&browser.session.sid, None, state.clock.now())
+                .await?;
+        }
+    }
+    let mut response = message(
+        &state,
+        &browser,
+        StatusCode::OK,
+        "logout.done.heading",
+        "logout.done",
+        Some(("/login", "nav.login")),
+    )?;
+    response.headers_mut().remove(header::SET_COOKIE);
+    if let Ok(value) = HeaderValue::from_str(&clear_session_cookie()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}

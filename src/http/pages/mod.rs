@@ -1,0 +1,122 @@
+//! Hosted pages: login, second factors, account, logout. Handlers extract,
+//! call one `authn` operation and render a template; nothing else.
+
+pub mod account;
+pub mod login;
+pub mod logout;
+pub mod otp;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::Value;
+
+use super::error::PageError;
+use super::extract::Browser;
+use crate::authn::session::COOKIE;
+use crate::state::AppState;
+
+/// `Set-Cookie` for a session cookie value.
+///
+/// `__Host-` prefix, `Secure`,
+/// `HttpOnly`, `SameSite=Lax`, `Path=/`, no `Domain`, and no `Max-Age` (it
+/// ends with the browser; the server ends it sooner by idle and absolute limits).
+pub fn session_cookie(handle: &str) -> String {
+    format!("{COOKIE}={handle}; Path=/; Secure; HttpOnly; SameSite=Lax")
+}
+
+/// `Set-Cookie` that deletes the session cookie.
+pub fn clear_session_cookie() -> String {
+    format!("{COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
+/// Adds the session cookie to `response` when a new value must be set.
+pub fn with_cookie(mut response: Response, handle: Option<&str>) -> Response {
+    if let Some(value) = handle.and_then(|h| HeaderValue::from_str(&session_cookie(h)).ok()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// A 303 redirect to a local path, carrying the browser's new cookie if any.
+pub fn redirect(browser: &Browser, to: &str) -> Response {
+    with_cookie(
+        Redirect::to(to).into_response(),
+        browser.new_cookie.as_deref(),
+    )
+}
+
+/// Optional page messages: catalogue keys of an alert and a status line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Messages {
+    /// `role="alert"` message.
+    pub error: Option<&'static str>,
+    /// `role="status"` message.
+    pub notice: Option<&'static str>,
+}
+
+impl Messages {
+    /// Only an error.
+    pub fn error(key: &'static str) -> Self {
+        Self {
+            error: Some(key),
+            notice: None,
+        }
+    }
+}
+
+/// Renders `template` with the context every page gets (CSRF token, language
+/// links, messages) merged into `ctx`.
+pub fn render(
+    state: &AppState,
+    browser: &Browser,
+    template: &str,
+    status: StatusCode,
+    ctx: Value,
+    messages: Messages,
+) -> Result<Response, PageError> {
+    let link = |lang: &str| {
+        let mut query = browser.query_without_lang.clone();
+        if !query.is_empty() {
+            query.push('&');
+        }
+        format!("{}?{query}lang={lang}", browser.path)
+    };
+    let full = minijinja::context! {
+        csrf => &browser.session.csrf_token,
+        lang_urls => minijinja::context! { ja => link("ja"), en => link("en") },
+        error => messages.error,
+        notice => messages.notice,
+        ..ctx
+    };
+    let html = state
+        .templates
+        .render_page(template, browser.lang, full)
+        .map_err(|e| PageError::from(e).in_lang(browser.lang))?;
+    let mut response = (status, Html(html)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(with_cookie(response, browser.new_cookie.as_deref()))
+}
+
+/// Renders the generic message page.
+pub fn message(
+    state: &AppState,
+    browser: &Browser,
+    status: StatusCode,
+    heading: &'static str,
+    text: &'static str,
+    link: Option<(&str, &'static str)>,
+) -> Result<Response, PageError> {
+    let link =
+        link.map(|(href, label_key)| minijinja::context! { href => href, label_key => label_key });
+    let ctx = minijinja::context! { heading => heading, message => text, detail => Value::from(()), link => link };
+    render(
+        state,
+        browser,
+        "message.html",
+        status,
+        ctx,
+        Messages::default(),
+    )
+}

@@ -1,0 +1,316 @@
+//! The second factor of a login or step-up (seed step 3).
+//!
+//! Choose a masked address and send a code, enter it (with "Back" to resend), or enter an
+//! authenticator-app code instead. `GET /stepup` starts a step-up for a
+//! logged-in customer on the same pages.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{Messages, message, redirect, render};
+use crate::authn::email_code::{self, CodeOutcome, SendOutcome};
+use crate::authn::login::{self, ATTEMPT_TTL_SECS};
+use crate::authn::totp_login::{self, TotpOutcome};
+use crate::authn::{Method, Purpose, session};
+use crate::http::error::PageError;
+use crate::http::extract::{Browser, CsrfForm, LoggedIn, PageQuery};
+use crate::model::Customer;
+use crate::state::AppState;
+use crate::store::flows::AttemptRow;
+
+/// The flow this browser is in, with its customer; a page saying the flow
+/// expired when there is none.
+async fn current(
+    state: &AppState,
+    browser: &Browser,
+) -> Result<Result<(AttemptRow, Customer), Response>, PageError> {
+    let now = state.clock.now();
+    let attempt = state.store.find_attempt(&browser.session.sid, now).await?;
+    let customer = match &attempt {
+        Some(a) => state.store.find_customer(&a.customer_id).await?,
+        None => None,
+    };
+    match (attempt, customer) {
+        (Some(a), Some(c)) => Ok(Ok((a, c))),
+        _ => Ok(Err(message(
+            state,
+            browser,
+            StatusCode::BAD_REQUEST,
+            "flow.expired.heading",
+            "flow.expired",
+            Some(("/login", "nav.login")),
+        )?)),
+    }
+}
+
+macro_rules! flow_or_return {
+    ($state:expr, $browser:expr) => {
+        match current($state, $browser).await? {
+            Ok(flow) => flow,
+            Err(page) => return Ok(page),
+        }
+    };
+}
+
+fn email_page(
+    state: &AppState,
+    browser: &Browser,
+    attempt: &AttemptRow,
+    customer: &Customer,
+    status: StatusCode,
+    messages: Messages,
+) -> Result<Response, PageError> {
+    let emails: Vec<_> = customer
+        .emails
+        .iter()
+        .enumerate()
+        .map(|(index, e)| minijinja::context! { index => index, masked => e.masked() })
+        .collect();
+    let ctx = minijinja::context! { purpose => &attempt.purpose, emails => emails, totp_available => customer.totp_enrolled };
+    render(state, browser, "factor_email.html", status, ctx, messages)
+}
+
+/// `GET /login/email`: the masked addresses to send a code to.
+pub async fn choose_email(
+    State(state): State<AppState>,
+    browser: Browser,
+) -> Result<Response, PageError> {
+    let (attempt, customer) = flow_or_return!(&state, &browser);
+    email_page(
+        &state,
+        &browser,
+        &attempt,
+        &customer,
+        StatusCode::OK,
+        Messages::default(),
+    )
+}
+
+/// The address choice.
+#[derive(Deserialize)]
+pub struct SendForm {
+    #[serde(default)]
+    email_index: String,
+}
+
+/// `POST /login/email`: sends a code to the chosen address.
+pub async fn send_code(
+    State(state): State<AppState>,
+    CsrfForm { browser, form }: CsrfForm<SendForm>,
+) -> Result<Response, PageError> {
+    let (attempt, customer) = flow_or_return!(&state, &browser);
+    let index = form
+        .email_index
+        .trim()
+        .parse::<usize>()
+        .unwrap_or(usize::MAX);
+    match email_code::send(&state, &attempt, &customer, index, browser.lang).await? {
+        SendOutcome::Sent { .. } => Ok(redirect(&browser, "/login/code")),
+        SendOutcome::Limited => email_page(
+            &state,
+            &browser,
+            &attempt,
+            &customer,
+            StatusCode::TOO_MANY_REQUESTS,
+            Messages::error("code.resend_limited"),
+        ),
+        SendOutcome::NoSuchAddress => email_page(
+            &state,
+            &browser,
+            &attempt,
+            &customer,
+            StatusCode::BAD_REQUEST,
+            Messages::error("error.bad_request"),
+        ),
+    }
+}
+
+async fn code_page(
+    state: &AppState,
+    browser: &Browser,
+    attempt: &AttemptRow,
+    customer: &Customer,
+    messages: Messages,
+) -> Result<Response, PageError> {
+    let live = state
+        .store
+        .live_email_code(&attempt.id, state.clock.now())
+        .await?;
+    let masked = live
+        .and_then(|c| {
+            customer
+                .emails
+                .get(usize::try_from(c.email_position).unwrap_or(usize::MAX))
+                .map(|e| e.masked())
+        })
+        .unwrap_or_default();
+    let ctx = minijinja::context! { purpose => &attempt.purpose, masked => masked };
+    render(
+        state,
+        browser,
+        "factor_code.html",
+        StatusCode::OK,
+        ctx,
+        messages,
+    )
+}
+
+/// `GET /login/code`: the code entry, once a code was sent.
+pub async fn enter_code(
+    State(state): State<AppState>,
+    browser: Browser,
+) -> Result<Response, PageError> {
+    let (attempt, customer) = flow_or_return!(&state, &browser);
+    if !state.store.email_code_sent(&attempt.id).await? {
+        return Ok(redirect(&browser, "/login/email"));
+    }
+    code_page(&state, &browser, &attempt, &customer, Messages::default()).await
+}
+
+/// An entered one-time code.
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /login/code`: checks the emailed code.
+pub async fn check_code(
+    State(state): State<AppState>,
+    CsrfForm { browser, form }: CsrfForm<CodeForm>,
+) -> Result<Response, PageError> {
+    let (attempt, customer) = flow_or_return!(&state, &browser);
+    let error = match email_code::verify(&state, &attempt, &form.code).await? {
+        CodeOutcome::Accepted => {
+            return finish(&state, &browser, &attempt, &customer, Method::PasswordEmail).await;
+        }
+        CodeOutcome::Wrong => "code.wrong",
+        CodeOutcome::Dead => "code.dead",
+        CodeOutcome::Expired => "code.expired",
+    };
+    code_page(
+        &state,
+        &browser,
+        &attempt,
+        &customer,
+        Messages::error(error),
+    )
+    .await
+}
+
+fn totp_page(
+    state: &AppState,
+    browser: &Browser,
+    attempt: &AttemptRow,
+    messages: Messages,
+) -> Result<Response, PageError> {
+    let ctx = minijinja::context! { purpose => &attempt.purpose, email_available => true };
+    render(
+        state,
+        browser,
+        "factor_totp.html",
+        StatusCode::OK,
+        ctx,
+        messages,
+    )
+}
+
+/// `GET /login/totp`: the authenticator-app code entry.
+pub async fn enter_totp(
+    State(state): State<AppState>,
+    browser: Browser,
+) -> Result<Response, PageError> {
+    let (attempt, customer) = flow_or_return!(&state, &browser);
+    if !customer.totp_enrolled {
+        return Ok(redirect(&browser, "/login/email"));
+    }
+    totp_page(&state, &browser, &attempt, Messages::default())
+}
+
+/// `POST /login/totp`: checks the authenticator-app code.
+pub async fn check_totp(
+    State(state): State<AppState>,
+    CsrfForm { browser, form }: CsrfForm<CodeForm>,
+) -> Result<Response, PageError> {
+    let (attempt, customer) = flow_or_return!(&state, &browser);
+    let error = match totp_login::verify(&state, &customer, &form.code).await? {
+        TotpOutcome::Accepted => {
+            return finish(&state, &browser, &attempt, &customer, Method::PasswordTotp).await;
+        }
+        TotpOutcome::NotEnrolled => return Ok(redirect(&browser, "/login/email")),
+        TotpOutcome::Wrong => "totp.wrong",
+        TotpOutcome::Locked => "totp.locked",
+    };
+    totp_page(&state, &browser, &attempt, Messages::error(error))
+}
+
+async fn finish(
+    state: &AppState,
+    browser: &Browser,
+    attempt: &AttemptRow,
+    customer: &Customer,
+    method: Method,
+) -> Result<Response, PageError> {
+    match session::complete(
+        state,
+        &browser.session,
+        attempt,
+        customer,
+        method,
+        &browser.ip,
+        browser.lang,
+    )
+    .await?
+    {
+        Some(done) => Ok(super::with_cookie(
+            axum::response::Redirect::to(&done.return_to).into_response(),
+            Some(&done.handle),
+        )),
+        None => Ok(message(
+            state,
+            browser,
+            StatusCode::CONFLICT,
+            "flow.expired.heading",
+            "flow.expired",
+            Some(("/login", "nav.login")),
+        )?),
+    }
+}
+
+/// Query of `GET /stepup`.
+#[derive(Debug, Deserialize)]
+pub struct StepUpQuery {
+    #[serde(default)]
+    return_to: Option<String>,
+}
+
+/// `GET /stepup`: asks a logged-in customer for a second factor again before
+/// a sensitive action (seed step 3: email code or authenticator app).
+pub async fn step_up(
+    State(state): State<AppState>,
+    LoggedIn { browser, customer }: LoggedIn,
+    PageQuery(q): PageQuery<StepUpQuery>,
+) -> Result<Response, PageError> {
+    let return_to = q
+        .return_to
+        .filter(|p| login::is_local_path(p))
+        .unwrap_or_else(|| "/account".to_owned());
+    let now = state.clock.now();
+    let attempt = AttemptRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        sid: browser.session.sid.clone(),
+        customer_id: customer.id.clone(),
+        purpose: Purpose::StepUp.as_str().to_owned(),
+        return_to,
+        expires_at: now + ATTEMPT_TTL_SECS,
+    };
+    state.store.insert_attempt(&attempt, now).await?;
+    let next = if customer.totp_enrolled {
+        "/login/totp"
+    } else {
+        "/login/email"
+    };
+    Ok(redirect(&browser, next))
+}

@@ -1,0 +1,116 @@
+//! Email one-time codes.
+
+use sqlx::Row as _;
+
+use super::Store;
+use crate::error::Result;
+
+/// The code of an attempt that can still be entered.
+#[derive(Clone, Debug)]
+pub struct EmailCodeRow {
+    /// Code id.
+    pub id: String,
+    /// SHA-256 of the code, keyed by the attempt id.
+    pub code_hash: String,
+    /// Which registered address it went to.
+    pub email_position: i64,
+    /// Wrong entries so far.
+    pub wrong_tries: i64,
+    /// Expiry.
+    pub expires_at: i64,
+}
+
+impl Store {
+    /// Stores a newly sent code and spends every earlier code of the attempt
+    /// (a resend invalidates the previous code).
+    pub async fn insert_email_code(
+        &self,
+        attempt_id: &str,
+        row: &EmailCodeRow,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE email_codes SET spent_at = $2 WHERE attempt_id = $1 AND spent_at IS NULL",
+        )
+        .bind(attempt_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO email_codes (id, attempt_id, code_hash, email_position, wrong_tries, sent_at, expires_at) \
+             VALUES ($1, $2, $3, $4, 0, $5, $6)",
+        )
+        .bind(&row.id)
+        .bind(attempt_id)
+        .bind(&row.code_hash)
+        .bind(row.email_position)
+        .bind(now)
+        .bind(row.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The attempt's current code, if one is still usable.
+    pub async fn live_email_code(
+        &self,
+        attempt_id: &str,
+        now: i64,
+    ) -> Result<Option<EmailCodeRow>> {
+        let row = sqlx::query(
+            "SELECT id, code_hash, email_position, wrong_tries, expires_at FROM email_codes \
+             WHERE attempt_id = $1 AND spent_at IS NULL AND expires_at > $2 ORDER BY sent_at DESC LIMIT 1",
+        )
+        .bind(attempt_id)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| {
+            Ok(EmailCodeRow {
+                id: row.try_get("id")?,
+                code_hash: row.try_get("code_hash")?,
+                email_position: row.try_get("email_position")?,
+                wrong_tries: row.try_get("wrong_tries")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Whether the attempt has any code sent (used or not), to tell "expired" from "never sent".
+    pub async fn email_code_sent(&self, attempt_id: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM email_codes WHERE attempt_id = $1")
+            .bind(attempt_id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Spends a code on its correct entry; true only for the one caller that spent it.
+    pub async fn take_email_code(&self, id: &str, now: i64) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE email_codes SET spent_at = $2 WHERE id = $1 AND spent_at IS NULL")
+                .bind(id)
+                .bind(now)
+                .execute(self.pool())
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Counts a wrong entry; the `max`-th kills the code. Returns the new count.
+    pub async fn record_wrong_email_code(&self, id: &str, max: i64, now: i64) -> Result<i64> {
+        let tries: i64 = sqlx::query_scalar(
+            "UPDATE email_codes SET wrong_tries = wrong_tries + 1, \
+             spent_at = CASE WHEN wrong_tries + 1 >= $2 THEN $3 ELSE spent_at END \
+             WHERE id = $1 RETURNING wrong_tries",
+        )
+        .bind(id)
+        .bind(max)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(tries)
+    }
+}

@@ -1,0 +1,143 @@
+//! A customer's authenticator-app (TOTP) seed, last accepted step and failure count.
+//!
+//! Seeds arrive and leave sealed (`crypto::seal`); this module never sees
+//! one in the clear. Replay protection and the failure lock live in single
+//! `UPDATE` statements, so nodes sharing the database cannot both accept
+//! one code or both miss a failure.
+
+use sqlx::Row as _;
+
+use super::Store;
+use crate::error::Result;
+
+/// What checking a TOTP code needs to know about an enrolled customer.
+#[derive(Clone)]
+pub struct TotpState {
+    /// The seed, sealed with the data key and the customer id as associated data.
+    pub sealed_secret: String,
+    /// The highest step accepted so far; `None` until the first code after enrolment.
+    pub last_step: Option<i64>,
+    /// Consecutive wrong codes since the last accepted one.
+    pub failures: i64,
+}
+
+impl std::fmt::Debug for TotpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Sealed, but still the seed: keep it out of logs all the same.
+        f.debug_struct("TotpState")
+            .field("last_step", &self.last_step)
+            .field("failures", &self.failures)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Stores a sealed seed shown on the enrolment page, awaiting its first code.
+    ///
+    /// A second call replaces the first: only the seed last shown can be confirmed.
+    pub async fn set_pending_totp(&self, customer_id: &str, sealed: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE customers SET totp_pending_secret = $2, updated_at = $3 WHERE id = $1")
+            .bind(customer_id)
+            .bind(sealed)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The sealed seed awaiting confirmation, if any.
+    pub async fn pending_totp(&self, customer_id: &str) -> Result<Option<String>> {
+        let pending: Option<Option<String>> =
+            sqlx::query_scalar("SELECT totp_pending_secret FROM customers WHERE id = $1")
+                .bind(customer_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(pending.flatten())
+    }
+
+    /// Makes the pending seed the enrolled one, recording `step` as used; false when none was pending.
+    ///
+    /// The step of the confirming code counts as used, so the code typed to
+    /// confirm cannot log in a second time.
+    pub async fn confirm_totp(&self, customer_id: &str, step: i64, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE customers SET totp_secret = totp_pending_secret, totp_pending_secret = NULL, \
+             totp_enrolled_at = $3, totp_last_step = $2, totp_failures = 0, updated_at = $3 \
+             WHERE id = $1 AND totp_pending_secret IS NOT NULL",
+        )
+        .bind(customer_id)
+        .bind(step)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Enrols a sealed seed directly (operator CLI), replacing any previous one and clearing the lock.
+    pub async fn enroll_totp(&self, customer_id: &str, sealed: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE customers SET totp_secret = $2, totp_pending_secret = NULL, \
+             totp_enrolled_at = $3, totp_last_step = NULL, totp_failures = 0, updated_at = $3 \
+             WHERE id = $1",
+        )
+        .bind(customer_id)
+        .bind(sealed)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The enrolled seed with its replay and failure state; `None` when not enrolled.
+    pub async fn totp_state(&self, customer_id: &str) -> Result<Option<TotpState>> {
+        let row = sqlx::query(
+            "SELECT totp_secret, totp_last_step, totp_failures FROM customers \
+             WHERE id = $1 AND totp_secret IS NOT NULL",
+        )
+        .bind(customer_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(TotpState {
+            sealed_secret: row.try_get("totp_secret")?,
+            last_step: row.try_get("totp_last_step")?,
+            failures: row.try_get("totp_failures")?,
+        }))
+    }
+
+    /// Records `step` as used and clears the failure count, atomically; false when refused.
+    ///
+    /// Refused when the step is not after the last accepted one, when the
+    /// factor is locked by 5 wrong codes (`authn::totp::MAX_FAILURES`, spelled
+    /// out here because `store` sits below `authn`), or when no seed is
+    /// enrolled. Being one `UPDATE` with the condition in its `WHERE`, two
+    /// nodes racing with the same code change the row once: one wins.
+    pub async fn accept_totp_step(&self, customer_id: &str, step: i64, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE customers SET totp_last_step = $2, totp_failures = 0, updated_at = $3 \
+             WHERE id = $1 AND totp_secret IS NOT NULL AND totp_failures < 5 \
+             AND (totp_last_step IS NULL OR totp_last_step < $2)",
+        )
+        .bind(customer_id)
+        .bind(step)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Counts one more wrong code and returns the new count (0 when no such customer).
+    pub async fn record_totp_failure(&self, customer_id: &str, now: i64) -> Result<i64> {
+        let count: Option<i64> = sqlx::query_scalar(
+            "UPDATE customers SET totp_failures = totp_failures + 1, updated_at = $2 \
+             WHERE id = $1 RETURNING totp_failures",
+        )
+        .bind(customer_id)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(count.unwrap_or(0))
+    }
+}

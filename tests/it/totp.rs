@@ -1,0 +1,165 @@
+//! TOTP storage on both backends: enrolment, replay refusal, the failure
+//! lock, and seeds sealed to their customer.
+
+use kagi::authn::totp::{self, MAX_FAILURES, STEP_SECS};
+use kagi::crypto::seal::DataKey;
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+
+/// Adds a customer through the CLI and returns their subject id.
+fn add_customer(app: &TestApp, code: &str) -> String {
+    let out = app.cli(
+        &[
+            "--json",
+            "user",
+            "add",
+            "--customer-code",
+            code,
+            "--name",
+            "山田 太郎",
+            "--email",
+            "taro@example.jp",
+            "--password-stdin",
+        ],
+        Some("correct horse battery\n"),
+    );
+    assert!(out.success, "{out:?}");
+    out.json()["sub"].as_str().unwrap().to_owned()
+}
+
+fn data_key(app: &TestApp) -> DataKey {
+    DataKey::load_or_create(&app.dir.path().join("keys")).unwrap()
+}
+
+both_backends! {
+    async fn a_pending_seed_becomes_the_enrolled_one_when_confirmed(backend) {
+        let app = TestApp::spawn(backend).await;
+        let store = &app.state.store;
+        let id = add_customer(&app, "C0001001");
+        let now = app.clock.now();
+        assert!(store.totp_state(&id).await.unwrap().is_none(), "not enrolled yet");
+        assert_eq!(store.pending_totp(&id).await.unwrap(), None);
+        assert!(!store.confirm_totp(&id, totp::step_at(now), now).await.unwrap(), "nothing pending");
+
+        let key = data_key(&app);
+        let seed = totp::new_secret();
+        let sealed = key.seal(&seed, id.as_bytes()).unwrap();
+        store.set_pending_totp(&id, &sealed, now).await.unwrap();
+        assert_eq!(store.pending_totp(&id).await.unwrap().as_deref(), Some(sealed.as_str()));
+        assert!(store.totp_state(&id).await.unwrap().is_none(), "pending is not enrolled");
+
+        let pending = key.open(&store.pending_totp(&id).await.unwrap().unwrap(), id.as_bytes()).unwrap();
+        let step = totp::verify(&pending, &totp::code_at(&seed, now), now, None).unwrap();
+        assert!(store.confirm_totp(&id, step, now).await.unwrap());
+        assert_eq!(store.pending_totp(&id).await.unwrap(), None, "pending is cleared");
+        let state = store.totp_state(&id).await.unwrap().unwrap();
+        assert_eq!(state.sealed_secret, sealed);
+        assert_eq!(state.last_step, Some(step), "the confirming code counts as used");
+        assert_eq!(state.failures, 0);
+        assert_eq!(key.open(&state.sealed_secret, id.as_bytes()).unwrap(), seed);
+        assert!(!store.accept_totp_step(&id, step, now).await.unwrap(), "the confirming code cannot log in");
+        assert!(store.find_customer(&id).await.unwrap().unwrap().totp_enrolled);
+    }
+}
+
+both_backends! {
+    async fn a_step_is_accepted_once_and_older_steps_are_refused(backend) {
+        let app = TestApp::spawn(backend).await;
+        let store = &app.state.store;
+        let id = add_customer(&app, "C0001002");
+        let now = app.clock.now();
+        let step = totp::step_at(now);
+        assert!(!store.accept_totp_step(&id, step, now).await.unwrap(), "not enrolled");
+
+        let sealed = data_key(&app).seal(&totp::new_secret(), id.as_bytes()).unwrap();
+        store.enroll_totp(&id, &sealed, now).await.unwrap();
+        assert!(store.accept_totp_step(&id, step, now).await.unwrap());
+        assert!(!store.accept_totp_step(&id, step, now).await.unwrap(), "same step twice");
+        assert!(!store.accept_totp_step(&id, step - 1, now).await.unwrap(), "an older step");
+
+        app.clock.advance(STEP_SECS);
+        let later = app.clock.now();
+        assert!(store.accept_totp_step(&id, totp::step_at(later), later).await.unwrap());
+        assert_eq!(store.totp_state(&id).await.unwrap().unwrap().last_step, Some(step + 1));
+    }
+}
+
+both_backends! {
+    async fn two_nodes_racing_with_one_code_accept_it_once(backend) {
+        let app = TestApp::spawn(backend).await;
+        let id = add_customer(&app, "C0001003");
+        let now = app.clock.now();
+        let sealed = data_key(&app).seal(&totp::new_secret(), id.as_bytes()).unwrap();
+        app.state.store.enroll_totp(&id, &sealed, now).await.unwrap();
+        let step = totp::step_at(now);
+        let tries: Vec<_> = (0..4)
+            .map(|_| {
+                let store = app.state.store.clone();
+                let id = id.clone();
+                tokio::spawn(async move { store.accept_totp_step(&id, step, now).await.unwrap() })
+            })
+            .collect();
+        let mut accepted = 0;
+        for t in tries {
+            accepted += usize::from(t.await.unwrap());
+        }
+        assert_eq!(accepted, 1);
+    }
+}
+
+both_backends! {
+    async fn wrong_codes_count_up_and_lock_the_factor_at_the_limit(backend) {
+        let app = TestApp::spawn(backend).await;
+        let store = &app.state.store;
+        let id = add_customer(&app, "C0001004");
+        let now = app.clock.now();
+        let sealed = data_key(&app).seal(&totp::new_secret(), id.as_bytes()).unwrap();
+        store.enroll_totp(&id, &sealed, now).await.unwrap();
+
+        // A success clears the count.
+        for expected in 1..MAX_FAILURES {
+            assert_eq!(store.record_totp_failure(&id, now).await.unwrap(), expected);
+        }
+        let mut step = totp::step_at(now);
+        assert!(store.accept_totp_step(&id, step, now).await.unwrap(), "under the limit");
+        assert_eq!(store.totp_state(&id).await.unwrap().unwrap().failures, 0);
+
+        for expected in 1..=MAX_FAILURES {
+            assert_eq!(store.record_totp_failure(&id, now).await.unwrap(), expected);
+        }
+        step += 1;
+        assert!(!store.accept_totp_step(&id, step, now).await.unwrap(), "locked at {MAX_FAILURES}");
+        assert_eq!(store.totp_state(&id).await.unwrap().unwrap().failures, MAX_FAILURES);
+        assert_eq!(store.record_totp_failure("no-such-customer", now).await.unwrap(), 0);
+
+        // Re-enrolment by the operator starts afresh.
+        let resealed = data_key(&app).seal(&totp::new_secret(), id.as_bytes()).unwrap();
+        store.set_pending_totp(&id, "stale", now).await.unwrap();
+        store.enroll_totp(&id, &resealed, now).await.unwrap();
+        let state = store.totp_state(&id).await.unwrap().unwrap();
+        assert_eq!((state.sealed_secret.as_str(), state.last_step, state.failures), (resealed.as_str(), None, 0));
+        assert_eq!(store.pending_totp(&id).await.unwrap(), None);
+        assert!(store.accept_totp_step(&id, step, now).await.unwrap());
+    }
+}
+
+both_backends! {
+    async fn a_seed_sealed_for_one_customer_does_not_open_for_another(backend) {
+        let app = TestApp::spawn(backend).await;
+        let store = &app.state.store;
+        let alice = add_customer(&app, "C0001005");
+        let bob = add_customer(&app, "C0001006");
+        let now = app.clock.now();
+        let key = data_key(&app);
+        let seed = totp::new_secret();
+        store.enroll_totp(&alice, &key.seal(&seed, alice.as_bytes()).unwrap(), now).await.unwrap();
+
+        // Copy Alice's sealed seed into Bob's row, as a database attacker might.
+        let stolen = store.totp_state(&alice).await.unwrap().unwrap().sealed_secret;
+        store.enroll_totp(&bob, &stolen, now).await.unwrap();
+        let copied = store.totp_state(&bob).await.unwrap().unwrap().sealed_secret;
+        assert!(matches!(key.open(&copied, bob.as_bytes()), Err(kagi::error::Error::Internal(_))));
+        assert_eq!(key.open(&copied, alice.as_bytes()).unwrap(), seed);
+    }
+}
