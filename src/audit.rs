@@ -35,6 +35,28 @@ pub enum AuditKind {
     TotpEnrolled,
     /// A session was ended by its customer or by logout.
     SessionEnded,
+    /// A customer registered a passkey.
+    PasskeyAdded,
+    /// A customer deleted a passkey.
+    PasskeyRemoved,
+    /// A customer renamed a passkey.
+    PasskeyRenamed,
+    /// A passkey registration was refused (detail says why).
+    PasskeyRegistrationFailed,
+    /// A passkey login or step-up was refused (detail says why).
+    PasskeyLoginFailed,
+    /// A sensitive action was refused until the customer steps up.
+    StepUpRequired,
+    /// An authorization code was issued to a client.
+    CodeIssued,
+    /// Tokens were issued at the token endpoint.
+    TokensIssued,
+    /// A used code or refresh token was presented again; its grant was revoked.
+    TokenReuseDetected,
+    /// A client failed to authenticate at a back-channel endpoint.
+    ClientAuthFailed,
+    /// An authorization ended in an error sent to the client.
+    AuthorizationDenied,
 }
 
 impl AuditKind {
@@ -54,6 +76,17 @@ impl AuditKind {
             AuditKind::TotpLocked => "totp.locked",
             AuditKind::TotpEnrolled => "totp.enrolled",
             AuditKind::SessionEnded => "session.ended",
+            AuditKind::PasskeyAdded => "passkey.added",
+            AuditKind::PasskeyRemoved => "passkey.removed",
+            AuditKind::PasskeyRenamed => "passkey.renamed",
+            AuditKind::PasskeyRegistrationFailed => "passkey.registration_failed",
+            AuditKind::PasskeyLoginFailed => "passkey.login_failed",
+            AuditKind::StepUpRequired => "step_up.required",
+            AuditKind::CodeIssued => "code.issued",
+            AuditKind::TokensIssued => "tokens.issued",
+            AuditKind::TokenReuseDetected => "token.reuse_detected",
+            AuditKind::ClientAuthFailed => "client.auth_failed",
+            AuditKind::AuthorizationDenied => "authorization.denied",
         }
     }
 }

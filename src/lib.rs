@@ -62,6 +62,7 @@ pub async fn build(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         .hash(SecretString::from(crate::crypto::random::handle()))
         .await?;
     let discovery_json = serde_json::to_string(&ProviderMetadata::new(&config))?;
+    let webauthn = Arc::new(authn::passkey::build_webauthn(&config)?);
     Ok(AppState {
         config: Arc::new(config),
         store,
@@ -74,6 +75,7 @@ pub async fn build(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         dummy_hash: Arc::from(dummy_hash),
         metrics: Arc::default(),
         discovery_json: Arc::from(discovery_json),
+        webauthn,
     })
 }
 

@@ -360,6 +360,10 @@ pub struct Client {
     pub jwks: Option<String>,
     /// URL of the client's JWK set for `private_key_jwt`.
     pub jwks_uri: Option<String>,
+    /// The broker's own client: no consent page.
+    pub first_party: bool,
+    /// Only pushed authorization requests are accepted (RFC 9126 §5).
+    pub require_par: bool,
     /// Registration time.
     pub created_at: i64,
 }

@@ -41,6 +41,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The discovery document, serialised once at start.
     pub discovery_json: Arc<str>,
+    /// The WebAuthn relying party (RP ID and allowed origins from the config).
+    pub webauthn: Arc<webauthn_rs::Webauthn>,
 }
 
 impl AppState {

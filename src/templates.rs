@@ -48,6 +48,13 @@ const TEMPLATES: &[(&str, &str)] = &[
     embed!("account.html"),
     embed!("totp_enroll.html"),
     embed!("logout.html"),
+    embed!("_passkey_messages.html"),
+    embed!("passkey_confirm.html"),
+    embed!("passkey_stepup.html"),
+    embed!("passkey_delete.html"),
+    embed!("consent.html"),
+    embed!("passkey_offer.html"),
+    embed!("form_post.html"),
     embed!("mail/_footer.txt"),
     embed!("mail/email_code.txt"),
     embed!("mail/account_locked.txt"),
@@ -66,6 +73,12 @@ const PAGES: &[&str] = &[
     "account",
     "totp_enroll",
     "logout",
+    "passkey_confirm",
+    "passkey_stepup",
+    "passkey_delete",
+    "consent",
+    "passkey_offer",
+    "form_post",
 ];
 
 /// The mails [`Templates::render_mail`] renders (`templates/mail/<mail>.txt`).
@@ -81,6 +94,7 @@ const CATALOGUE_JA: &str = include_str!("../templates/i18n/ja.toml");
 const CATALOGUE_EN: &str = include_str!("../templates/i18n/en.toml");
 const KAGI_CSS: &str = include_str!("../templates/static/kagi.css");
 const KAGI_JS: &str = include_str!("../templates/static/kagi.js");
+const FORM_POST_JS: &str = include_str!("../templates/static/form_post.js");
 
 /// Page and mail language.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
@@ -500,6 +514,7 @@ pub fn static_asset(path: &str) -> Option<(&'static str, &'static str)> {
     match path {
         "kagi.css" => Some(("text/css; charset=utf-8", KAGI_CSS)),
         "kagi.js" => Some(("text/javascript; charset=utf-8", KAGI_JS)),
+        "form_post.js" => Some(("text/javascript; charset=utf-8", FORM_POST_JS)),
         _ => None,
     }
 }
@@ -628,14 +643,22 @@ mod tests {
                             credential_id => "cred-1", provider => "iCloud Keychain",
                             nickname => "iPhone", created_at => "2026-04-01 10:00",
                             last_used_at => "2026-05-01 09:00",
+                            backup_eligible => true, backup_state => true,
                         },
                         context! {
                             credential_id => "cred-2", provider => "Windows Hello",
                             nickname => (), created_at => "2026-04-02 10:00",
                             last_used_at => (),
+                            backup_eligible => false, backup_state => false,
                         },
                     ],
                     passkeys_enabled => true,
+                    passkeys_at_limit => false,
+                    passkey_signal => context! {
+                        rp_id => "broker.example", user_id => "AAECAwQFBgcICQoLDA0ODw",
+                        credential_ids => "cred-1 cred-2", user_name => "12345678",
+                        display_name => "岩井 太郎", details => false,
+                    },
                     ..common()
                 },
                 vec![
@@ -644,6 +667,9 @@ mod tests {
                     "abcd*****",
                     r#"class="passkey-item""#,
                     r#"data-credential-id="cred-1""#,
+                    r#"data-credential-ids="cred-1 cred-2""#,
+                    r#"action="/account/passkeys/rename""#,
+                    r#"action="/account/passkeys/delete""#,
                     r#"action="/account/passkeys/register""#,
                     r#"<button type="submit" id="passkey-register""#,
                     r#"action="/account/totp/start""#,
@@ -675,6 +701,40 @@ mod tests {
                     "PlusNet",
                     r#"<button type="submit" id="logout-confirm""#,
                     r#"href="/account""#,
+                ],
+            ),
+            (
+                "passkey_confirm",
+                context! { return_to => "/account", ..common() },
+                vec![
+                    r#"<button type="button" id="passkey-register-confirm""#,
+                    r#"<meta name="csrf-token" content="csrf-token-123">"#,
+                    r#"id="passkey-messages""#,
+                    "<noscript>",
+                ],
+            ),
+            (
+                "passkey_stepup",
+                context! { has_passkeys => true, return_to => "/authorize/continue?x=1", ..common() },
+                vec![
+                    r#"<button type="button" id="passkey-login""#,
+                    r#"data-passkey="stepup""#,
+                    r#"data-return-to="/authorize/continue?x=1""#,
+                ],
+            ),
+            (
+                "passkey_delete",
+                context! {
+                    passkey => context! {
+                        credential_id => "cred-1", provider => "", nickname => "",
+                        created_at => "2026-04-01 10:00",
+                    },
+                    ..common()
+                },
+                vec![
+                    r#"action="/account/passkeys/delete""#,
+                    r#"name="credential_id" value="cred-1""#,
+                    r#"<button type="submit" id="passkey-delete-confirm""#,
                 ],
             ),
         ]
@@ -967,7 +1027,8 @@ mod tests {
         let templates = templates();
         let (_, ctx, _) = pages().remove(5);
         let ctx = context! {
-            passkeys => Vec::<Value>::new(), passkeys_enabled => false, totp_enrolled => true, ..ctx
+            passkeys => Vec::<Value>::new(), passkeys_enabled => false, passkey_signal => (),
+            totp_enrolled => true, ..ctx
         };
         let html = templates.render_page("account", Lang::Ja, ctx).unwrap();
         assert!(html.contains("パスキーはまだ登録されていません。"));

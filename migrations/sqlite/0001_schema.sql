@@ -59,7 +59,20 @@ CREATE TABLE clients (
     id_token_alg              TEXT NOT NULL,
     jwks                      TEXT,            -- JSON JWK set for private_key_jwt
     jwks_uri                  TEXT,
+    -- First-party clients (the broker's own sites and app) skip the consent page.
+    first_party               INTEGER NOT NULL DEFAULT 1,
+    -- RFC 9126 §5: this client may only send pushed authorization requests.
+    require_par               INTEGER NOT NULL DEFAULT 0,
     created_at                INTEGER NOT NULL
+);
+
+-- Scopes a customer granted to a third-party client.
+CREATE TABLE consents (
+    customer_id  TEXT NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
+    client_id    TEXT NOT NULL REFERENCES clients(client_id) ON DELETE CASCADE,
+    scope        TEXT NOT NULL,     -- space-separated
+    granted_at   INTEGER NOT NULL,
+    PRIMARY KEY (customer_id, client_id)
 );
 
 -- Browser sessions. `sid` is stable for the session's life (it is the OIDC
@@ -179,6 +192,8 @@ CREATE INDEX token_families_sid ON token_families(sid);
 CREATE TABLE refresh_tokens (
     token_hash   TEXT PRIMARY KEY,
     family_id    TEXT NOT NULL REFERENCES token_families(id) ON DELETE CASCADE,
+    -- The token this one replaced, for the retry grace of RFC 9700 §4.14.2.
+    parent_hash  TEXT,
     created_at   INTEGER NOT NULL,
     used_at      INTEGER,
     expires_at   INTEGER NOT NULL

@@ -2,10 +2,15 @@
 //! that the browser session records; `acr`, `amr` and `auth_time` of every
 //! token are derived from those events (PRODUCT §2).
 
+pub mod aaguid;
 pub mod email_code;
 pub mod lockout;
 pub mod login;
 pub mod notice;
+pub mod passkey;
+pub mod passkey_login;
+pub mod passkey_manage;
+pub mod passkey_registration;
 pub mod password;
 pub mod session;
 pub mod totp;
@@ -94,6 +99,22 @@ impl AuthEvent {
             at,
         }
     }
+
+    /// The event for a WebAuthn assertion with user presence and user
+    /// verification: `acr` is the phishing-resistant value (`phr`), `amr` is
+    /// `["hwk", "user", "mfa"]` for a device-bound key (BE flag clear) and
+    /// `["swk", "user", "mfa"]` for a syncable one (RFC 8176 §2; PRODUCT §2).
+    /// Never `phrh` (no attestation proves the hardware) and never `fido`.
+    pub fn passkey(backup_eligible: bool, purpose: Purpose, config: &Config, at: i64) -> Self {
+        let key = if backup_eligible { "swk" } else { "hwk" };
+        Self {
+            method: Method::Passkey,
+            acr: config.acr_phr.clone(),
+            amr: vec![key.into(), "user".into(), "mfa".into()],
+            purpose,
+            at,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -108,6 +129,20 @@ mod tests {
             assert_eq!(event.acr, "urn:kagi:acr:mfa");
             assert_eq!(event.amr, ["pwd", "otp", "mfa"]);
             assert_ne!(event.acr, "phr", "a code never satisfies phr");
+        }
+    }
+
+    #[test]
+    fn passkey_logins_reach_phr_with_hwk_or_swk_by_the_backup_eligible_flag() {
+        let config = Config::from_sources(Vec::new()).unwrap();
+        let bound = AuthEvent::passkey(false, Purpose::Login, &config, 1);
+        assert_eq!((bound.method, bound.acr.as_str()), (Method::Passkey, "phr"));
+        assert_eq!(bound.amr, ["hwk", "user", "mfa"]);
+        let synced = AuthEvent::passkey(true, Purpose::StepUp, &config, 1);
+        assert_eq!(synced.amr, ["swk", "user", "mfa"]);
+        assert_eq!(synced.purpose, Purpose::StepUp);
+        for event in [bound, synced] {
+            assert!(!event.amr.iter().any(|v| v == "fido") && event.acr != "phrh");
         }
     }
 }

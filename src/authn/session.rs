@@ -104,17 +104,83 @@ pub async fn complete(
     let now = state.clock.now();
     let purpose = Purpose::parse(&attempt.purpose).unwrap_or(Purpose::Login);
     let event = AuthEvent::password_and_code(method, purpose, &state.config, now);
+    let detail =
+        json!({ "method": method.as_str(), "purpose": purpose.as_str(), "acr": event.acr });
+    let Some(handle) = bind(state, session, customer, &event, ip, lang, detail).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Completed {
+        handle,
+        return_to: attempt.return_to.clone(),
+    }))
+}
+
+/// Records a verified passkey assertion (login or step-up) in the session.
+///
+/// Binds the session to the customer with a new cookie value and CSRF token
+/// (security requirement 9), adds an [`AuthEvent::passkey`] and audits it.
+/// Returns the new cookie value, or `None` when the session is gone or
+/// belongs to another customer.
+pub async fn complete_passkey(
+    state: &AppState,
+    session: &SessionRow,
+    customer: &Customer,
+    assertion: &PasskeyAssertion<'_>,
+    ip: &str,
+    lang: Lang,
+) -> Result<Option<String>> {
+    let now = state.clock.now();
+    let event = AuthEvent::passkey(
+        assertion.backup_eligible,
+        assertion.purpose,
+        &state.config,
+        now,
+    );
+    let detail = json!({
+        "method": Method::Passkey.as_str(),
+        "purpose": assertion.purpose.as_str(),
+        "acr": event.acr,
+        "amr": event.amr,
+        "credential_id": assertion.credential_id,
+    });
+    bind(state, session, customer, &event, ip, lang, detail).await
+}
+
+/// A verified passkey assertion, as [`complete_passkey`] records it.
+#[derive(Clone, Copy, Debug)]
+pub struct PasskeyAssertion<'a> {
+    /// Login or step-up.
+    pub purpose: Purpose,
+    /// The credential's backup-eligible flag (`hwk` or `swk`).
+    pub backup_eligible: bool,
+    /// The credential used, for the audit trail.
+    pub credential_id: &'a str,
+}
+
+/// Binds `event` to the session with a new cookie value, audits it and sends
+/// the optional login notice. `None` when the session could not be bound.
+async fn bind(
+    state: &AppState,
+    session: &SessionRow,
+    customer: &Customer,
+    event: &AuthEvent,
+    ip: &str,
+    lang: Lang,
+    detail: serde_json::Value,
+) -> Result<Option<String>> {
+    let now = state.clock.now();
     let handle = random::handle();
+    let sid = session_for(state, session, customer, ip, lang).await?;
     let bound = state
         .store
         .authenticate_session(
             &SessionAuthentication {
-                sid: &session.sid,
+                sid: &sid,
                 customer_id: &customer.id,
                 new_handle_hash: &random::hash_secret(&handle),
                 new_csrf_token: &random::handle(),
                 expires_at: now + state.config.session_lifetime_secs,
-                event: &event,
+                event,
             },
             now,
         )
@@ -125,23 +191,42 @@ pub async fn complete(
     let audit = AuditEvent::new(AuditKind::LoginSucceeded, Outcome::Success)
         .with_customer(&customer.id, customer.customer_code.as_str())
         .with_ip(ip)
-        .with_detail(
-            json!({ "method": method.as_str(), "purpose": purpose.as_str(), "acr": event.acr }),
-        );
+        .with_detail(detail);
     state.audit(audit).await;
-    if state.config.login_notification && purpose == Purpose::Login {
+    if state.config.login_notification && event.purpose == Purpose::Login {
         let ctx = minijinja::context! {
             name => &customer.name,
             at => crate::clock::rfc3339(now),
-            method => format!("method.{}", method.as_str()),
+            method => format!("method.{}", event.method.as_str()),
             ip => ip,
         };
         notice::spawn_to_all(state, customer, "login_notice", lang, ctx);
     }
-    Ok(Some(Completed {
-        handle,
-        return_to: attempt.return_to.clone(),
-    }))
+    Ok(Some(handle))
+}
+
+/// The session to bind a login of `customer` to: this one, unless it belongs
+/// to another customer; then that customer's session ends and a new one
+/// takes over this browser's pending authorization requests.
+async fn session_for(
+    state: &AppState,
+    session: &SessionRow,
+    customer: &Customer,
+    ip: &str,
+    lang: Lang,
+) -> Result<String> {
+    match &session.customer_id {
+        Some(other) if *other != customer.id => {
+            state
+                .store
+                .end_session(&session.sid, None, state.clock.now())
+                .await?;
+            let (fresh, _) = start(state, lang, None, ip).await?;
+            state.store.move_requests(&session.sid, &fresh.sid).await?;
+            Ok(fresh.sid)
+        }
+        _ => Ok(session.sid.clone()),
+    }
 }
 
 /// Ends a session (logout, or "end this session" on the account page).

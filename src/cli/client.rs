@@ -59,6 +59,12 @@ pub struct AddArgs {
     /// The client's JWK set as JSON, for `private_key_jwt`.
     #[arg(long)]
     jwks: Option<String>,
+    /// A third-party client: customers see a consent page (first-party clients skip it).
+    #[arg(long)]
+    third_party: bool,
+    /// Accept only pushed authorization requests from this client (RFC 9126).
+    #[arg(long)]
+    require_par: bool,
 }
 
 pub(super) async fn run(cmd: ClientCommand, config: &Config, out: &Output) -> anyhow::Result<()> {
@@ -153,6 +159,8 @@ fn build(args: AddArgs, now: i64) -> anyhow::Result<(Client, Option<String>)> {
         id_token_alg: SigningAlg::parse(&args.id_token_alg)?,
         jwks: args.jwks,
         jwks_uri,
+        first_party: !args.third_party,
+        require_par: args.require_par,
         created_at: now,
     };
     Ok((client, secret))

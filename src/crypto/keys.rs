@@ -16,7 +16,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed2551
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 
 use crate::model::SigningAlg;
 
@@ -30,6 +30,8 @@ pub struct KeyMaterial {
     pub encoding: EncodingKey,
     /// The public key with `kid`, `use=sig` and `alg` set.
     pub jwk: Jwk,
+    /// The public key, ready to verify tokens Kagi issued (ID token hints, access tokens).
+    pub decoding: DecodingKey,
 }
 
 impl std::fmt::Debug for KeyMaterial {
@@ -98,11 +100,13 @@ pub fn from_pem(alg: SigningAlg, pem: &str) -> anyhow::Result<KeyMaterial> {
         .context("cannot compute the JWK thumbprint")?;
     jwk.common.key_id = Some(kid.clone());
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    let decoding = DecodingKey::from_jwk(&jwk).context("cannot build the verification key")?;
     Ok(KeyMaterial {
         kid,
         alg,
         encoding,
         jwk,
+        decoding,
     })
 }
 

@@ -1,33 +1,37 @@
 //! The HTTP surface: the one route table and the middleware around it.
 //!
 //! Middleware order, outermost first: request id → trace → metrics →
-//! security headers → page errors → body limit → timeout → handler. Metrics
-//! sit outside the timeout so timed-out requests are still counted; page
-//! errors sit outside the body limit so an oversized form gets a page too.
+//! security headers → page errors → timeout → handler. Metrics sit outside
+//! the timeout so timed-out requests are still counted.
 
+pub mod authorize;
 pub mod discovery;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod jwks;
 pub mod metrics;
+pub mod oauth_error;
 pub mod pages;
 mod security_headers;
 mod static_files;
+pub mod token;
+pub mod userinfo;
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, StatusCode};
 use axum::routing::{get, post};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::state::AppState;
 
-/// Largest request body accepted anywhere (forms and token requests are small).
+/// Largest form or token-request body read (they are small). Every body is
+/// read through a limited reader that answers in the endpoint's own error
+/// format (a page, or OAuth JSON), so there is no global limit layer.
 pub(crate) const BODY_LIMIT_BYTES: usize = 64 * 1024;
 /// A request taking longer than this is answered 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,6 +49,12 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/static/{file}", get(static_files::asset))
+        .route("/authorize", get(authorize::authorize).post(authorize::authorize))
+        .route("/authorize/continue", get(authorize::resume))
+        .route("/authorize/consent", post(authorize::consent))
+        .route("/authorize/decline", post(authorize::decline))
+        .route("/token", post(token::token))
+        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .route("/login", get(pages::login::show).post(pages::login::submit))
         .route(
             "/login/email",
@@ -68,12 +78,12 @@ pub fn router(state: AppState) -> Router {
             "/logout",
             get(pages::logout::confirm).post(pages::logout::logout),
         )
+        .merge(pages::passkey::routes())
         .fallback(not_found)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             error::render_page_errors,

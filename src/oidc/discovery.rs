@@ -1,43 +1,92 @@
-//! The OpenID Provider metadata document (OpenID Connect Discovery 1.0 §3).
-//!
-//! It lists only what this build implements; each feature that lands adds its
-//! fields here. The document is computed once at start and served from memory.
+//! The OpenID Provider metadata document (OpenID Connect Discovery 1.0 §3,
+//! RFC 8414). It lists only what this build implements. The document is
+//! computed once at start and served from memory.
 
 use serde::Serialize;
 
+use super::claims;
 use crate::config::Config;
 use crate::model::SigningAlg;
 
 /// Provider metadata, serialised with absent fields omitted.
 #[derive(Debug, Serialize)]
 pub struct ProviderMetadata {
-    /// Discovery §3 `issuer`: exactly the `iss` of every token.
+    /// `issuer`: exactly the `iss` of every token.
     pub issuer: String,
-    /// Discovery §3 `jwks_uri`.
+    /// `authorization_endpoint`.
+    pub authorization_endpoint: String,
+    /// `token_endpoint`.
+    pub token_endpoint: String,
+    /// `userinfo_endpoint`.
+    pub userinfo_endpoint: String,
+    /// `jwks_uri`.
     pub jwks_uri: String,
-    /// Discovery §3 `subject_types_supported`: `sub` is the same for every client.
+    /// `scopes_supported`.
+    pub scopes_supported: Vec<&'static str>,
+    /// `response_types_supported`: the code flow only (RFC 9700 §2.1.2).
+    pub response_types_supported: Vec<&'static str>,
+    /// `response_modes_supported`.
+    pub response_modes_supported: Vec<&'static str>,
+    /// `grant_types_supported`.
+    pub grant_types_supported: Vec<&'static str>,
+    /// `subject_types_supported`: `sub` is the same for every client.
     pub subject_types_supported: Vec<&'static str>,
-    /// Discovery §3 `id_token_signing_alg_values_supported`: one key per algorithm is kept.
+    /// `id_token_signing_alg_values_supported`: one key per algorithm is kept.
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
-    /// Discovery §3 `acr_values_supported`: `phr` and the MFA value (PRODUCT §2).
+    /// `token_endpoint_auth_methods_supported`.
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// `token_endpoint_auth_signing_alg_values_supported` for `private_key_jwt`.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// `code_challenge_methods_supported`: S256 only (RFC 9700 §2.1.1).
+    pub code_challenge_methods_supported: Vec<&'static str>,
+    /// `acr_values_supported`: `phr` and the MFA value (PRODUCT §2).
     pub acr_values_supported: Vec<String>,
-    /// Discovery §3 `ui_locales_supported` for the hosted pages.
+    /// `claims_supported`.
+    pub claims_supported: Vec<&'static str>,
+    /// `claims_parameter_supported`: the essential-`acr` request works through it.
+    pub claims_parameter_supported: bool,
+    /// `request_parameter_supported`: request objects are refused with `request_not_supported`.
+    pub request_parameter_supported: bool,
+    /// `request_uri_parameter_supported`: only PAR's own `request_uri` values are accepted.
+    pub request_uri_parameter_supported: bool,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207).
+    pub authorization_response_iss_parameter_supported: bool,
+    /// `prompt_values_supported`.
+    pub prompt_values_supported: Vec<&'static str>,
+    /// `ui_locales_supported` for the hosted pages.
     pub ui_locales_supported: Vec<&'static str>,
+    /// `claim_types_supported`.
+    pub claim_types_supported: Vec<&'static str>,
 }
 
 impl ProviderMetadata {
     /// The document for this configuration.
     pub fn new(config: &Config) -> Self {
+        let algs: Vec<&'static str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
         Self {
             issuer: config.issuer_str(),
+            authorization_endpoint: config.endpoint("/authorize"),
+            token_endpoint: config.endpoint("/token"),
+            userinfo_endpoint: config.endpoint("/userinfo"),
             jwks_uri: config.endpoint("/jwks"),
+            scopes_supported: vec!["openid", "profile", "email", "offline_access"],
+            response_types_supported: vec!["code"],
+            response_modes_supported: vec!["query", "form_post"],
+            grant_types_supported: vec!["authorization_code", "refresh_token"],
             subject_types_supported: vec!["public"],
-            id_token_signing_alg_values_supported: SigningAlg::ALL
-                .iter()
-                .map(|a| a.as_str())
-                .collect(),
+            id_token_signing_alg_values_supported: algs.clone(),
+            token_endpoint_auth_methods_supported: vec!["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+            token_endpoint_auth_signing_alg_values_supported: algs,
+            code_challenge_methods_supported: vec!["S256"],
             acr_values_supported: vec![config.acr_phr.clone(), config.acr_mfa.clone()],
+            claims_supported: claims::SUPPORTED.to_vec(),
+            claims_parameter_supported: true,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+            authorization_response_iss_parameter_supported: true,
+            prompt_values_supported: vec!["none", "login", "consent"],
             ui_locales_supported: vec!["ja", "en"],
+            claim_types_supported: vec!["normal"],
         }
     }
 }

@@ -1,5 +1,16 @@
 //! OpenID Connect and OAuth protocol rules, as functions over `model` types.
 //! No HTTP here: `http/` extracts, calls in, and responds.
 
+pub mod acr;
+pub mod authorize;
+pub mod claims;
+pub mod client_auth;
 pub mod discovery;
+pub mod grant;
+pub mod jwt;
+pub mod pkce;
+pub mod redirect_uri;
+pub mod request;
 pub mod signing_keys;
+pub mod token;
+pub mod tokens;

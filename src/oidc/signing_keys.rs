@@ -243,6 +243,17 @@ impl KeyRing {
             .cloned()
     }
 
+    /// The published key with this `kid`, for verifying Kagi's own tokens.
+    pub fn published(&self, kid: &str) -> Option<Arc<LoadedKey>> {
+        let snapshot = self.snapshot();
+        let now = self.inner.clock.now();
+        snapshot
+            .keys
+            .iter()
+            .find(|k| k.row.kid == kid && self.state_of(&snapshot.keys, k, now).0 != KeyState::Expired)
+            .cloned()
+    }
+
     /// The published JWK set as JSON, computed at the last reload.
     pub fn jwks_json(&self) -> Arc<str> {
         Arc::clone(&self.snapshot().jwks_json)

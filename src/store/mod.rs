@@ -7,14 +7,19 @@
 //! SQLite connection set-up (WAL), both in this file.
 
 pub mod audit;
+pub mod ceremonies;
 pub mod clients;
+pub mod codes;
+pub mod consents;
 pub mod flows;
 pub mod lockouts;
 pub mod otp;
 pub mod passkeys;
 pub mod purge;
+pub mod requests;
 pub mod sessions;
 pub mod signing_keys;
+pub mod tokens;
 pub mod totp;
 pub mod users;
 

@@ -211,6 +211,27 @@ impl Store {
             .collect()
     }
 
+    /// Whether the session has a step-up it could spend (see [`StepUpSpend`]),
+    /// without spending it.
+    pub async fn has_step_up(&self, spend: &StepUpSpend<'_>) -> Result<bool> {
+        let found: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM session_auth_events WHERE sid = $1 AND purpose = 'step_up' \
+             AND consumed_at IS NULL AND at >= $2 AND ($3 = 0 OR method = 'passkey')",
+        )
+        .bind(spend.sid)
+        .bind(spend.not_before)
+        .bind(super::flag(spend.passkey_only))
+        .fetch_one(self.pool())
+        .await?;
+        Ok(found > 0)
+    }
+
+    /// Spends a step-up on its own (see [`StepUpSpend`]); false when there is none.
+    pub async fn take_step_up(&self, spend: &StepUpSpend<'_>, now: i64) -> Result<bool> {
+        let mut conn = self.pool().acquire().await?;
+        spend_step_up(&mut conn, spend, now).await
+    }
+
     /// A customer's live sessions, newest first.
     pub async fn list_customer_sessions(
         &self,
@@ -258,6 +279,43 @@ impl Store {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+/// Which step-up may allow a sensitive action (adding or deleting a passkey):
+/// one of this session's unspent step-up events since `not_before`, made with
+/// a passkey when `passkey_only`.
+#[derive(Clone, Copy, Debug)]
+pub struct StepUpSpend<'a> {
+    /// The session.
+    pub sid: &'a str,
+    /// Oldest acceptable event time.
+    pub not_before: i64,
+    /// Only a passkey step-up counts (policy `strongest`).
+    pub passkey_only: bool,
+}
+
+/// The one statement that spends a step-up: it marks the newest matching
+/// event consumed, and only if nobody consumed it first, so one step-up
+/// allows one action even when two requests race.
+const SPEND_STEP_UP: &str = "UPDATE session_auth_events SET consumed_at = $4 WHERE consumed_at IS NULL AND id = \
+     (SELECT id FROM session_auth_events WHERE sid = $1 AND purpose = 'step_up' AND consumed_at IS NULL \
+      AND at >= $2 AND ($3 = 0 OR method = 'passkey') ORDER BY at DESC, id LIMIT 1)";
+
+/// Spends a step-up inside the caller's transaction (see [`StepUpSpend`]);
+/// false when there is none to spend.
+pub(crate) async fn spend_step_up(
+    conn: &mut sqlx::AnyConnection,
+    spend: &StepUpSpend<'_>,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(SPEND_STEP_UP)
+        .bind(spend.sid)
+        .bind(spend.not_before)
+        .bind(super::flag(spend.passkey_only))
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// An authentication to bind to a session (see [`Store::authenticate_session`]).

@@ -9,5 +9,6 @@ mod cli;
 mod keys;
 mod login;
 mod mail;
+mod oidc;
 mod server;
 mod totp;

@@ -21,13 +21,29 @@ use crate::state::AppState;
 const NOTICES: &[(&str, &str)] = &[
     ("session_ended", "account.session_ended"),
     ("totp_enrolled", "totp.enrolled"),
+    ("passkey_registered", "passkey.registered"),
+    ("passkey_removed", "passkey.removed"),
+    ("passkey_renamed", "passkey.renamed"),
 ];
+
+/// Errors the account page can show after a redirect (catalogue keys by name).
+const ERRORS: &[(&str, &str)] = &[
+    ("passkey_limit", "passkey.limit"),
+    ("passkey_nickname", "passkey.nickname_too_long"),
+];
+
+fn lookup(table: &[(&str, &'static str)], name: Option<String>) -> Option<&'static str> {
+    let name = name?;
+    table.iter().find(|(n, _)| *n == name).map(|(_, key)| *key)
+}
 
 /// Query of the account page.
 #[derive(Debug, Default, Deserialize)]
 pub struct AccountQuery {
     #[serde(default)]
     notice: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
 }
 
 /// `GET /account`.
@@ -54,10 +70,8 @@ pub async fn show(
             }
         })
         .collect();
-    let passkeys: Vec<_> = state
-        .store
-        .list_passkeys(&customer.id)
-        .await?
+    let stored = state.store.list_passkeys(&customer.id).await?;
+    let passkeys: Vec<_> = stored
         .iter()
         .map(|p| {
             minijinja::context! {
@@ -66,22 +80,27 @@ pub async fn show(
                 nickname => &p.nickname,
                 created_at => rfc3339(p.created_at),
                 last_used_at => p.last_used_at.map(rfc3339),
+                backup_eligible => p.backup_eligible,
+                backup_state => p.backup_state,
             }
         })
         .collect();
-    let notice = q.notice.and_then(|n| {
-        NOTICES
-            .iter()
-            .find(|(name, _)| *name == n)
-            .map(|(_, key)| *key)
-    });
+    let notice = lookup(NOTICES, q.notice);
+    let signal = passkey_signal(
+        &state,
+        &customer,
+        &stored,
+        notice == Some("passkey.renamed"),
+    )?;
     let ctx = minijinja::context! {
         customer => minijinja::context! { name => &customer.name, customer_code => customer.customer_code.as_str() },
         emails => customer.emails.iter().map(|e| e.masked()).collect::<Vec<_>>(),
         totp_enrolled => customer.totp_enrolled,
         sessions => sessions,
         passkeys => passkeys,
-        passkeys_enabled => false,
+        passkeys_enabled => true,
+        passkeys_at_limit => stored.len() >= state.config.max_passkeys as usize,
+        passkey_signal => signal,
     };
     render(
         &state,
@@ -90,10 +109,33 @@ pub async fn show(
         StatusCode::OK,
         ctx,
         Messages {
-            error: None,
+            error: lookup(ERRORS, q.error),
             notice,
         },
     )
+}
+
+/// What the page's script passes to the WebAuthn Signal API (WebAuthn L3
+/// §5.1.10, security requirement 25): the exact list of credentials still
+/// registered, after every listing and deletion, and the user's names after
+/// a rename.
+fn passkey_signal(
+    state: &AppState,
+    customer: &Customer,
+    stored: &[crate::store::passkeys::PasskeySummary],
+    details: bool,
+) -> Result<minijinja::Value, PageError> {
+    use base64::Engine as _;
+    let handle = crate::authn::passkey::user_handle(customer)?;
+    let ids: Vec<&str> = stored.iter().map(|p| p.credential_id.as_str()).collect();
+    Ok(minijinja::context! {
+        rp_id => &state.config.webauthn_rp_id,
+        user_id => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(handle.as_bytes()),
+        credential_ids => ids.join(" "),
+        user_name => customer.customer_code.as_str(),
+        display_name => &customer.name,
+        details => details,
+    })
 }
 
 /// "End this session".

@@ -22,6 +22,17 @@ pub struct LoginQuery {
     /// Prefill for the customer code field.
     #[serde(default)]
     login_hint: Option<String>,
+    /// Ask for the password even with a session (`prompt=login`, `max_age`).
+    #[serde(default)]
+    reauth: Option<String>,
+    /// Language hint of an OIDC request (handled by the `Browser` extractor).
+    #[serde(default)]
+    #[expect(dead_code, reason = "read by the Browser extractor; named here so the query parses")]
+    ui_locales: Option<String>,
+    /// Language switch (handled by the `Browser` extractor).
+    #[serde(default)]
+    #[expect(dead_code, reason = "read by the Browser extractor; named here so the query parses")]
+    lang: Option<String>,
 }
 
 /// The login form.
@@ -48,7 +59,7 @@ pub async fn show(
     PageQuery(q): PageQuery<LoginQuery>,
 ) -> Result<Response, PageError> {
     let return_to = continuation(q.return_to.as_deref());
-    if browser.session.customer_id.is_some() {
+    if browser.session.customer_id.is_some() && q.reauth.is_none() {
         return Ok(redirect(&browser, &return_to));
     }
     let prefill: String = q.login_hint.unwrap_or_default().chars().take(32).collect();
@@ -70,7 +81,7 @@ fn page(
     status: StatusCode,
     messages: Messages,
 ) -> Result<Response, PageError> {
-    let ctx = minijinja::context! { customer_code => customer_code, return_to => return_to, passkey_enabled => false };
+    let ctx = minijinja::context! { customer_code => customer_code, return_to => return_to, passkey_enabled => true };
     render(state, browser, "login.html", status, ctx, messages)
 }
 

@@ -5,6 +5,8 @@ pub mod account;
 pub mod login;
 pub mod logout;
 pub mod otp;
+pub mod passkey;
+pub mod passkey_api;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};

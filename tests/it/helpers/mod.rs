@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "each test uses a different part of the harness")] // expect() would fail once every part is used
 
 pub mod browser;
+pub mod rp;
 mod database;
 pub mod smtp;
 

@@ -1,0 +1,215 @@
+//! The authorization decision (OIDC Core §3.1.2): given a validated request
+//! and the browser's session, either issue a code, send the browser to log in
+//! or step up, ask for consent, or answer the client with an error.
+//!
+//! The decision runs at `/authorize` and again at `/authorize/continue` after
+//! each interaction, always from the request stored server-side.
+
+use serde_json::json;
+
+use super::acr::{self, Assurance, Window};
+use super::grant::GrantContext;
+use super::request::{AuthError, AuthRequest};
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::crypto::random;
+use crate::error::Result;
+use crate::model::{Client, Customer};
+use crate::state::AppState;
+use crate::store::codes::CodeRow;
+use crate::store::requests::RequestRow;
+use crate::store::sessions::SessionRow;
+
+/// How long a pending authorization request waits for the customer.
+pub const REQUEST_TTL_SECS: i64 = 30 * 60;
+
+/// What happens next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Redirect to the client with this code.
+    Code(String),
+    /// Redirect to the client with this error.
+    Error(AuthError),
+    /// Send the browser to this local path (login, step-up).
+    Interact(String),
+    /// Show the consent page.
+    Consent,
+    /// Offer passkey registration (web client, no passkey, `phr` required).
+    OfferPasskey,
+}
+
+/// The local path that resumes request `id` after an interaction.
+pub fn continue_path(id: &str) -> String {
+    format!("/authorize/continue?request={id}")
+}
+
+fn enc(path: &str) -> String {
+    serde_urlencoded::to_string([("return_to", path)]).unwrap_or_default()
+}
+
+/// Decides the next step for `req` (stored as `row`) in `session`.
+/// `consented` is true when the customer just accepted the consent page.
+pub async fn decide(
+    state: &AppState,
+    row: &RequestRow,
+    req: &AuthRequest,
+    client: &Client,
+    session: &SessionRow,
+    consented: bool,
+) -> Result<Next> {
+    let now = state.clock.now();
+    let resume = continue_path(&row.id);
+    let customer = match &session.customer_id {
+        Some(id) => state.store.find_customer(id).await?,
+        None => None,
+    };
+    let login_path = || {
+        let mut q = vec![("return_to", resume.clone()), ("reauth", "1".to_owned())];
+        if let Some(hint) = &req.login_hint {
+            q.push(("login_hint", hint.clone()));
+        }
+        if let Some(locales) = &req.ui_locales {
+            q.push(("ui_locales", locales.clone()));
+        }
+        format!("/login?{}", serde_urlencoded::to_string(q).unwrap_or_default())
+    };
+    let Some(customer) = customer else {
+        return Ok(if req.prompt_none { Next::Error(login_required()) } else { Next::Interact(login_path()) });
+    };
+    if let Some(hint) = &req.id_token_hint {
+        match hint_subject(state, hint) {
+            Some(sub) if sub == customer.id => {}
+            Some(_) if req.prompt_none => return Ok(Next::Error(login_required())),
+            Some(_) => return Ok(Next::Interact(login_path())),
+            None => return Ok(Next::Error(AuthError { error: "invalid_request", description: "id_token_hint is not a valid ID token of this issuer" })),
+        }
+    }
+    let window = Window {
+        not_before: [req.prompt_login.then_some(row.created_at), req.max_age.map(|m| now - m)].into_iter().flatten().max(),
+    };
+    let (phr, mfa) = (state.config.acr_phr.as_str(), state.config.acr_mfa.as_str());
+    let events = state.store.session_auth_events(&session.sid).await?;
+    let Some(best) = acr::best(&events, window, phr, mfa) else {
+        if req.prompt_none {
+            return Ok(Next::Error(login_required()));
+        }
+        // Re-authenticate with the same method class (PRODUCT §2): a passkey
+        // session is asked for its passkey again, others for the password.
+        let had_passkey = acr::best(&events, Window::default(), phr, mfa).is_some_and(|b| b.acr == phr);
+        return Ok(Next::Interact(if had_passkey { format!("/stepup/passkey?{}", enc(&resume)) } else { login_path() }));
+    };
+    let required = required_acr(req, client, now);
+    let reported = match required.as_deref() {
+        None => best.clone(),
+        Some(values) => match satisfied(values, &best, phr, mfa) {
+            Some(acr) => Assurance { acr, ..best.clone() },
+            None => return step_up(state, req, client, &customer, values, &resume, phr).await,
+        },
+    };
+    if !consented && (req.prompt_consent || !client.first_party) && !has_consent(state, &customer, client, req).await? {
+        return Ok(if req.prompt_none { Next::Error(AuthError { error: "consent_required", description: "consent is required" }) } else { Next::Consent });
+    }
+    issue_code(state, row, req, client, &customer, session, reported).await.map(Next::Code)
+}
+
+fn login_required() -> AuthError {
+    AuthError { error: "login_required", description: "the customer must log in" }
+}
+
+fn hint_subject(state: &AppState, hint: &str) -> Option<String> {
+    let claims: serde_json::Value = super::jwt::verify_own(&state.keys, &state.config.issuer_str(), hint, None, false).ok()?;
+    claims.get("sub")?.as_str().map(str::to_owned)
+}
+
+/// The essential `acr` values: the `claims` parameter's, or the client's
+/// `require_acr` once its start date has passed.
+fn required_acr(req: &AuthRequest, client: &Client, now: i64) -> Option<Vec<String>> {
+    if let Some(values) = &req.essential_acr {
+        return Some(values.clone());
+    }
+    let active = client.require_acr_from.is_none_or(|from| from <= now);
+    client.require_acr.as_ref().filter(|_| active).map(|acr| vec![acr.clone()])
+}
+
+/// The requested value `best` satisfies, if any: itself, or a lower known
+/// level it implies (`phr` satisfies a request for the MFA value).
+fn satisfied(values: &[String], best: &Assurance, phr: &str, mfa: &str) -> Option<String> {
+    if values.iter().any(|v| *v == best.acr) {
+        return Some(best.acr.clone());
+    }
+    let have = acr::rank(&best.acr, phr, mfa);
+    values.iter().filter(|v| (1..=have).contains(&acr::rank(v, phr, mfa))).max_by_key(|v| acr::rank(v, phr, mfa)).cloned()
+}
+
+/// The session is below an essential `acr`: step up with a passkey when the
+/// customer has one, offer registration to web clients, else tell the client.
+async fn step_up(
+    state: &AppState,
+    req: &AuthRequest,
+    client: &Client,
+    customer: &Customer,
+    values: &[String],
+    resume: &str,
+    phr: &str,
+) -> Result<Next> {
+    let unmet = AuthError { error: "unmet_authentication_requirements", description: "the requested authentication level cannot be met" };
+    if !values.iter().any(|v| v == phr) {
+        return Ok(Next::Error(unmet));
+    }
+    let has_passkey = !state.store.list_passkeys(&customer.id).await?.is_empty();
+    Ok(match (has_passkey, req.prompt_none, client.public) {
+        (true, true, _) => Next::Error(AuthError { error: "interaction_required", description: "a passkey step-up is required" }),
+        (true, false, _) => Next::Interact(format!("/stepup/passkey?{}", enc(resume))),
+        // Passkeys are registered only on the web (seed rule 1): a native client is told.
+        (false, _, true) | (false, true, _) => Next::Error(unmet),
+        (false, false, false) => Next::OfferPasskey,
+    })
+}
+
+async fn has_consent(state: &AppState, customer: &Customer, client: &Client, req: &AuthRequest) -> Result<bool> {
+    if req.prompt_consent {
+        return Ok(false);
+    }
+    let granted = state.store.find_consent(&customer.id, client.client_id.as_str()).await?;
+    Ok(granted.is_some_and(|scope| req.scope.iter().all(|s| scope.split(' ').any(|g| g == s))))
+}
+
+async fn issue_code(
+    state: &AppState,
+    row: &RequestRow,
+    req: &AuthRequest,
+    client: &Client,
+    customer: &Customer,
+    session: &SessionRow,
+    assurance: Assurance,
+) -> Result<String> {
+    let now = state.clock.now();
+    let grant = GrantContext {
+        scope: req.scope.clone(),
+        nonce: req.nonce.clone(),
+        acr: assurance.acr,
+        amr: assurance.amr,
+        auth_time: assurance.auth_time,
+        sid: session.sid.clone(),
+        id_token_claims: req.id_token_claims.clone(),
+        userinfo_claims: req.userinfo_claims.clone(),
+    };
+    let code = random::handle();
+    let code_row = CodeRow {
+        code_hash: random::hash_secret(&code),
+        client_id: client.client_id.as_str().to_owned(),
+        customer_id: customer.id.clone(),
+        sid: session.sid.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        grant_context: serde_json::to_string(&grant).map_err(anyhow::Error::from)?,
+        code_challenge: req.code_challenge.clone(),
+        expires_at: now + state.config.code_ttl_secs,
+    };
+    state.store.take_request(&row.id, now).await?;
+    state.store.insert_code(&code_row, now).await?;
+    let event = AuditEvent::new(AuditKind::CodeIssued, Outcome::Success)
+        .with_customer(&customer.id, customer.customer_code.as_str())
+        .with_client(client.client_id.as_str())
+        .with_detail(json!({ "acr": grant.acr, "scope": grant.scope_string() }));
+    state.audit(event).await;
+    Ok(code)
+}

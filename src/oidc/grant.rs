@@ -1,0 +1,38 @@
+//! What a grant carries from the authorization to every token issued from
+//! it: kept with the code and the token family, so refreshed tokens keep the
+//! original `acr`, `amr` and `auth_time` (OIDC Core §12.2, RFC 9470 §6.1).
+
+use serde::{Deserialize, Serialize};
+
+/// The context of one authorization.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantContext {
+    /// Granted scope values.
+    pub scope: Vec<String>,
+    /// `nonce` of the authorization request, echoed in the first ID token.
+    pub nonce: Option<String>,
+    /// Assurance reached.
+    pub acr: String,
+    /// Methods used.
+    pub amr: Vec<String>,
+    /// When the customer authenticated.
+    pub auth_time: i64,
+    /// The browser session (`sid`).
+    pub sid: String,
+    /// Claims asked for in the ID token through the `claims` parameter.
+    pub id_token_claims: Vec<String>,
+    /// Claims asked for at userinfo through the `claims` parameter.
+    pub userinfo_claims: Vec<String>,
+}
+
+impl GrantContext {
+    /// Whether `value` was granted.
+    pub fn has_scope(&self, value: &str) -> bool {
+        self.scope.iter().any(|s| s == value)
+    }
+
+    /// The scope as one space-separated string.
+    pub fn scope_string(&self) -> String {
+        self.scope.join(" ")
+    }
+}

@@ -1,0 +1,116 @@
+//! Issuing tokens for a grant: a JWT access token (RFC 9068), an ID token
+//! (OIDC Core §2) and, where the grant allows, a rotating refresh token.
+
+use serde_json::{Value, json};
+
+use super::grant::GrantContext;
+use super::{claims, jwt};
+use crate::crypto::random;
+use crate::error::Result;
+use crate::model::{Client, Customer};
+use crate::state::AppState;
+use crate::store::tokens::{FamilyRow, RefreshRow};
+
+/// A token response's contents.
+#[derive(Debug)]
+pub struct Issued {
+    /// JWT access token.
+    pub access_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// ID token.
+    pub id_token: String,
+    /// New refresh token, if any.
+    pub refresh_token: Option<String>,
+    /// Granted scope.
+    pub scope: String,
+}
+
+/// What to issue for a family.
+#[derive(Debug)]
+pub struct IssueFor<'a> {
+    /// The client.
+    pub client: &'a Client,
+    /// The customer.
+    pub customer: &'a Customer,
+    /// The grant.
+    pub grant: &'a GrantContext,
+    /// The family the tokens belong to.
+    pub family: &'a FamilyRow,
+    /// Put the request's `nonce` in the ID token (only at the code exchange).
+    pub with_nonce: bool,
+    /// Issue a refresh token, replacing `parent` if given.
+    pub refresh: Option<Option<&'a str>>,
+}
+
+/// Whether a grant gets refresh tokens: confidential clients always, public
+/// (native) clients only when they asked for `offline_access`.
+pub fn gets_refresh_token(client: &Client, grant: &GrantContext) -> bool {
+    !client.public || grant.has_scope("offline_access")
+}
+
+/// Signs and stores the tokens for one token response.
+pub async fn issue(state: &AppState, what: IssueFor<'_>) -> Result<Issued> {
+    let now = state.clock.now();
+    let config = &state.config;
+    let issuer = config.issuer_str();
+    let alg = what.client.id_token_alg;
+    let jti = random::handle();
+    let at_exp = now + config.access_token_ttl_secs;
+    let access_claims = json!({
+        "iss": issuer,
+        "sub": what.customer.id,
+        "aud": issuer,
+        "client_id": what.client.client_id.as_str(),
+        "iat": now,
+        "exp": at_exp,
+        "jti": jti,
+        "scope": what.grant.scope_string(),
+        "acr": what.grant.acr,
+        "amr": what.grant.amr,
+        "auth_time": what.grant.auth_time,
+        "sid": what.grant.sid,
+    });
+    let access_token = jwt::sign(&state.keys, alg, "at+jwt", &access_claims)?;
+    state.store.insert_access_token(&jti, &what.family.id, now, at_exp).await?;
+
+    let mut id_claims = claims::id_token(what.customer, what.grant);
+    let standard = json!({
+        "iss": issuer,
+        "sub": what.customer.id,
+        "aud": what.client.client_id.as_str(),
+        "azp": what.client.client_id.as_str(),
+        "iat": now,
+        "exp": now + config.id_token_ttl_secs,
+        "auth_time": what.grant.auth_time,
+        "acr": what.grant.acr,
+        "amr": what.grant.amr,
+        "sid": what.grant.sid,
+        "at_hash": jwt::half_hash(alg, &access_token),
+    });
+    if let Value::Object(map) = standard {
+        id_claims.extend(map);
+    }
+    if let (true, Some(nonce)) = (what.with_nonce, &what.grant.nonce) {
+        id_claims.insert("nonce".into(), Value::String(nonce.clone()));
+    }
+    let id_token = jwt::sign(&state.keys, alg, "JWT", &Value::Object(id_claims))?;
+
+    let refresh_token = match what.refresh {
+        Some(parent) => {
+            let token = random::handle();
+            let row = RefreshRow {
+                token_hash: random::hash_secret(&token),
+                family_id: what.family.id.clone(),
+                parent_hash: parent.map(str::to_owned),
+                created_at: now,
+                used_at: None,
+                expires_at: what.family.expires_at,
+            };
+            state.store.insert_refresh_token(&row).await?;
+            Some(token)
+        }
+        None => None,
+    };
+    Ok(Issued { access_token, expires_in: config.access_token_ttl_secs, id_token, refresh_token, scope: what.grant.scope_string() })
+}

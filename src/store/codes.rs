@@ -1,0 +1,99 @@
+//! Authorization codes, stored by hash, single use (RFC 6749 §4.1.2).
+
+use sqlx::Row as _;
+
+use super::Store;
+use crate::error::Result;
+
+/// A stored authorization code.
+#[derive(Clone, Debug)]
+pub struct CodeRow {
+    /// SHA-256 of the code.
+    pub code_hash: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The customer.
+    pub customer_id: String,
+    /// The browser session.
+    pub sid: String,
+    /// The redirect URI of the authorization request.
+    pub redirect_uri: String,
+    /// JSON of the grant context.
+    pub grant_context: String,
+    /// PKCE challenge, if any.
+    pub code_challenge: Option<String>,
+    /// Expiry.
+    pub expires_at: i64,
+}
+
+/// What redeeming a code found.
+#[derive(Debug)]
+pub enum Redemption {
+    /// First use: the code is now spent.
+    Fresh(CodeRow),
+    /// The code was used before: a replay.
+    Replayed(CodeRow),
+    /// No such code (or purged).
+    Unknown,
+}
+
+impl Store {
+    /// Stores a new code and records that the session signed in to the client (for back-channel logout).
+    pub async fn insert_code(&self, row: &CodeRow, now: i64) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, client_id, customer_id, sid, redirect_uri, grant_context, \
+             code_challenge, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&row.code_hash)
+        .bind(&row.client_id)
+        .bind(&row.customer_id)
+        .bind(&row.sid)
+        .bind(&row.redirect_uri)
+        .bind(&row.grant_context)
+        .bind(row.code_challenge.as_deref())
+        .bind(now)
+        .bind(row.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO session_clients (sid, client_id, at) VALUES ($1, $2, $3) \
+             ON CONFLICT (sid, client_id) DO UPDATE SET at = $3",
+        )
+        .bind(&row.sid)
+        .bind(&row.client_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Spends a code: the first caller gets [`Redemption::Fresh`], every later one [`Redemption::Replayed`].
+    pub async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<Redemption> {
+        let spent = sqlx::query("UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL")
+            .bind(code_hash)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        let row = sqlx::query(
+            "SELECT code_hash, client_id, customer_id, sid, redirect_uri, grant_context, code_challenge, expires_at \
+             FROM authorization_codes WHERE code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(Redemption::Unknown) };
+        let code = CodeRow {
+            code_hash: row.try_get("code_hash")?,
+            client_id: row.try_get("client_id")?,
+            customer_id: row.try_get("customer_id")?,
+            sid: row.try_get("sid")?,
+            redirect_uri: row.try_get("redirect_uri")?,
+            grant_context: row.try_get("grant_context")?,
+            code_challenge: row.try_get("code_challenge")?,
+            expires_at: row.try_get("expires_at")?,
+        };
+        Ok(if spent.rows_affected() == 1 { Redemption::Fresh(code) } else { Redemption::Replayed(code) })
+    }
+}
