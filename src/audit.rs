@@ -57,6 +57,12 @@ pub enum AuditKind {
     ClientAuthFailed,
     /// An authorization ended in an error sent to the client.
     AuthorizationDenied,
+    /// A client revoked a token (RFC 7009); its grant or access token is dead.
+    TokenRevoked,
+    /// A back-channel logout token reached a relying party.
+    BackchannelLogoutSent,
+    /// A back-channel logout token could not be delivered after every retry.
+    BackchannelLogoutFailed,
 }
 
 impl AuditKind {
@@ -87,6 +93,9 @@ impl AuditKind {
             AuditKind::TokenReuseDetected => "token.reuse_detected",
             AuditKind::ClientAuthFailed => "client.auth_failed",
             AuditKind::AuthorizationDenied => "authorization.denied",
+            AuditKind::TokenRevoked => "token.revoked",
+            AuditKind::BackchannelLogoutSent => "logout.backchannel_sent",
+            AuditKind::BackchannelLogoutFailed => "logout.backchannel_failed",
         }
     }
 }

@@ -85,34 +85,45 @@ pub fn app(state: AppState) -> axum::Router {
 }
 
 /// Serves `state` on `listener` with the background tasks (purge, key reload)
-/// until `shutdown` completes, then drains in-flight requests.
+/// until `shutdown` completes, then drains in-flight requests. With
+/// `tls_cert`/`tls_key` configured the listener speaks HTTPS.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let mut background = tasks::spawn(&state);
+    let tls = state.config.tls.clone();
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = match tls {
+        None => axum::serve(listener, service).with_graceful_shutdown(shutdown).await.context("server failed"),
+        Some((cert, key)) => {
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .with_context(|| format!("cannot load TLS certificate {} and key {}", cert.display(), key.display()))?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
+            axum_server::from_tcp_rustls(listener.into_std()?, config)?
+                .handle(handle)
+                .serve(service)
+                .await
+                .context("server failed")
+        }
+    };
     background.abort_all();
-    served.context("server failed")
+    served
 }
 
 /// `kagi serve`: builds, binds the configured address and serves until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    if config.tls.is_some() {
-        anyhow::bail!(
-            "`tls_cert`/`tls_key` (KAGI_TLS_CERT, KAGI_TLS_KEY): built-in TLS is not available in this build; terminate TLS in a proxy"
-        );
-    }
     let listen = config.listen;
     let state = build(config, Clock::system()).await?;
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(listen = %listen, issuer = %state.config.issuer_str(), "kagi is serving");
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(listen = %listen, issuer = %state.config.issuer_str(), tls = state.config.tls.is_some(), "kagi is serving");
     run(listener, state, shutdown_signal()).await
 }
 

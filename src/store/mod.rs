@@ -17,6 +17,7 @@ pub mod otp;
 pub mod passkeys;
 pub mod purge;
 pub mod requests;
+pub mod session_clients;
 pub mod sessions;
 pub mod signing_keys;
 pub mod tokens;
