@@ -448,3 +448,59 @@ both_backends! {
         let _ = location_params;
     }
 }
+
+/// An ES256 key pair for a `private_key_jwt` client: (signing key, public JWK set JSON).
+fn client_key() -> (jsonwebtoken::EncodingKey, String) {
+    let pem = kagi::crypto::keys::generate_pem(kagi::model::SigningAlg::Es256).unwrap();
+    let material = kagi::crypto::keys::from_pem(kagi::model::SigningAlg::Es256, &pem).unwrap();
+    let mut jwk = material.jwk.clone();
+    jwk.common.key_id = Some("client-key-1".into());
+    let set = serde_json::json!({ "keys": [jwk] });
+    (material.encoding, set.to_string())
+}
+
+fn assertion(key: &jsonwebtoken::EncodingKey, client_id: &str, aud: &str, jti: &str, now: i64) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("client-key-1".into());
+    let claims = serde_json::json!({ "iss": client_id, "sub": client_id, "aud": aud, "jti": jti, "iat": now, "exp": now + 60 });
+    jsonwebtoken::encode(&header, &claims, key).unwrap()
+}
+
+both_backends! {
+    async fn private_key_jwt_clients_authenticate_with_a_signed_assertion_used_once(backend) {
+        let (app, _) = logged_in(backend).await;
+        let (key, jwks) = client_key();
+        let rp = app.register_client("signed", WEB_CALLBACK, &["--auth-method", "private_key_jwt", "--jwks", &jwks]);
+        let rp = Rp { secret: None, ..rp };
+        let (verifier, challenge) = pkce_pair();
+        let code_for = || async {
+            location_param(&app.authorize(&rp, &[("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")]).await, "code").unwrap()
+        };
+        let post = |code: String, assertion: String| {
+            let app = &app;
+            let verifier = verifier.clone();
+            async move {
+                let form = [
+                    ("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", WEB_CALLBACK), ("code_verifier", verifier.as_str()),
+                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", assertion.as_str()),
+                ];
+                crate::helpers::rp::token_answer(reqwest::Client::new().post(app.url("/token")).form(&form).send().await.unwrap()).await
+            }
+        };
+        let now = app.clock.now();
+        let good = assertion(&key, "signed", &app.url("/token"), "jti-1", now);
+        let ok = post(code_for().await, good.clone()).await;
+        assert_eq!(ok.status, 200, "{}", ok.json);
+        let replay = post(code_for().await, good).await;
+        assert_eq!((replay.status, replay.json["error"].as_str()), (401, Some("invalid_client")), "a jti is accepted once");
+        let wrong_aud = post(code_for().await, assertion(&key, "signed", "https://elsewhere.example/token", "jti-2", now)).await;
+        assert_eq!(wrong_aud.json["error"], "invalid_client");
+        let expired = post(code_for().await, assertion(&key, "signed", &app.base, "jti-3", now - 120)).await;
+        assert_eq!(expired.json["error"], "invalid_client");
+        let (other_key, _) = client_key();
+        let forged = post(code_for().await, assertion(&other_key, "signed", &app.base, "jti-4", now)).await;
+        assert_eq!(forged.json["error"], "invalid_client");
+        let issuer_aud = post(code_for().await, assertion(&key, "signed", &app.base, "jti-5", now)).await;
+        assert_eq!(issuer_aud.status, 200, "the issuer is an accepted audience");
+    }
+}
