@@ -194,7 +194,7 @@ fn client_error(state: &AppState, browser: &Browser, client: &Client, redirect_u
 }
 
 /// Sends the authorization response to the client: a 303 with the
-/// parameters in the query, or a self-submitting form (form_post); `iss`
+/// parameters in the query, or a self-submitting form (`form_post`); `iss`
 /// is always added (RFC 9207).
 fn to_client(state: &AppState, browser: &Browser, redirect_uri: &str, mode: ResponseMode, params: &[(&str, Option<&str>)]) -> Response {
     let issuer = state.config.issuer_str();

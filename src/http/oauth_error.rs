@@ -1,5 +1,6 @@
-//! OAuth error responses of the back-channel endpoints (RFC 6749 §5.2):
-//! always a JSON object with an ASCII `error` and `error_description`, never a
+//! OAuth error responses of the back-channel endpoints (RFC 6749 §5.2).
+//!
+//! Always a JSON object with an ASCII `error` and `error_description`, never a
 //! framework's plain-text rejection; 401 only for `invalid_client`.
 
 use axum::http::{HeaderValue, StatusCode, header};

@@ -1,5 +1,6 @@
-//! `GET`/`POST /userinfo` (OIDC Core §5.3) with the bearer token in the
-//! `Authorization` header (any case of the scheme) or, for POST, in the form
+//! `GET`/`POST /userinfo` (OIDC Core §5.3).
+//!
+//! The bearer token comes in the `Authorization` header (any case of the scheme) or, for POST, in the form
 //! body (RFC 6750 §2.2). Errors carry `WWW-Authenticate: Bearer` (RFC 6750 §3).
 
 use axum::extract::{Request, State};

@@ -1,5 +1,6 @@
-//! The authorization decision (OIDC Core §3.1.2): given a validated request
-//! and the browser's session, either issue a code, send the browser to log in
+//! The authorization decision (OIDC Core §3.1.2).
+//!
+//! Given a validated request and the browser's session, either issue a code, send the browser to log in
 //! or step up, ask for consent, or answer the client with an error.
 //!
 //! The decision runs at `/authorize` and again at `/authorize/continue` after
@@ -133,7 +134,7 @@ fn required_acr(req: &AuthRequest, client: &Client, now: i64) -> Option<Vec<Stri
 /// The requested value `best` satisfies, if any: itself, or a lower known
 /// level it implies (`phr` satisfies a request for the MFA value).
 fn satisfied(values: &[String], best: &Assurance, phr: &str, mfa: &str) -> Option<String> {
-    if values.iter().any(|v| *v == best.acr) {
+    if values.contains(&best.acr) {
         return Some(best.acr.clone());
     }
     let have = acr::rank(&best.acr, phr, mfa);

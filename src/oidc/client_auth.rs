@@ -1,5 +1,7 @@
-//! Client authentication at the token, PAR, revocation and introspection
-//! endpoints (OIDC Core §9, RFC 6749 §2.3, RFC 7523): `client_secret_basic`,
+//! Client authentication at the back-channel endpoints.
+//!
+//! Token, PAR, revocation and introspection (OIDC Core §9, RFC 6749 §2.3,
+//! RFC 7523) accept `client_secret_basic`,
 //! `client_secret_post`, `private_key_jwt` and `none` for public clients.
 //!
 //! A client must use the method it registered; any failure is
@@ -45,7 +47,7 @@ struct AssertionClaims {
     iat: Option<i64>,
 }
 
-/// Decodes an HTTP Basic header into (client_id, secret), both form-urldecoded (RFC 6749 §2.3.1).
+/// Decodes an HTTP Basic header into (`client_id`, secret), both form-urldecoded (RFC 6749 §2.3.1).
 fn basic(header: &str) -> Option<(String, String)> {
     let (scheme, rest) = header.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {

@@ -1,5 +1,6 @@
-//! What a grant carries from the authorization to every token issued from
-//! it: kept with the code and the token family, so refreshed tokens keep the
+//! What a grant carries from the authorization to every token issued from it.
+//!
+//! It is kept with the code and the token family, so refreshed tokens keep the
 //! original `acr`, `amr` and `auth_time` (OIDC Core §12.2, RFC 9470 §6.1).
 
 use serde::{Deserialize, Serialize};

@@ -21,8 +21,9 @@ pub fn sign(keys: &KeyRing, alg: SigningAlg, typ: &str, claims: &impl Serialize)
     jsonwebtoken::encode(&header, claims, &key.material.encoding).map_err(|e| Error::Internal(e.into()))
 }
 
-/// Verifies a JWT that Kagi signed: a published key by `kid`, the header's
-/// `alg` equal to that key's, `typ` as expected (if given), `iss` = issuer.
+/// Verifies a JWT that Kagi signed.
+///
+/// It needs a published key by `kid`, the header's `alg` equal to that key's, `typ` as expected (if given), `iss` = issuer.
 /// `check_exp` is off for ID token hints, which may have expired (OIDC Core §3.1.2.1).
 pub fn verify_own<T: DeserializeOwned>(keys: &KeyRing, issuer: &str, token: &str, typ: Option<&str>, check_exp: bool) -> Result<T> {
     let invalid = || Error::Invalid("not a token issued here".into());
@@ -41,7 +42,7 @@ pub fn verify_own<T: DeserializeOwned>(keys: &KeyRing, issuer: &str, token: &str
 }
 
 /// `at_hash`/`c_hash` (OIDC Core §3.1.3.6): the left half of the hash the
-/// JWS algorithm uses (SHA-512 for EdDSA with Ed25519), base64url.
+/// JWS algorithm uses (SHA-512 for `EdDSA` with Ed25519), base64url.
 pub fn half_hash(alg: SigningAlg, value: &str) -> String {
     let digest: Vec<u8> = match alg {
         SigningAlg::EdDsa => Sha512::digest(value.as_bytes()).to_vec(),

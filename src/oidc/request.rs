@@ -17,7 +17,7 @@ use crate::model::Client;
 pub enum ResponseMode {
     /// Parameters in the redirect URI's query.
     Query,
-    /// An auto-submitting HTML form POSTed to the redirect URI.
+    /// An auto-submitting HTML form `POST`ed to the redirect URI.
     FormPost,
 }
 

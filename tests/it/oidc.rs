@@ -195,7 +195,8 @@ both_backends! {
         let rp = app.register_client("web", WEB_CALLBACK, &[]);
         let native = app.register_client("app", "http://127.0.0.1/callback", &["--public"]);
         let state = "s".repeat(124) + "-._~";
-        let table: &[(&Rp, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a Rp, &'a [(&'a str, &'a str)], &'a str);
+        let table: &[Case<'_>] = &[
             (&rp, &[("response_type", "token")], "unsupported_response_type"),
             (&rp, &[("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"), ("code_challenge_method", "plain")], "invalid_request"),
             (&native, &[], "invalid_request"),

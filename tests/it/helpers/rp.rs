@@ -85,7 +85,7 @@ impl TestApp {
         self.page(&format!("/authorize?{query}")).await
     }
 
-    /// `POST /token` with HTTP Basic for confidential clients (client_id in the body for public ones).
+    /// `POST /token` with HTTP Basic for confidential clients (`client_id` in the body for public ones).
     pub async fn token(&self, rp: &Rp, form: &[(&str, &str)]) -> TokenAnswer {
         let mut request = reqwest::Client::new().post(self.url("/token"));
         let mut fields: Vec<(&str, &str)> = form.to_vec();
