@@ -219,14 +219,59 @@ async fn passkeys(config: &Config, out: &Output, code: &str) -> anyhow::Result<(
 async fn remove_passkeys(config: &Config, out: &Output, code: &str) -> anyhow::Result<()> {
     let (store, clock) = super::open_store(config).await?;
     let customer = customer(&store, code).await?;
+    let listed = store.list_passkeys(&customer.id).await?;
     let removed = store.delete_all_passkeys(&customer.id).await?;
     let event = AuditEvent::new(AuditKind::PasskeysRemovedByOperator, Outcome::Success)
         .with_customer(&customer.id, customer.customer_code.as_str())
         .with_detail(serde_json::json!({ "removed": removed }));
     store.insert_audit_event(&event, clock.now()).await?;
+    if removed > 0 {
+        notify_removal(config, &customer, &listed, clock.now()).await?;
+    }
     out.print(
         &serde_json::json!({ "sub": customer.id, "removed": removed }),
         &format!("removed {removed} passkey(s) of {}", customer.customer_code),
     );
+    Ok(())
+}
+
+/// Mails the "passkey deleted" notice to every address of `customer`, naming
+/// the providers of the removed passkeys (PRODUCT §4: removals are announced,
+/// whoever makes them). Operators act for customers who call in, so the
+/// notice is in Japanese, the customers' default language.
+async fn notify_removal(
+    config: &Config,
+    customer: &Customer,
+    removed: &[crate::store::passkeys::PasskeySummary],
+    now: i64,
+) -> anyhow::Result<()> {
+    let templates = crate::templates::Templates::load()?;
+    let lang = crate::templates::Lang::Ja;
+    let mut providers: Vec<String> = removed
+        .iter()
+        .map(|p| {
+            if p.provider.is_empty() {
+                templates.text(lang, "passkey.provider_unknown")
+            } else {
+                p.provider.clone()
+            }
+        })
+        .collect();
+    providers.dedup();
+    let ctx = minijinja::context! {
+        name => &customer.name,
+        provider => providers.join(", "),
+        at => rfc3339(now),
+    };
+    let (subject, body) = templates.render_mail("passkey_removed", lang, ctx)?;
+    let mail = crate::mail::OutgoingMail {
+        to: customer.emails.clone(),
+        subject,
+        body,
+    };
+    crate::mail::Mailer::from_config(config)?
+        .send(&mail)
+        .await
+        .context("the passkeys are removed, but the notice could not be sent")?;
     Ok(())
 }

@@ -6,13 +6,17 @@
 
 pub mod authorize;
 pub mod discovery;
+pub mod end_session;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod introspect;
 pub mod jwks;
 pub mod metrics;
 pub mod oauth_error;
 pub mod pages;
+pub mod par;
+pub mod revoke;
 mod security_headers;
 mod static_files;
 pub mod token;
@@ -55,6 +59,14 @@ pub fn router(state: AppState) -> Router {
         .route("/authorize/decline", post(authorize::decline))
         .route("/token", post(token::token))
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
+        .route("/par", post(par::par))
+        .route("/revoke", post(revoke::revoke))
+        .route("/introspect", post(introspect::introspect))
+        .route(
+            "/session/end",
+            get(end_session::end_session).post(end_session::end_session),
+        )
+        .route("/session/end/confirm", post(end_session::confirm))
         .route("/login", get(pages::login::show).post(pages::login::submit))
         .route(
             "/login/email",

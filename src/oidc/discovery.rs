@@ -8,6 +8,20 @@ use super::claims;
 use crate::config::Config;
 use crate::model::SigningAlg;
 
+/// Client authentication at `/revoke`: as at the token endpoint, public clients included (RFC 7009 §2.1).
+const REVOCATION_AUTH_METHODS: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
+/// Client authentication at `/introspect`: confidential clients only (RFC 7662 §2.1).
+const INTROSPECTION_AUTH_METHODS: [&str; 3] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
+
 /// Provider metadata, serialised with absent fields omitted.
 #[derive(Debug, Serialize)]
 pub struct ProviderMetadata {
@@ -57,6 +71,25 @@ pub struct ProviderMetadata {
     pub ui_locales_supported: Vec<&'static str>,
     /// `claim_types_supported`.
     pub claim_types_supported: Vec<&'static str>,
+    /// `pushed_authorization_request_endpoint` (RFC 9126 §5).
+    pub pushed_authorization_request_endpoint: String,
+    /// `require_pushed_authorization_requests`: false server-wide; clients
+    /// may be held to PAR one by one (`--require-par`).
+    pub require_pushed_authorization_requests: bool,
+    /// `revocation_endpoint` (RFC 7009 §2, RFC 8414 §2).
+    pub revocation_endpoint: String,
+    /// `revocation_endpoint_auth_methods_supported`: public clients revoke with `none`.
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// `introspection_endpoint` (RFC 7662 §2, RFC 8414 §2).
+    pub introspection_endpoint: String,
+    /// `introspection_endpoint_auth_methods_supported`: confidential clients only.
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// `end_session_endpoint` (RP-Initiated Logout 1.0 §2.1).
+    pub end_session_endpoint: String,
+    /// `backchannel_logout_supported` (Back-Channel Logout 1.0 §2.1).
+    pub backchannel_logout_supported: bool,
+    /// `backchannel_logout_session_supported`: logout tokens always carry `sid`.
+    pub backchannel_logout_session_supported: bool,
 }
 
 impl ProviderMetadata {
@@ -87,6 +120,15 @@ impl ProviderMetadata {
             prompt_values_supported: vec!["none", "login", "consent"],
             ui_locales_supported: vec!["ja", "en"],
             claim_types_supported: vec!["normal"],
+            pushed_authorization_request_endpoint: config.endpoint("/par"),
+            require_pushed_authorization_requests: false,
+            revocation_endpoint: config.endpoint("/revoke"),
+            revocation_endpoint_auth_methods_supported: REVOCATION_AUTH_METHODS.to_vec(),
+            introspection_endpoint: config.endpoint("/introspect"),
+            introspection_endpoint_auth_methods_supported: INTROSPECTION_AUTH_METHODS.to_vec(),
+            end_session_endpoint: config.endpoint("/session/end"),
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Logout: which RP-initiated logout requests are honoured (OpenID Connect
-//! RP-Initiated Logout 1.0 §2–§3), and what ending a browser session does to
-//! the relying parties it signed in to (Back-Channel Logout 1.0 §2).
+//! RP-initiated logout: which end-session requests are honoured and how.
+//!
+//! The rules are OpenID Connect RP-Initiated Logout 1.0 §2–§3; what ending
+//! a browser session then does to the relying parties is `oidc::backchannel`.
 //!
 //! The browser is only ever sent back to a `post_logout_redirect_uri` that
 //! exactly matches one registered for the client named by a valid
@@ -8,31 +9,16 @@
 //! because an end-session request is an unauthenticated GET that anyone can
 //! craft (RP-Initiated Logout 1.0 §3, §7).
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use serde_json::json;
 
 use super::jwt;
 use super::request::param;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
-use crate::crypto::random;
 use crate::error::Result;
 use crate::model::Client;
 use crate::state::AppState;
 use crate::store::sessions::SessionRow;
-
-/// The one event of a logout token (Back-Channel Logout 1.0 §2.4).
-pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-/// A logout token is valid for two minutes: enough for delivery and clock
-/// skew, short enough that a captured one is soon useless (§2.4 asks for a short lifetime).
-const LOGOUT_TOKEN_TTL_SECS: i64 = 120;
-/// One delivery attempt may take this long (a slow RP must not hold the task).
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Waits before the retries of a failed delivery: three retries, about 15 s
-/// in all, so a briefly unavailable RP still hears of the logout while the
-/// task stays bounded (§2.8 leaves retrying to the OP).
-const RETRY_DELAYS: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(4), Duration::from_secs(10)];
 
 /// The parameters of an end-session request, as sent (RP-Initiated Logout 1.0 §2).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -55,7 +41,11 @@ impl EndSessionRequest {
         if names.windows(2).any(|w| w[0] == w[1]) {
             return None;
         }
-        let get = |name: &str| param(params, name).filter(|v| !v.is_empty()).map(str::to_owned);
+        let get = |name: &str| {
+            param(params, name)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
         Some(Self {
             id_token_hint: get("id_token_hint"),
             post_logout_redirect_uri: get("post_logout_redirect_uri"),
@@ -102,8 +92,17 @@ pub struct Checked {
     pub redirect: Option<String>,
     /// `state` to echo on the redirect.
     pub state: Option<String>,
-    /// `sub` of a valid `id_token_hint`.
-    pub hint_sub: Option<String>,
+    /// Who a valid `id_token_hint` was issued for.
+    pub hint: Option<Hint>,
+}
+
+/// The subject and session of a valid `id_token_hint`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hint {
+    /// The customer.
+    pub sub: String,
+    /// The browser session the ID token was issued in.
+    pub sid: Option<String>,
 }
 
 /// What to do with a checked request in this browser.
@@ -111,9 +110,12 @@ pub struct Checked {
 pub enum Next {
     /// The hint names the logged-in customer: log out without asking.
     LogOut,
+    /// The browser shows no session (a cross-site POST carries no
+    /// `SameSite=Lax` cookie): end the one the hint names, then return.
+    EndHinted,
     /// Ask the customer first (no hint, or a hint for someone else).
     Confirm,
-    /// Nobody is logged in here: nothing to end, just return.
+    /// Nobody is logged in here and no hint names a session: just return.
     Return,
 }
 
@@ -122,6 +124,7 @@ struct HintClaims {
     sub: String,
     aud: serde_json::Value,
     azp: Option<String>,
+    sid: Option<String>,
 }
 
 /// The client an ID token was issued to: its single `aud`, or `azp` when it lists several.
@@ -141,20 +144,34 @@ fn audience(claims: &HintClaims) -> Option<String> {
 }
 
 /// Checks the hint, the client and the redirect (RP-Initiated Logout 1.0 §2, §3).
-pub async fn check(state: &AppState, req: &EndSessionRequest) -> Result<std::result::Result<Checked, Refusal>> {
-    let mut hint_sub = None;
+pub async fn check(
+    state: &AppState,
+    req: &EndSessionRequest,
+) -> Result<std::result::Result<Checked, Refusal>> {
+    let mut valid_hint = None;
     let mut client_id = req.client_id.clone();
     if let Some(hint) = &req.id_token_hint {
         // typ "JWT": ID tokens only, not access or logout tokens; expiry is not checked (§2).
-        let Ok(claims) = jwt::verify_own::<HintClaims>(&state.keys, &state.config.issuer_str(), hint, Some("JWT"), false) else {
+        let Ok(claims) = jwt::verify_own::<HintClaims>(
+            &state.keys,
+            &state.config.issuer_str(),
+            hint,
+            Some("JWT"),
+            false,
+        ) else {
             return Ok(Err(Refusal::BadHint));
         };
-        let Some(aud) = audience(&claims) else { return Ok(Err(Refusal::BadHint)) };
+        let Some(aud) = audience(&claims) else {
+            return Ok(Err(Refusal::BadHint));
+        };
         if client_id.as_ref().is_some_and(|id| *id != aud) {
             return Ok(Err(Refusal::ClientMismatch));
         }
         client_id = Some(aud);
-        hint_sub = Some(claims.sub);
+        valid_hint = Some(Hint {
+            sub: claims.sub,
+            sid: claims.sid,
+        });
     }
     let client = match &client_id {
         Some(id) => match state.store.find_client(id).await? {
@@ -167,19 +184,56 @@ pub async fn check(state: &AppState, req: &EndSessionRequest) -> Result<std::res
         (None, _) => None,
         (Some(_), None) => return Ok(Err(Refusal::RedirectWithoutClient)),
         // Exact string comparison: no normalisation, no added query (§3; conformance "query added").
-        (Some(uri), Some(client)) if client.post_logout_redirect_uris.iter().any(|r| r == uri) => Some(uri.clone()),
+        (Some(uri), Some(client)) if client.post_logout_redirect_uris.iter().any(|r| r == uri) => {
+            Some(uri.clone())
+        }
         (Some(_), Some(_)) => return Ok(Err(Refusal::UnregisteredRedirect)),
     };
-    Ok(Ok(Checked { client, redirect, state: req.state.clone(), hint_sub }))
+    Ok(Ok(Checked {
+        client,
+        redirect,
+        state: req.state.clone(),
+        hint: valid_hint,
+    }))
 }
 
 /// Decides between logging out at once, asking, and simply returning.
 pub fn next(checked: &Checked, session: &SessionRow) -> Next {
-    match (&session.customer_id, &checked.hint_sub) {
+    let hint = checked.hint.as_ref();
+    match (&session.customer_id, hint) {
+        (None, Some(Hint { sid: Some(_), .. })) => Next::EndHinted,
         (None, _) => Next::Return,
-        (Some(customer), Some(sub)) if customer == sub => Next::LogOut,
+        (Some(customer), Some(hint)) if *customer == hint.sub => Next::LogOut,
         _ => Next::Confirm,
     }
+}
+
+/// Ends the session a valid hint names, if it is still live and its
+/// customer's; true when it ended (its tokens are revoked and its RPs told).
+pub async fn end_hinted_session(state: &AppState, checked: &Checked) -> Result<bool> {
+    let Some(Hint {
+        sub,
+        sid: Some(sid),
+    }) = &checked.hint
+    else {
+        return Ok(false);
+    };
+    if !state
+        .store
+        .end_session(sid, Some(sub), state.clock.now())
+        .await?
+    {
+        return Ok(false);
+    }
+    let mut event = AuditEvent::new(AuditKind::SessionEnded, Outcome::Info)
+        .with_detail(json!({ "reason": "rp_logout_hint" }));
+    event.customer_id = Some(sub.clone());
+    if let Some(client) = &checked.client {
+        event = event.with_client(client.client_id.as_str());
+    }
+    state.audit(event).await;
+    super::backchannel::session_ended(state, sid, sub).await?;
+    Ok(true)
 }
 
 /// The registered redirect with `state` appended, only if one was sent (§3).
@@ -193,114 +247,67 @@ pub fn return_url(redirect: &str, state: Option<&str>) -> String {
     }
 }
 
-/// After browser session `sid` of customer `sub` ended: revokes every token
-/// family issued in it and sends a logout token to each RP it signed in to
-/// that registered a `backchannel_logout_uri` (delivered in the background).
-pub async fn session_ended(state: &AppState, sid: &str, sub: &str) -> Result<()> {
-    let now = state.clock.now();
-    let revoked = state.store.revoke_families_of_session(sid, now).await?;
-    let mut notified = 0;
-    for client_id in state.store.list_session_clients(sid).await? {
-        let Some(client) = state.store.find_client(&client_id).await? else { continue };
-        let Some(uri) = client.backchannel_logout_uri.clone() else { continue };
-        let token = logout_token(state, &client, sub, sid, now)?;
-        let delivery = Delivery { client_id, sub: sub.to_owned(), uri, token };
-        tokio::spawn(deliver(state.clone(), delivery));
-        notified += 1;
-    }
-    tracing::info!(families.revoked = revoked, rp.notified = notified, "session ended");
-    Ok(())
-}
-
-/// A signed logout token (Back-Channel Logout 1.0 §2.4): `typ: logout+jwt`,
-/// the client's ID token algorithm, `sub` and `sid`, the one event, no `nonce`.
-pub fn logout_token(state: &AppState, client: &Client, sub: &str, sid: &str, now: i64) -> Result<String> {
-    let claims = json!({
-        "iss": state.config.issuer_str(),
-        "aud": client.client_id.as_str(),
-        "iat": now,
-        "exp": now + LOGOUT_TOKEN_TTL_SECS,
-        "jti": random::handle(),
-        "sub": sub,
-        "sid": sid,
-        "events": { BACKCHANNEL_EVENT: {} },
-    });
-    jwt::sign(&state.keys, client.id_token_alg, "logout+jwt", &claims)
-}
-
-/// One logout token on its way to one RP.
-struct Delivery {
-    client_id: String,
-    sub: String,
-    uri: String,
-    token: String,
-}
-
-/// POSTs `logout_token` (§2.5), retrying a non-2xx answer or a network error
-/// after each of [`RETRY_DELAYS`]; the outcome is logged and audited, the token never.
-async fn deliver(state: AppState, delivery: Delivery) {
-    let http = reqwest::Client::builder().timeout(DELIVERY_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build();
-    let mut attempts = 0;
-    let result = loop {
-        attempts += 1;
-        let failure = match &http {
-            Ok(http) => match http.post(&delivery.uri).form(&[("logout_token", delivery.token.as_str())]).send().await {
-                Ok(response) if response.status().is_success() => break Ok(()),
-                Ok(response) => format!("HTTP {}", response.status().as_u16()),
-                Err(e) => e.without_url().to_string(),
-            },
-            Err(e) => e.to_string(),
-        };
-        match RETRY_DELAYS.get(attempts - 1) {
-            Some(delay) if http.is_ok() => tokio::time::sleep(*delay).await,
-            _ => break Err(failure),
-        }
-    };
-    let (kind, outcome) = match &result {
-        Ok(()) => {
-            tracing::info!(client.id = %delivery.client_id, attempts, "back-channel logout delivered");
-            (AuditKind::BackchannelLogoutSent, Outcome::Success)
-        }
-        Err(why) => {
-            tracing::warn!(client.id = %delivery.client_id, attempts, error = %why, "back-channel logout not delivered");
-            (AuditKind::BackchannelLogoutFailed, Outcome::Failure)
-        }
-    };
-    let mut event = AuditEvent::new(kind, outcome)
-        .with_client(&delivery.client_id)
-        .with_detail(json!({ "attempts": attempts, "error": result.err() }));
-    event.customer_id = Some(delivery.sub);
-    state.audit(event).await;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
     fn state_is_appended_only_when_sent_and_the_registered_query_is_kept() {
-        assert_eq!(return_url("https://rp.example.com/bye", None), "https://rp.example.com/bye");
-        assert_eq!(return_url("https://rp.example.com/bye", Some("a b&c")), "https://rp.example.com/bye?state=a+b%26c");
-        assert_eq!(return_url("https://rp.example.com/bye?x=1", Some("s")), "https://rp.example.com/bye?x=1&state=s");
+        assert_eq!(
+            return_url("https://rp.example.com/bye", None),
+            "https://rp.example.com/bye"
+        );
+        assert_eq!(
+            return_url("https://rp.example.com/bye", Some("a b&c")),
+            "https://rp.example.com/bye?state=a+b%26c"
+        );
+        assert_eq!(
+            return_url("https://rp.example.com/bye?x=1", Some("s")),
+            "https://rp.example.com/bye?x=1&state=s"
+        );
     }
 
     #[test]
     fn repeated_parameters_are_refused_and_empty_ones_are_absent() {
-        assert_eq!(EndSessionRequest::from_params(&pairs(&[("state", "a"), ("state", "b")])), None);
-        let req = EndSessionRequest::from_params(&pairs(&[("state", ""), ("client_id", "c"), ("other", "x")])).unwrap();
-        assert_eq!(req, EndSessionRequest { client_id: Some("c".into()), ..Default::default() });
+        assert_eq!(
+            EndSessionRequest::from_params(&pairs(&[("state", "a"), ("state", "b")])),
+            None
+        );
+        let req = EndSessionRequest::from_params(&pairs(&[
+            ("state", ""),
+            ("client_id", "c"),
+            ("other", "x"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            req,
+            EndSessionRequest {
+                client_id: Some("c".into()),
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
     fn the_client_of_a_hint_is_its_single_audience_or_its_azp() {
-        let claims = |aud: serde_json::Value, azp: Option<&str>| HintClaims { sub: "s".into(), aud, azp: azp.map(str::to_owned) };
+        let claims = |aud: serde_json::Value, azp: Option<&str>| HintClaims {
+            sub: "s".into(),
+            aud,
+            azp: azp.map(str::to_owned),
+            sid: None,
+        };
         assert_eq!(audience(&claims(json!("c"), None)).as_deref(), Some("c"));
         assert_eq!(audience(&claims(json!(["c"]), None)).as_deref(), Some("c"));
-        assert_eq!(audience(&claims(json!(["c", "d"]), Some("d"))).as_deref(), Some("d"));
+        assert_eq!(
+            audience(&claims(json!(["c", "d"]), Some("d"))).as_deref(),
+            Some("d")
+        );
         assert_eq!(audience(&claims(json!(["c", "d"]), Some("e"))), None);
         assert_eq!(audience(&claims(json!(["c", "d"]), None)), None);
         assert_eq!(audience(&claims(json!(7), None)), None);

@@ -3,11 +3,14 @@
 
 pub mod acr;
 pub mod authorize;
+pub mod backchannel;
 pub mod claims;
 pub mod client_auth;
 pub mod discovery;
 pub mod grant;
+pub mod introspection;
 pub mod jwt;
+pub mod logout;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod request;

@@ -8,11 +8,12 @@ use crate::error::Result;
 impl Store {
     /// The clients session `sid` signed in to, oldest sign-in first.
     pub async fn list_session_clients(&self, sid: &str) -> Result<Vec<String>> {
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT client_id FROM session_clients WHERE sid = $1 ORDER BY at, client_id")
-                .bind(sid)
-                .fetch_all(self.pool())
-                .await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT client_id FROM session_clients WHERE sid = $1 ORDER BY at, client_id",
+        )
+        .bind(sid)
+        .fetch_all(self.pool())
+        .await?;
         Ok(ids)
     }
 }

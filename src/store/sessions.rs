@@ -226,12 +226,6 @@ impl Store {
         Ok(found > 0)
     }
 
-    /// Spends a step-up on its own (see [`StepUpSpend`]); false when there is none.
-    pub async fn take_step_up(&self, spend: &StepUpSpend<'_>, now: i64) -> Result<bool> {
-        let mut conn = self.pool().acquire().await?;
-        spend_step_up(&mut conn, spend, now).await
-    }
-
     /// A customer's live sessions, newest first.
     pub async fn list_customer_sessions(
         &self,

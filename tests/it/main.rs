@@ -5,10 +5,13 @@
 
 mod helpers;
 
+mod browser;
 mod cli;
 mod keys;
 mod login;
+mod logout_and_tokens;
 mod mail;
 mod oidc;
+mod passkeys;
 mod server;
 mod totp;

@@ -160,7 +160,7 @@ pub async fn end_session(
     let Some(customer) = logged_in(&state, &browser).await? else {
         return Ok(redirect(&browser, "/login"));
     };
-    session::end(
+    let ended = session::end(
         &state,
         &form.sid,
         &customer,
@@ -168,6 +168,10 @@ pub async fn end_session(
         "ended_from_account",
     )
     .await?;
+    if ended {
+        // The relying parties of that session log out too, and its tokens die.
+        crate::oidc::backchannel::session_ended(&state, &form.sid, &customer.id).await?;
+    }
     Ok(redirect(&browser, "/account?notice=session_ended"))
 }
 

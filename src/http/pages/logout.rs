@@ -1,4 +1,5 @@
-//! `GET /logout` asks for confirmation; `POST /logout` ends the session.
+//! `GET /logout` asks for confirmation; `POST /logout` ends the session,
+//! revokes its tokens and sends back-channel logout tokens to the RPs.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -6,7 +7,6 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{Messages, clear_session_cookie, message, render};
-use crate::authn::session;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm};
 use crate::state::AppState;
@@ -39,21 +39,8 @@ pub async fn logout(
         form: LogoutForm {},
     }: CsrfForm<LogoutForm>,
 ) -> Result<Response, PageError> {
-    let customer = match &browser.session.customer_id {
-        Some(id) => state.store.find_customer(id).await?,
-        None => None,
-    };
-    match &customer {
-        Some(c) => {
-            session::end(&state, &browser.session.sid, c, &browser.ip, "logout").await?;
-        }
-        None => {
-            state
-                .store
-                .end_session(&browser.session.sid, None, state.clock.now())
-                .await?;
-        }
-    }
+    // Ends the session, revokes its tokens and tells the RPs (back-channel logout).
+    crate::http::end_session::log_out(&state, &browser, "logout").await?;
     let mut response = message(
         &state,
         &browser,

@@ -79,7 +79,9 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn unb64(text: &str) -> Vec<u8> {
-    URL_SAFE_NO_PAD.decode(text).expect("base64url from the server")
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .expect("base64url from the server")
 }
 
 impl Authenticator {
@@ -140,7 +142,11 @@ impl Authenticator {
     pub fn create(&mut self, public_key: &Value) -> Result<Value, Refusal> {
         let excluded: Vec<Vec<u8>> = public_key["excludeCredentials"]
             .as_array()
-            .map(|list| list.iter().map(|c| unb64(c["id"].as_str().unwrap())).collect())
+            .map(|list| {
+                list.iter()
+                    .map(|c| unb64(c["id"].as_str().unwrap()))
+                    .collect()
+            })
             .unwrap_or_default();
         if self.credentials.iter().any(|c| excluded.contains(&c.id)) {
             return Err(Refusal::Excluded);
@@ -215,7 +221,11 @@ impl Authenticator {
     pub fn get(&mut self, public_key: &Value) -> Result<Value, Refusal> {
         let allowed: Vec<Vec<u8>> = public_key["allowCredentials"]
             .as_array()
-            .map(|list| list.iter().map(|c| unb64(c["id"].as_str().unwrap())).collect())
+            .map(|list| {
+                list.iter()
+                    .map(|c| unb64(c["id"].as_str().unwrap()))
+                    .collect()
+            })
             .unwrap_or_default();
         let index = self
             .credentials

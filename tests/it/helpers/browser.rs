@@ -19,7 +19,8 @@ pub struct Page {
 }
 
 impl Page {
-    async fn from(response: reqwest::Response) -> Self {
+    /// Reads a response of any client.
+    pub async fn from(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let location = response
             .headers()
@@ -131,13 +132,17 @@ impl TestApp {
             .iter()
             .map(|e| kagi::model::Email::parse(e).unwrap())
             .collect();
-        let handle = uuid::Uuid::new_v4().simple().to_string();
+        // The WebAuthn user handle: 16 random bytes, base64url (as `kagi user add` makes it).
+        let handle = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            uuid::Uuid::new_v4().as_bytes(),
+        );
         let new = kagi::store::users::NewCustomer {
             id: &id,
             customer_code: &code,
             name: "山田 太郎",
             password_hash: &hash,
-            webauthn_user_id: &handle[..22],
+            webauthn_user_id: &handle,
             emails: &emails,
         };
         self.state

@@ -3,10 +3,12 @@
 
 #![allow(dead_code, reason = "each test uses a different part of the harness")] // expect() would fail once every part is used
 
+pub mod authenticator;
 pub mod browser;
 pub mod rp;
 mod database;
 pub mod smtp;
+pub mod webdriver;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

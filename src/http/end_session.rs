@@ -1,0 +1,252 @@
+//! The end-session endpoint (OpenID Connect RP-Initiated Logout 1.0 §2):
+//! `GET`/`POST /session/end`, the confirmation's `POST /session/end/confirm`,
+//! and `log_out`, which the hosted logout page shares.
+//!
+//! A request that fails the checks of `oidc::logout::check` gets an error
+//! page and never a redirect. A valid `id_token_hint` for the logged-in
+//! customer logs out at once (or, when the browser sent no session cookie,
+//! ends the session the hint names); without one the customer is asked
+//! first, because anyone can make a browser load this URL (§2, §6).
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::error::PageError;
+use super::extract::{Browser, CsrfForm};
+use super::pages::{Messages, clear_session_cookie, message, render, with_cookie};
+use crate::authn::session;
+use crate::oidc::logout::{self, Checked, EndSessionRequest, Next, Refusal};
+use crate::oidc::request::param;
+use crate::state::AppState;
+use crate::templates::Lang;
+
+/// Where the confirmation page posts.
+const CONFIRM_PATH: &str = "/session/end/confirm";
+
+/// Reads the parameters from the query (GET) or the form body (POST, §2).
+async fn parameters(request: Request) -> Result<Vec<(String, String)>, PageError> {
+    let (parts, body) = request.into_parts();
+    let raw = if parts.method == Method::POST {
+        let is_form = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(PageError::bad_request());
+        }
+        let bytes = axum::body::to_bytes(body, super::BODY_LIMIT_BYTES)
+            .await
+            .map_err(|_| PageError::bad_request())?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| PageError::bad_request())?
+    } else {
+        parts.uri.query().unwrap_or_default().to_owned()
+    };
+    serde_urlencoded::from_str(&raw).map_err(|_| PageError::bad_request())
+}
+
+/// `GET`/`POST /session/end`.
+pub async fn end_session(
+    State(state): State<AppState>,
+    mut browser: Browser,
+    request: Request,
+) -> Result<Response, PageError> {
+    let params = parameters(request)
+        .await
+        .map_err(|e| e.in_lang(browser.lang))?;
+    // The GET query's `ui_locales` was read by the extractor; a POST body's is read here.
+    if let Some(lang) = param(&params, "ui_locales").and_then(Lang::from_ui_locales) {
+        browser.lang = lang;
+    }
+    let req = EndSessionRequest::from_params(&params)
+        .ok_or_else(|| PageError::bad_request().in_lang(browser.lang))?;
+    let checked = logout::check(&state, &req)
+        .await?
+        .map_err(|r| refused(&browser, r))?;
+    match logout::next(&checked, &browser.session) {
+        Next::LogOut => {
+            log_out(&state, &browser, "rp_logout").await?;
+            finish(&state, &browser, &checked, true)
+        }
+        Next::EndHinted => {
+            logout::end_hinted_session(&state, &checked).await?;
+            finish(&state, &browser, &checked, false)
+        }
+        Next::Return => finish(&state, &browser, &checked, false),
+        Next::Confirm => confirm_page(&state, &browser, &checked),
+    }
+}
+
+/// The fields the confirmation page carries back (checked again on arrival).
+#[derive(Debug, Deserialize)]
+pub struct ConfirmForm {
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+    client_id: Option<String>,
+}
+
+/// `POST /session/end/confirm`: the customer confirmed; log out and return.
+pub async fn confirm(
+    State(state): State<AppState>,
+    CsrfForm { browser, form }: CsrfForm<ConfirmForm>,
+) -> Result<Response, PageError> {
+    let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let req = EndSessionRequest {
+        id_token_hint: None,
+        post_logout_redirect_uri: non_empty(form.post_logout_redirect_uri),
+        state: non_empty(form.state),
+        client_id: non_empty(form.client_id),
+    };
+    let checked = logout::check(&state, &req)
+        .await?
+        .map_err(|r| refused(&browser, r))?;
+    log_out(&state, &browser, "rp_logout").await?;
+    finish(&state, &browser, &checked, true)
+}
+
+/// Ends the browser's session, then revokes its tokens and sends the
+/// back-channel logout tokens (`oidc::backchannel::session_ended`).
+pub(crate) async fn log_out(
+    state: &AppState,
+    browser: &Browser,
+    reason: &str,
+) -> Result<(), PageError> {
+    let sid = &browser.session.sid;
+    let customer = match &browser.session.customer_id {
+        Some(id) => state.store.find_customer(id).await?,
+        None => None,
+    };
+    match customer {
+        Some(customer) => {
+            // Only the request that ended it notifies, so a double submit sends nothing twice.
+            if session::end(state, sid, &customer, &browser.ip, reason).await? {
+                crate::oidc::backchannel::session_ended(state, sid, &customer.id).await?;
+            }
+        }
+        None => {
+            state
+                .store
+                .end_session(sid, None, state.clock.now())
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn refused(browser: &Browser, refusal: Refusal) -> PageError {
+    tracing::info!(reason = refusal.as_str(), "end-session request refused");
+    PageError {
+        status: StatusCode::BAD_REQUEST,
+        heading: "logout.refused.heading",
+        message: "logout.refused",
+        lang: Some(browser.lang),
+    }
+}
+
+/// Back to the RP (303, with `state` only if sent), or the "logged out" page;
+/// `ended` replaces the cookie with one that deletes it.
+fn finish(
+    state: &AppState,
+    browser: &Browser,
+    checked: &Checked,
+    ended: bool,
+) -> Result<Response, PageError> {
+    let mut response = match &checked.redirect {
+        Some(uri) => with_cookie(
+            Redirect::to(&logout::return_url(uri, checked.state.as_deref())).into_response(),
+            browser.new_cookie.as_deref(),
+        ),
+        None => message(
+            state,
+            browser,
+            StatusCode::OK,
+            "logout.done.heading",
+            "logout.done",
+            Some(("/login", "nav.login")),
+        )?,
+    };
+    if ended {
+        response.headers_mut().remove(header::SET_COOKIE);
+        if let Ok(value) = HeaderValue::from_str(&clear_session_cookie()) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}
+
+/// The confirmation page, naming the RP and carrying its redirect and state.
+fn confirm_page(
+    state: &AppState,
+    browser: &Browser,
+    checked: &Checked,
+) -> Result<Response, PageError> {
+    let carried = [
+        ("post_logout_redirect_uri", checked.redirect.as_deref()),
+        ("state", checked.state.as_deref()),
+        (
+            "client_id",
+            checked.client.as_ref().map(|c| c.client_id.as_str()),
+        ),
+    ];
+    let fields: Vec<_> = carried
+        .iter()
+        .filter_map(|(name, value)| {
+            value.map(|v| minijinja::context! { name => *name, value => v })
+        })
+        .collect();
+    let ctx = minijinja::context! {
+        client_name => checked.client.as_ref().map(|c| c.name.as_str()),
+        action => CONFIRM_PATH,
+        fields => fields,
+    };
+    let mut response = render(
+        state,
+        browser,
+        "logout.html",
+        StatusCode::OK,
+        ctx,
+        Messages::default(),
+    )?;
+    // Browsers apply form-action to the redirect that answers the form, so the RP's origin is allowed too.
+    if let Some(source) = checked.redirect.as_deref().and_then(csp_source) {
+        let csp = super::security_headers::CSP.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {source}"),
+        );
+        if let Ok(value) = HeaderValue::from_str(&csp) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    Ok(response)
+}
+
+/// The CSP source expression of a redirect's origin (`scheme:` for private-use schemes).
+fn csp_source(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    match url.origin() {
+        url::Origin::Tuple(..) => Some(url.origin().ascii_serialization()),
+        url::Origin::Opaque(_) => Some(format!("{}:", url.scheme())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_csp_source_is_the_origin_of_the_redirect() {
+        assert_eq!(
+            csp_source("https://rp.example.com:8443/bye?x=1").as_deref(),
+            Some("https://rp.example.com:8443")
+        );
+        assert_eq!(
+            csp_source("com.example.app:/bye").as_deref(),
+            Some("com.example.app:")
+        );
+        assert_eq!(csp_source("not a url"), None);
+    }
+}

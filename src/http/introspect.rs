@@ -1,0 +1,39 @@
+//! `POST /introspect`: token introspection (RFC 7662 §2).
+//!
+//! Only confidential clients may introspect (§2.1 requires the caller to be
+//! authorised, and a public client's `client_id` proves nothing), and only
+//! their own tokens: anyone else's token is `{"active": false}` (§2.2, the
+//! answer that reveals nothing).
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+
+use super::oauth_error::{OAuthError, no_store_json, read_request};
+use super::token::authenticate;
+use crate::oidc::introspection;
+use crate::oidc::request::param;
+use crate::state::AppState;
+
+/// Authenticates the client and describes the token.
+pub async fn introspect(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, OAuthError> {
+    let (headers, params) = read_request(request).await?;
+    let client = authenticate(&state, &headers, &params).await?;
+    if client.public {
+        return Err(OAuthError::invalid_client(false));
+    }
+    let Some(raw) = param(&params, "token") else {
+        return Err(OAuthError::bad("invalid_request", "token is required"));
+    };
+    // `token_type_hint` is ignored (§2.1 allows it): both kinds are searched.
+    let answer = match introspection::identify(&state, raw).await? {
+        Some(token) if token.client_id() == client.client_id.as_str() => {
+            introspection::introspect(&state, &token).await?
+        }
+        _ => None,
+    };
+    let body = answer.unwrap_or_else(|| serde_json::json!({ "active": false }));
+    Ok(no_store_json(body.to_string()))
+}

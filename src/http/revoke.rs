@@ -1,0 +1,61 @@
+//! `POST /revoke`: token revocation (RFC 7009 §2).
+//!
+//! A refresh token revokes its whole grant (every refresh and access token
+//! of the family, §2.1 "SHOULD"); an access token revokes only itself.
+//! Unknown, invalid or already revoked tokens still get 200 (§2.2): the
+//! client's aim, that the token is unusable, is met. A token of another
+//! client is refused (§2.1), and the token stays valid.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::oauth_error::{OAuthError, read_request};
+use super::token::authenticate;
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::oidc::introspection::{self, Token};
+use crate::oidc::request::param;
+use crate::state::AppState;
+
+/// Authenticates the client and revokes the token if it is the client's.
+pub async fn revoke(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, OAuthError> {
+    let (headers, params) = read_request(request).await?;
+    let client = authenticate(&state, &headers, &params).await?;
+    let Some(raw) = param(&params, "token") else {
+        return Err(OAuthError::bad("invalid_request", "token is required"));
+    };
+    // `token_type_hint` is ignored, as §2.1 allows: both kinds are searched.
+    let Some(token) = introspection::identify(&state, raw).await? else {
+        return Ok(revoked());
+    };
+    if token.client_id() != client.client_id.as_str() {
+        return Err(OAuthError::bad(
+            "unauthorized_client",
+            "the token was not issued to this client",
+        ));
+    }
+    if introspection::revoke(&state, &token).await? {
+        let kind = match token {
+            Token::Access(_) => "access_token",
+            Token::Refresh(..) => "refresh_token",
+        };
+        tracing::info!(client.id = %client.client_id, token.kind = kind, "token revoked");
+        let event = AuditEvent::new(AuditKind::TokenRevoked, Outcome::Success)
+            .with_client(client.client_id.as_str())
+            .with_detail(serde_json::json!({ "token_type": kind }));
+        state.audit(event).await;
+    }
+    Ok(revoked())
+}
+
+/// 200 with an empty body (§2.2), never cached.
+fn revoked() -> Response {
+    let mut response = StatusCode::OK.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

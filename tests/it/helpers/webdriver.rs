@@ -1,0 +1,215 @@
+//! A small W3C WebDriver client for driving Debian's headless Chromium
+//! through `chromedriver`, with the WebAuthn virtual authenticator of the
+//! WebAuthn Level 2 automation extension. Plain JSON over HTTP (reqwest);
+//! no extra crates.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A running chromedriver with one browser session; both end on drop.
+pub struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+    /// Where failure artefacts (screenshot, HTML) are written.
+    pub artefacts: PathBuf,
+}
+
+/// Whether the browser tests can run here: chromedriver and Chromium exist.
+/// `.ci/run` installs both, so in CI this is always true.
+pub fn available() -> bool {
+    std::path::Path::new("/usr/bin/chromedriver").exists() && std::path::Path::new("/usr/bin/chromium").exists()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium with a fresh profile; `lang` is the browser's language.
+    pub async fn start(name: &str, lang: &str) -> Self {
+        let port = free_port();
+        let driver = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts (apt-get install chromium-driver)");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        for _ in 0..100 {
+            if http.get(format!("{base}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--disable-quic".to_owned(),
+            "--no-first-run".to_owned(),
+            "--window-size=420,900".to_owned(),
+            format!("--lang={lang}"),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let caps = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args, "prefs": { "intl.accept_languages": lang } }
+        }}});
+        let created: Value = http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
+        let session = created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_owned();
+        let artefacts = std::env::temp_dir().join("kagi-browser-artefacts").join(name);
+        std::fs::create_dir_all(&artefacts).unwrap();
+        Self { driver, base, session, http, _profile: profile, artefacts }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut request = self.http.request(method, url);
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        answer["value"].clone()
+    }
+
+    async fn checked(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let value = self.call(method, path, body).await;
+        if value.get("error").is_some() {
+            self.fail(&format!("WebDriver {path}: {value}")).await;
+        }
+        value
+    }
+
+    /// Saves a screenshot and the page HTML, prints their paths, and panics with `message`.
+    pub async fn fail(&self, message: &str) -> ! {
+        let shot = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let png = self.artefacts.join("failure.png");
+        if let Some(data) = shot.as_str() {
+            use base64::Engine as _;
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) {
+                let _ = std::fs::write(&png, bytes);
+            }
+        }
+        let html = self.artefacts.join("failure.html");
+        let _ = std::fs::write(&html, self.source().await);
+        panic!("{message}\nscreenshot: {}\npage HTML: {}", png.display(), html.display());
+    }
+
+    /// Opens `url`.
+    pub async fn goto(&self, url: &str) {
+        self.checked(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
+    }
+
+    /// The current URL.
+    pub async fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The page's HTML.
+    pub async fn source(&self) -> String {
+        self.call(reqwest::Method::GET, "/source", None).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Waits up to 10 s for an element matching `css`; fails with artefacts otherwise.
+    pub async fn find(&self, css: &str) -> String {
+        for _ in 0..100 {
+            let found = self.call(reqwest::Method::POST, "/element", Some(json!({ "using": "css selector", "value": css }))).await;
+            if let Some(id) = found.get(ELEMENT).and_then(Value::as_str) {
+                return id.to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.fail(&format!("no element matches `{css}` at {}", self.url().await)).await
+    }
+
+    /// How many elements match `css` now.
+    pub async fn count(&self, css: &str) -> usize {
+        let found = self.call(reqwest::Method::POST, "/elements", Some(json!({ "using": "css selector", "value": css }))).await;
+        found.as_array().map_or(0, Vec::len)
+    }
+
+    /// Clicks the element matching `css`.
+    pub async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.checked(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
+    }
+
+    /// Types `text` into the element matching `css` (after clearing it).
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({}))).await;
+        self.checked(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({ "text": text }))).await;
+    }
+
+    /// Runs a script and returns its value.
+    pub async fn script(&self, source: &str) -> Value {
+        self.checked(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": source, "args": [] }))).await
+    }
+
+    /// Waits up to 15 s until the URL contains `part`.
+    pub async fn wait_url(&self, part: &str) {
+        for _ in 0..150 {
+            if self.url().await.contains(part) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.fail(&format!("URL never contained `{part}`; it is {}", self.url().await)).await
+    }
+
+    /// Waits up to 15 s until the page HTML contains `text`.
+    pub async fn wait_text(&self, text: &str) {
+        for _ in 0..150 {
+            if self.source().await.contains(text) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.fail(&format!("the page never showed `{text}`")).await
+    }
+
+    /// Adds a CTAP2 internal virtual authenticator with resident keys and
+    /// user verification (a platform passkey provider); returns its id.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let options = json!({
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+            "hasUserVerification": true, "isUserConsenting": true, "isUserVerified": true
+        });
+        self.checked(reqwest::Method::POST, "/webauthn/authenticator", Some(options)).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The credentials stored in a virtual authenticator.
+    pub async fn credentials(&self, authenticator: &str) -> Vec<Value> {
+        let value = self.checked(reqwest::Method::GET, &format!("/webauthn/authenticator/{authenticator}/credentials"), None).await;
+        value.as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let url = format!("{}/session/{}", self.base, self.session);
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                rt.block_on(async move {
+                    let _ = reqwest::Client::new().delete(url).send().await;
+                });
+            }
+        })
+        .join();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
