@@ -13,7 +13,10 @@
 //! ```
 //! `examples/demo.sh` registers the client and a demo customer and starts it.
 
-#![expect(clippy::unwrap_used, reason = "a demo: configuration errors may panic with their message")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a demo: configuration errors may panic with their message"
+)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,11 +27,19 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse as _,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse as _,
 };
 
-type Client = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
 
 /// How recent a passkey check must be for a trade.
 const BUY_WINDOW_SECS: i64 = 600;
@@ -72,15 +83,30 @@ async fn main() {
     let issuer = env("DEMO_ISSUER", "http://localhost:8080");
     let listen = env("DEMO_LISTEN", "127.0.0.1:3000");
     let base = env("DEMO_BASE_URL", "http://localhost:3000");
-    let client_id = std::env::var("DEMO_CLIENT_ID").expect("set DEMO_CLIENT_ID (examples/demo.sh registers one)");
+    let client_id = std::env::var("DEMO_CLIENT_ID")
+        .expect("set DEMO_CLIENT_ID (examples/demo.sh registers one)");
     let secret = std::env::var("DEMO_CLIENT_SECRET").expect("set DEMO_CLIENT_SECRET");
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone()).unwrap(), &http)
-        .await
-        .unwrap_or_else(|e| panic!("cannot read {issuer}/.well-known/openid-configuration: {e}"));
-    let client = CoreClient::from_provider_metadata(metadata, ClientId::new(client_id), Some(ClientSecret::new(secret)))
-        .set_redirect_uri(RedirectUrl::new(format!("{base}/callback")).unwrap());
-    let demo = Demo { client: Arc::new(client), http, sessions: Arc::default() };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone()).unwrap(), &http)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("cannot read {issuer}/.well-known/openid-configuration: {e}")
+            });
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client_id),
+        Some(ClientSecret::new(secret)),
+    )
+    .set_redirect_uri(RedirectUrl::new(format!("{base}/callback")).unwrap());
+    let demo = Demo {
+        client: Arc::new(client),
+        http,
+        sessions: Arc::default(),
+    };
     let app = axum::Router::new()
         .route("/", get(home))
         .route("/login", get(login))
@@ -95,21 +121,33 @@ async fn main() {
 
 fn session_id(headers: &HeaderMap) -> Option<String> {
     let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-    cookies.split(';').find_map(|c| c.trim().strip_prefix("demo_session=").map(str::to_owned))
+    cookies
+        .split(';')
+        .find_map(|c| c.trim().strip_prefix("demo_session=").map(str::to_owned))
 }
 
 fn now() -> i64 {
-    #[expect(clippy::disallowed_methods, reason = "the demo is outside Kagi and reads its own clock")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the demo is outside Kagi and reads its own clock"
+    )]
     let t = std::time::SystemTime::now();
-    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn home(State(demo): State<Demo>, headers: HeaderMap) -> Html<String> {
-    let session = session_id(&headers).and_then(|id| demo.sessions.lock().unwrap().get(&id).cloned()).unwrap_or_default();
+    let session = session_id(&headers)
+        .and_then(|id| demo.sessions.lock().unwrap().get(&id).cloned())
+        .unwrap_or_default();
     let status = match &session.login {
         None => "<p id=\"status\">Not logged in.</p><p><a id=\"demo-login\" href=\"/login\">Log in with Kagi</a></p>".to_owned(),
         Some(l) => format!(
@@ -121,30 +159,63 @@ async fn home(State(demo): State<Demo>, headers: HeaderMap) -> Html<String> {
             l.auth_time
         ),
     };
-    let result = session.last_result.map(|r| format!("<p id=\"result\">{}</p>", escape(&r))).unwrap_or_default();
-    Html(format!("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Trading demo</title></head><body><h1>Trading demo</h1>{status}{result}</body></html>"))
+    let result = session
+        .last_result
+        .map(|r| format!("<p id=\"result\">{}</p>", escape(&r)))
+        .unwrap_or_default();
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Trading demo</title></head><body><h1>Trading demo</h1>{status}{result}</body></html>"
+    ))
 }
 
 /// Starts an authorization request; `action` is what to do once back.
-fn start(demo: &Demo, headers: &HeaderMap, action: Option<&str>, phr: bool, max_age: Option<i64>) -> Response {
+fn start(
+    demo: &Demo,
+    headers: &HeaderMap,
+    action: Option<&str>,
+    phr: bool,
+    max_age: Option<i64>,
+) -> Response {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = demo
         .client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("profile".into()))
         .set_pkce_challenge(challenge);
     if phr {
-        request = request.add_extra_param("claims", r#"{"id_token":{"acr":{"essential":true,"values":["phr"]}}}"#);
+        request = request.add_extra_param(
+            "claims",
+            r#"{"id_token":{"acr":{"essential":true,"values":["phr"]}}}"#,
+        );
     }
     if let Some(age) = max_age {
         request = request.set_max_age(std::time::Duration::from_secs(age as u64));
     }
     let (url, state, nonce) = request.url();
     let id = session_id(headers).unwrap_or_else(|| CsrfToken::new_random().secret().clone());
-    let pending = Pending { state: state.secret().clone(), nonce: nonce.secret().clone(), verifier: verifier.secret().clone(), action: action.map(str::to_owned) };
-    demo.sessions.lock().unwrap().entry(id.clone()).or_default().pending = Some(pending);
+    let pending = Pending {
+        state: state.secret().clone(),
+        nonce: nonce.secret().clone(),
+        verifier: verifier.secret().clone(),
+        action: action.map(str::to_owned),
+    };
+    demo.sessions
+        .lock()
+        .unwrap()
+        .entry(id.clone())
+        .or_default()
+        .pending = Some(pending);
     let mut response = Redirect::to(url.as_str()).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, format!("demo_session={id}; Path=/; HttpOnly; SameSite=Lax").parse().unwrap());
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        format!("demo_session={id}; Path=/; HttpOnly; SameSite=Lax")
+            .parse()
+            .unwrap(),
+    );
     response
 }
 
@@ -154,9 +225,17 @@ async fn login(State(demo): State<Demo>, headers: HeaderMap) -> Response {
 
 /// A trade needs `phr` within the last 10 minutes.
 async fn buy(State(demo): State<Demo>, headers: HeaderMap) -> Response {
-    let login = session_id(&headers).and_then(|id| demo.sessions.lock().unwrap().get(&id).and_then(|s| s.login.clone()));
+    let login = session_id(&headers).and_then(|id| {
+        demo.sessions
+            .lock()
+            .unwrap()
+            .get(&id)
+            .and_then(|s| s.login.clone())
+    });
     match login {
-        Some(l) if l.acr == "phr" && now() - l.auth_time <= BUY_WINDOW_SECS => finish(&demo, &headers, "buy"),
+        Some(l) if l.acr == "phr" && now() - l.auth_time <= BUY_WINDOW_SECS => {
+            finish(&demo, &headers, "buy")
+        }
         _ => start(&demo, &headers, Some("buy"), true, Some(BUY_WINDOW_SECS)),
     }
 }
@@ -171,23 +250,43 @@ fn finish(demo: &Demo, headers: &HeaderMap, action: &str) -> Response {
         let mut sessions = demo.sessions.lock().unwrap();
         let session = sessions.entry(id).or_default();
         let ok = session.login.as_ref().is_some_and(|l| l.acr == "phr");
-        session.last_result = Some(if ok { format!("{action} accepted (passkey, acr=phr)") } else { format!("{action} refused: a passkey login is required") });
+        session.last_result = Some(if ok {
+            format!("{action} accepted (passkey, acr=phr)")
+        } else {
+            format!("{action} refused: a passkey login is required")
+        });
     }
     Redirect::to("/").into_response()
 }
 
-async fn callback(State(demo): State<Demo>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
-    let Some(id) = session_id(&headers) else { return Redirect::to("/").into_response() };
-    let pending = demo.sessions.lock().unwrap().get_mut(&id).and_then(|s| s.pending.take());
+async fn callback(
+    State(demo): State<Demo>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(id) = session_id(&headers) else {
+        return Redirect::to("/").into_response();
+    };
+    let pending = demo
+        .sessions
+        .lock()
+        .unwrap()
+        .get_mut(&id)
+        .and_then(|s| s.pending.take());
     let Some(pending) = pending.filter(|p| q.get("state") == Some(&p.state)) else {
         return (axum::http::StatusCode::BAD_REQUEST, "state mismatch").into_response();
     };
     if let Some(error) = q.get("error") {
         let mut sessions = demo.sessions.lock().unwrap();
-        sessions.entry(id).or_default().last_result = Some(format!("{} refused by Kagi: {error}", pending.action.as_deref().unwrap_or("login")));
+        sessions.entry(id).or_default().last_result = Some(format!(
+            "{} refused by Kagi: {error}",
+            pending.action.as_deref().unwrap_or("login")
+        ));
         return Redirect::to("/").into_response();
     }
-    let Some(code) = q.get("code") else { return (axum::http::StatusCode::BAD_REQUEST, "no code").into_response() };
+    let Some(code) = q.get("code") else {
+        return (axum::http::StatusCode::BAD_REQUEST, "no code").into_response();
+    };
     let tokens = demo
         .client
         .exchange_code(AuthorizationCode::new(code.clone()))
@@ -197,18 +296,36 @@ async fn callback(State(demo): State<Demo>, headers: HeaderMap, Query(q): Query<
         .await;
     let tokens = match tokens {
         Ok(t) => t,
-        Err(e) => return (axum::http::StatusCode::BAD_GATEWAY, format!("token request failed: {e}")).into_response(),
+        Err(e) => {
+            return (
+                axum::http::StatusCode::BAD_GATEWAY,
+                format!("token request failed: {e}"),
+            )
+                .into_response();
+        }
     };
     let verifier = demo.client.id_token_verifier();
-    let claims = match tokens.id_token().map(|t| t.claims(&verifier, &Nonce::new(pending.nonce))) {
+    let claims = match tokens
+        .id_token()
+        .map(|t| t.claims(&verifier, &Nonce::new(pending.nonce)))
+    {
         Some(Ok(c)) => c.clone(),
         _ => return (axum::http::StatusCode::BAD_GATEWAY, "invalid ID token").into_response(),
     };
     let login = Login {
         sub: claims.subject().to_string(),
-        acr: claims.auth_context_ref().map(|a| a.to_string()).unwrap_or_default(),
-        amr: claims.auth_method_refs().map(|v| v.iter().map(|a| a.to_string()).collect()).unwrap_or_default(),
-        auth_time: claims.auth_time().map(|t| t.timestamp()).unwrap_or_default(),
+        acr: claims
+            .auth_context_ref()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        amr: claims
+            .auth_method_refs()
+            .map(|v| v.iter().map(|a| a.to_string()).collect())
+            .unwrap_or_default(),
+        auth_time: claims
+            .auth_time()
+            .map(|t| t.timestamp())
+            .unwrap_or_default(),
     };
     demo.sessions.lock().unwrap().entry(id).or_default().login = Some(login);
     match pending.action {

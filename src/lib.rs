@@ -96,11 +96,20 @@ pub async fn run(
     let tls = state.config.tls.clone();
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = match tls {
-        None => axum::serve(listener, service).with_graceful_shutdown(shutdown).await.context("server failed"),
+        None => axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("server failed"),
         Some((cert, key)) => {
             let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
                 .await
-                .with_context(|| format!("cannot load TLS certificate {} and key {}", cert.display(), key.display()))?;
+                .with_context(|| {
+                    format!(
+                        "cannot load TLS certificate {} and key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
             let handle = axum_server::Handle::new();
             let stopper = handle.clone();
             tokio::spawn(async move {
@@ -122,7 +131,9 @@ pub async fn run(
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let state = build(config, Clock::system()).await?;
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(listen = %listen, issuer = %state.config.issuer_str(), tls = state.config.tls.is_some(), "kagi is serving");
     run(listener, state, shutdown_signal()).await
 }

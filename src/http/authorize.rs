@@ -26,18 +26,29 @@ use crate::store::requests::RequestRow;
 pub const PAR_URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 
 fn bad_client(lang: crate::templates::Lang) -> PageError {
-    PageError { status: StatusCode::BAD_REQUEST, heading: "oauth.bad_client.heading", message: "oauth.bad_client", lang: Some(lang) }
+    PageError {
+        status: StatusCode::BAD_REQUEST,
+        heading: "oauth.bad_client.heading",
+        message: "oauth.bad_client",
+        lang: Some(lang),
+    }
 }
 
 /// Reads the request's parameters from the query (GET) or the form body (POST).
 async fn parameters(request: Request) -> Result<Vec<(String, String)>, PageError> {
     let (parts, body) = request.into_parts();
     let raw = if parts.method == Method::POST {
-        let is_form = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let is_form = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
         if !is_form {
             return Err(PageError::bad_request());
         }
-        let bytes = axum::body::to_bytes(body, super::BODY_LIMIT_BYTES).await.map_err(|_| PageError::bad_request())?;
+        let bytes = axum::body::to_bytes(body, super::BODY_LIMIT_BYTES)
+            .await
+            .map_err(|_| PageError::bad_request())?;
         String::from_utf8(bytes.to_vec()).map_err(|_| PageError::bad_request())?
     } else {
         parts.uri.query().unwrap_or_default().to_owned()
@@ -46,12 +57,18 @@ async fn parameters(request: Request) -> Result<Vec<(String, String)>, PageError
 }
 
 /// `GET`/`POST /authorize`.
-pub async fn authorize(State(state): State<AppState>, browser: Browser, request: Request) -> Result<Response, PageError> {
+pub async fn authorize(
+    State(state): State<AppState>,
+    browser: Browser,
+    request: Request,
+) -> Result<Response, PageError> {
     let lang = browser.lang;
     let mut params = parameters(request).await.map_err(|e| e.in_lang(lang))?;
     let mut pushed = false;
     if let Some(uri) = param(&params, "request_uri").filter(|u| u.starts_with(PAR_URN_PREFIX)) {
-        params = pushed_params(&state, uri, param(&params, "client_id")).await?.ok_or_else(|| bad_client(lang))?;
+        params = pushed_params(&state, uri, param(&params, "client_id"))
+            .await?
+            .ok_or_else(|| bad_client(lang))?;
         pushed = true;
     }
     let client = match param(&params, "client_id") {
@@ -61,23 +78,47 @@ pub async fn authorize(State(state): State<AppState>, browser: Browser, request:
     let Some(redirect_uri) = request::trusted_redirect(client.as_ref(), &params) else {
         return Err(bad_client(lang));
     };
-    let Some(client) = client else { return Err(bad_client(lang)) };
+    let Some(client) = client else {
+        return Err(bad_client(lang));
+    };
     let mode = request::response_mode(&params);
     let state_param = param(&params, "state").map(str::to_owned);
     if client.require_par && !pushed {
-        let e = AuthError { error: "invalid_request", description: "this client must use pushed authorization requests" };
-        return Ok(client_error(&state, &browser, &client, &redirect_uri, mode, state_param.as_deref(), e));
+        let e = AuthError {
+            error: "invalid_request",
+            description: "this client must use pushed authorization requests",
+        };
+        return Ok(client_error(
+            &state,
+            &browser,
+            &client,
+            &redirect_uri,
+            mode,
+            state_param.as_deref(),
+            e,
+        ));
     }
     let req = match request::parse(&client, &redirect_uri, &params) {
         Ok(req) => req,
-        Err(e) => return Ok(client_error(&state, &browser, &client, &redirect_uri, mode, state_param.as_deref(), e)),
+        Err(e) => {
+            return Ok(client_error(
+                &state,
+                &browser,
+                &client,
+                &redirect_uri,
+                mode,
+                state_param.as_deref(),
+                e,
+            ));
+        }
     };
     let now = state.clock.now();
     let row = RequestRow {
         id: random::handle(),
         client_id: client.client_id.as_str().to_owned(),
         sid: Some(browser.session.sid.clone()),
-        params: serde_json::to_string(&req).map_err(|e| PageError::from(crate::error::Error::Internal(e.into())))?,
+        params: serde_json::to_string(&req)
+            .map_err(|e| PageError::from(crate::error::Error::Internal(e.into())))?,
         pushed: false,
         created_at: now,
         expires_at: now + REQUEST_TTL_SECS,
@@ -88,12 +129,21 @@ pub async fn authorize(State(state): State<AppState>, browser: Browser, request:
 }
 
 /// The parameters of a pushed request (single use, same client), if valid.
-async fn pushed_params(state: &AppState, uri: &str, client_id: Option<&str>) -> Result<Option<Vec<(String, String)>>, PageError> {
+async fn pushed_params(
+    state: &AppState,
+    uri: &str,
+    client_id: Option<&str>,
+) -> Result<Option<Vec<(String, String)>>, PageError> {
     let handle = uri.trim_start_matches(PAR_URN_PREFIX);
     let id = random::hash_secret(handle);
     let now = state.clock.now();
-    let Some(row) = state.store.find_request(&id, now).await? else { return Ok(None) };
-    if !row.pushed || client_id != Some(row.client_id.as_str()) || !state.store.take_request(&id, now).await? {
+    let Some(row) = state.store.find_request(&id, now).await? else {
+        return Ok(None);
+    };
+    if !row.pushed
+        || client_id != Some(row.client_id.as_str())
+        || !state.store.take_request(&id, now).await?
+    {
         return Ok(None);
     }
     Ok(serde_json::from_str(&row.params).ok())
@@ -106,23 +156,46 @@ pub struct ContinueQuery {
 }
 
 /// Loads a stored request of this browser, with its client.
-async fn stored(state: &AppState, browser: &Browser, id: &str) -> Result<Option<(RequestRow, AuthRequest, Client)>, PageError> {
-    let Some(row) = state.store.find_request(id, state.clock.now()).await? else { return Ok(None) };
+async fn stored(
+    state: &AppState,
+    browser: &Browser,
+    id: &str,
+) -> Result<Option<(RequestRow, AuthRequest, Client)>, PageError> {
+    let Some(row) = state.store.find_request(id, state.clock.now()).await? else {
+        return Ok(None);
+    };
     if row.pushed || row.sid.as_deref() != Some(browser.session.sid.as_str()) {
         return Ok(None);
     }
-    let Ok(req) = serde_json::from_str::<AuthRequest>(&row.params) else { return Ok(None) };
-    let Some(client) = state.store.find_client(&row.client_id).await? else { return Ok(None) };
+    let Ok(req) = serde_json::from_str::<AuthRequest>(&row.params) else {
+        return Ok(None);
+    };
+    let Some(client) = state.store.find_client(&row.client_id).await? else {
+        return Ok(None);
+    };
     Ok(Some((row, req, client)))
 }
 
 fn expired(state: &AppState, browser: &Browser) -> Result<Response, PageError> {
-    super::pages::message(state, browser, StatusCode::BAD_REQUEST, "flow.expired.heading", "flow.expired", None)
+    super::pages::message(
+        state,
+        browser,
+        StatusCode::BAD_REQUEST,
+        "flow.expired.heading",
+        "flow.expired",
+        None,
+    )
 }
 
 /// `GET /authorize/continue?request=…`: decides again after an interaction.
-pub async fn resume(State(state): State<AppState>, browser: Browser, PageQuery(q): PageQuery<ContinueQuery>) -> Result<Response, PageError> {
-    let Some((row, req, client)) = stored(&state, &browser, &q.request).await? else { return expired(&state, &browser) };
+pub async fn resume(
+    State(state): State<AppState>,
+    browser: Browser,
+    PageQuery(q): PageQuery<ContinueQuery>,
+) -> Result<Response, PageError> {
+    let Some((row, req, client)) = stored(&state, &browser, &q.request).await? else {
+        return expired(&state, &browser);
+    };
     let next = authorize::decide(&state, &row, &req, &client, &browser.session, false).await?;
     respond(&state, &browser, &client, &row, &req, next)
 }
@@ -137,14 +210,38 @@ pub struct ConsentForm {
 }
 
 /// `POST /authorize/consent`.
-pub async fn consent(State(state): State<AppState>, CsrfForm { browser, form }: CsrfForm<ConsentForm>) -> Result<Response, PageError> {
-    let Some((row, req, client)) = stored(&state, &browser, &form.request).await? else { return expired(&state, &browser) };
+pub async fn consent(
+    State(state): State<AppState>,
+    CsrfForm { browser, form }: CsrfForm<ConsentForm>,
+) -> Result<Response, PageError> {
+    let Some((row, req, client)) = stored(&state, &browser, &form.request).await? else {
+        return expired(&state, &browser);
+    };
     if form.decision != "accept" {
-        let e = AuthError { error: "access_denied", description: "the customer did not consent" };
-        return Ok(client_error(&state, &browser, &client, &req.redirect_uri, req.response_mode, req.state.as_deref(), e));
+        let e = AuthError {
+            error: "access_denied",
+            description: "the customer did not consent",
+        };
+        return Ok(client_error(
+            &state,
+            &browser,
+            &client,
+            &req.redirect_uri,
+            req.response_mode,
+            req.state.as_deref(),
+            e,
+        ));
     }
     if let Some(customer_id) = &browser.session.customer_id {
-        state.store.save_consent(customer_id, client.client_id.as_str(), &req.scope.join(" "), state.clock.now()).await?;
+        state
+            .store
+            .save_consent(
+                customer_id,
+                client.client_id.as_str(),
+                &req.scope.join(" "),
+                state.clock.now(),
+            )
+            .await?;
     }
     let next = authorize::decide(&state, &row, &req, &client, &browser.session, true).await?;
     respond(&state, &browser, &client, &row, &req, next)
@@ -158,47 +255,125 @@ pub struct DeclineForm {
 }
 
 /// `POST /authorize/decline`: the customer declines to register a passkey (PRODUCT §2).
-pub async fn decline(State(state): State<AppState>, CsrfForm { browser, form }: CsrfForm<DeclineForm>) -> Result<Response, PageError> {
-    let Some((_, req, client)) = stored(&state, &browser, &form.request).await? else { return expired(&state, &browser) };
-    let e = AuthError { error: "unmet_authentication_requirements", description: "the requested authentication level cannot be met" };
-    Ok(client_error(&state, &browser, &client, &req.redirect_uri, req.response_mode, req.state.as_deref(), e))
+pub async fn decline(
+    State(state): State<AppState>,
+    CsrfForm { browser, form }: CsrfForm<DeclineForm>,
+) -> Result<Response, PageError> {
+    let Some((_, req, client)) = stored(&state, &browser, &form.request).await? else {
+        return expired(&state, &browser);
+    };
+    let e = AuthError {
+        error: "unmet_authentication_requirements",
+        description: "the requested authentication level cannot be met",
+    };
+    Ok(client_error(
+        &state,
+        &browser,
+        &client,
+        &req.redirect_uri,
+        req.response_mode,
+        req.state.as_deref(),
+        e,
+    ))
 }
 
-fn respond(state: &AppState, browser: &Browser, client: &Client, row: &RequestRow, req: &AuthRequest, next: Next) -> Result<Response, PageError> {
+fn respond(
+    state: &AppState,
+    browser: &Browser,
+    client: &Client,
+    row: &RequestRow,
+    req: &AuthRequest,
+    next: Next,
+) -> Result<Response, PageError> {
     match next {
         Next::Code(code) => {
-            let params = [("code", Some(code.as_str())), ("state", req.state.as_deref())];
-            Ok(to_client(state, browser, &req.redirect_uri, req.response_mode, &params))
+            let params = [
+                ("code", Some(code.as_str())),
+                ("state", req.state.as_deref()),
+            ];
+            Ok(to_client(
+                state,
+                browser,
+                &req.redirect_uri,
+                req.response_mode,
+                &params,
+            ))
         }
-        Next::Error(e) => Ok(client_error(state, browser, client, &req.redirect_uri, req.response_mode, req.state.as_deref(), e)),
-        Next::Interact(path) => Ok(with_cookie(Redirect::to(&path).into_response(), browser.new_cookie.as_deref())),
+        Next::Error(e) => Ok(client_error(
+            state,
+            browser,
+            client,
+            &req.redirect_uri,
+            req.response_mode,
+            req.state.as_deref(),
+            e,
+        )),
+        Next::Interact(path) => Ok(with_cookie(
+            Redirect::to(&path).into_response(),
+            browser.new_cookie.as_deref(),
+        )),
         Next::Consent => {
             let ctx = minijinja::context! { client_name => &client.name, scopes => &req.scope, request_id => &row.id };
-            render(state, browser, "consent.html", StatusCode::OK, ctx, Messages::default())
+            render(
+                state,
+                browser,
+                "consent.html",
+                StatusCode::OK,
+                ctx,
+                Messages::default(),
+            )
         }
         Next::OfferPasskey => {
             let ctx = minijinja::context! { client_name => &client.name, request_id => &row.id, return_to => authorize::continue_path(&row.id) };
-            render(state, browser, "passkey_offer.html", StatusCode::OK, ctx, Messages::default())
+            render(
+                state,
+                browser,
+                "passkey_offer.html",
+                StatusCode::OK,
+                ctx,
+                Messages::default(),
+            )
         }
     }
 }
 
-fn client_error(state: &AppState, browser: &Browser, client: &Client, redirect_uri: &str, mode: ResponseMode, state_param: Option<&str>, e: AuthError) -> Response {
+fn client_error(
+    state: &AppState,
+    browser: &Browser,
+    client: &Client,
+    redirect_uri: &str,
+    mode: ResponseMode,
+    state_param: Option<&str>,
+    e: AuthError,
+) -> Response {
     let event = AuditEvent::new(AuditKind::AuthorizationDenied, Outcome::Failure)
         .with_client(client.client_id.as_str())
         .with_detail(serde_json::json!({ "error": e.error }));
     let audit_state = state.clone();
     tokio::spawn(async move { audit_state.audit(event).await });
-    let params = [("error", Some(e.error)), ("error_description", Some(e.description)), ("state", state_param)];
+    let params = [
+        ("error", Some(e.error)),
+        ("error_description", Some(e.description)),
+        ("state", state_param),
+    ];
     to_client(state, browser, redirect_uri, mode, &params)
 }
 
 /// Sends the authorization response to the client: a 303 with the
 /// parameters in the query, or a self-submitting form (`form_post`); `iss`
 /// is always added (RFC 9207).
-fn to_client(state: &AppState, browser: &Browser, redirect_uri: &str, mode: ResponseMode, params: &[(&str, Option<&str>)]) -> Response {
+fn to_client(
+    state: &AppState,
+    browser: &Browser,
+    redirect_uri: &str,
+    mode: ResponseMode,
+    params: &[(&str, Option<&str>)],
+) -> Response {
     let issuer = state.config.issuer_str();
-    let mut fields: Vec<(&str, &str)> = params.iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
+    let mut fields: Vec<(&str, &str)> = params
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| (*k, v)))
+        .collect();
     fields.push(("iss", &issuer));
     let response = match mode {
         ResponseMode::Query => {
@@ -214,18 +389,35 @@ fn to_client(state: &AppState, browser: &Browser, redirect_uri: &str, mode: Resp
     with_cookie(response, browser.new_cookie.as_deref())
 }
 
-fn form_post(state: &AppState, browser: &Browser, action: &str, fields: &[(&str, &str)]) -> Response {
-    let fields: Vec<_> = fields.iter().map(|(name, value)| minijinja::context! { name => *name, value => *value }).collect();
+fn form_post(
+    state: &AppState,
+    browser: &Browser,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> Response {
+    let fields: Vec<_> = fields
+        .iter()
+        .map(|(name, value)| minijinja::context! { name => *name, value => *value })
+        .collect();
     let ctx = minijinja::context! { action => action, fields => fields };
-    match state.templates.render_page("form_post.html", browser.lang, ctx) {
+    match state
+        .templates
+        .render_page("form_post.html", browser.lang, ctx)
+    {
         Ok(html) => {
             let mut response = axum::response::Html(html).into_response();
             // The page posts to the client, so its form-action must allow the redirect URI.
-            let csp = format!("default-src 'none'; script-src 'self'; style-src 'self'; form-action {action}; frame-ancestors 'none'; base-uri 'none'");
+            let csp = format!(
+                "default-src 'none'; script-src 'self'; style-src 'self'; form-action {action}; frame-ancestors 'none'; base-uri 'none'"
+            );
             if let Ok(v) = HeaderValue::from_str(&csp) {
-                response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, v);
             }
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         Err(e) => PageError::from(e).into_response(),

@@ -53,12 +53,18 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/static/{file}", get(static_files::asset))
-        .route("/authorize", get(authorize::authorize).post(authorize::authorize))
+        .route(
+            "/authorize",
+            get(authorize::authorize).post(authorize::authorize),
+        )
         .route("/authorize/continue", get(authorize::resume))
         .route("/authorize/consent", post(authorize::consent))
         .route("/authorize/decline", post(authorize::decline))
         .route("/token", post(token::token))
-        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
         .route("/par", post(par::par))
         .route("/revoke", post(revoke::revoke))
         .route("/introspect", post(introspect::introspect))

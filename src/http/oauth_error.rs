@@ -22,17 +22,32 @@ pub struct OAuthError {
 impl OAuthError {
     /// A 400 error.
     pub fn bad(error: &'static str, description: &'static str) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, error, description, basic_challenge: false }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error,
+            description,
+            basic_challenge: false,
+        }
     }
 
     /// `invalid_client` (401).
     pub fn invalid_client(basic_challenge: bool) -> Self {
-        Self { status: StatusCode::UNAUTHORIZED, error: "invalid_client", description: "client authentication failed", basic_challenge }
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_client",
+            description: "client authentication failed",
+            basic_challenge,
+        }
     }
 
     /// `server_error` (500); the cause was logged.
     pub fn internal() -> Self {
-        Self { status: StatusCode::INTERNAL_SERVER_ERROR, error: "server_error", description: "internal error", basic_challenge: false }
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            error: "server_error",
+            description: "internal error",
+            basic_challenge: false,
+        }
     }
 }
 
@@ -40,7 +55,10 @@ impl From<crate::error::Error> for OAuthError {
     fn from(e: crate::error::Error) -> Self {
         match e {
             crate::error::Error::Internal(cause) => {
-                tracing::error!(error = format!("{cause:#}"), "internal error at an OAuth endpoint");
+                tracing::error!(
+                    error = format!("{cause:#}"),
+                    "internal error at an OAuth endpoint"
+                );
                 Self::internal()
             }
             _ => Self::bad("invalid_request", "the request is invalid"),
@@ -50,10 +68,14 @@ impl From<crate::error::Error> for OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.error, "error_description": self.description });
+        let body =
+            serde_json::json!({ "error": self.error, "error_description": self.description });
         let mut response = (self.status, no_store_json(body.to_string())).into_response();
         if self.basic_challenge {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"kagi\""));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"kagi\""),
+            );
         }
         response
     }
@@ -63,7 +85,10 @@ impl IntoResponse for OAuthError {
 pub fn no_store_json(body: String) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
@@ -71,28 +96,42 @@ pub fn no_store_json(body: String) -> Response {
 
 /// Reads an `application/x-www-form-urlencoded` body into pairs; a wrong
 /// content type, an unreadable body or a repeated parameter is `invalid_request`.
-pub fn form_pairs(content_type: Option<&str>, body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+pub fn form_pairs(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, OAuthError> {
     if !content_type.is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded")) {
-        return Err(OAuthError::bad("invalid_request", "the body must be application/x-www-form-urlencoded"));
+        return Err(OAuthError::bad(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        ));
     }
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(body).map_err(|_| OAuthError::bad("invalid_request", "the body is not a valid form"))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::bad("invalid_request", "the body is not a valid form"))?;
     let mut names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
     names.sort_unstable();
     if names.windows(2).any(|w| w[0] == w[1]) {
-        return Err(OAuthError::bad("invalid_request", "a parameter was sent more than once"));
+        return Err(OAuthError::bad(
+            "invalid_request",
+            "a parameter was sent more than once",
+        ));
     }
     Ok(pairs)
 }
 
 /// Reads a request's headers and body (at most the body limit); an unreadable
 /// or oversized body is `invalid_request` in JSON, not a plain-text 413.
-pub async fn read_request(request: axum::extract::Request) -> Result<(axum::http::HeaderMap, Vec<(String, String)>), OAuthError> {
+pub async fn read_request(
+    request: axum::extract::Request,
+) -> Result<(axum::http::HeaderMap, Vec<(String, String)>), OAuthError> {
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, super::BODY_LIMIT_BYTES)
         .await
         .map_err(|_| OAuthError::bad("invalid_request", "the body is unreadable or too large"))?;
-    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let pairs = form_pairs(content_type, &bytes)?;
     Ok((parts.headers, pairs))
 }

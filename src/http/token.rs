@@ -11,14 +11,23 @@ use crate::oidc::token::{self, TokenError};
 use crate::state::AppState;
 
 /// Authenticates the client, then runs the grant.
-pub async fn token(State(state): State<AppState>, request: Request) -> Result<Response, OAuthError> {
+pub async fn token(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, OAuthError> {
     let (headers, params) = read_request(request).await?;
     let client = authenticate(&state, &headers, &params).await?;
     let outcome = match param(&params, "grant_type") {
         Some("authorization_code") => token::exchange_code(&state, &client, &params).await?,
         Some("refresh_token") => token::refresh(&state, &client, &params).await?,
-        Some(_) => Err(TokenError { error: "unsupported_grant_type", description: "only authorization_code and refresh_token are supported" }),
-        None => Err(TokenError { error: "invalid_request", description: "grant_type is required" }),
+        Some(_) => Err(TokenError {
+            error: "unsupported_grant_type",
+            description: "only authorization_code and refresh_token are supported",
+        }),
+        None => Err(TokenError {
+            error: "invalid_request",
+            description: "grant_type is required",
+        }),
     };
     let issued = outcome.map_err(|e| OAuthError::bad(e.error, e.description))?;
     let mut body = serde_json::json!({
@@ -36,18 +45,33 @@ pub async fn token(State(state): State<AppState>, request: Request) -> Result<Re
 
 /// Client authentication shared by the back-channel endpoints; assertions may
 /// name the endpoint's URL, the token endpoint or the issuer as `aud`.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &[(String, String)]) -> Result<crate::model::Client, OAuthError> {
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+) -> Result<crate::model::Client, OAuthError> {
     let authorization = match headers.get(header::AUTHORIZATION) {
-        Some(v) => Some(v.to_str().map_err(|_| OAuthError::bad("invalid_request", "the Authorization header is not valid"))?),
+        Some(v) => Some(v.to_str().map_err(|_| {
+            OAuthError::bad("invalid_request", "the Authorization header is not valid")
+        })?),
         None => None,
     };
     let config = &state.config;
-    let audiences = [config.issuer_str(), config.endpoint("/token"), config.endpoint("/par"), config.endpoint("/introspect"), config.endpoint("/revoke")];
+    let audiences = [
+        config.issuer_str(),
+        config.endpoint("/token"),
+        config.endpoint("/par"),
+        config.endpoint("/introspect"),
+        config.endpoint("/revoke"),
+    ];
     match client_auth::authenticate(state, authorization, params, &audiences).await? {
         Ok(client) => Ok(client),
         Err(AuthFailure::Malformed(why)) => Err(OAuthError::bad("invalid_request", why)),
         Err(AuthFailure::Invalid { basic }) => {
-            let mut event = crate::audit::AuditEvent::new(crate::audit::AuditKind::ClientAuthFailed, crate::audit::Outcome::Failure);
+            let mut event = crate::audit::AuditEvent::new(
+                crate::audit::AuditKind::ClientAuthFailed,
+                crate::audit::Outcome::Failure,
+            );
             event.client_id = param(params, "client_id").map(|c| c.chars().take(128).collect());
             state.audit(event).await;
             Err(OAuthError::invalid_client(basic))

@@ -35,9 +35,15 @@ async fn bearer(request: Request) -> Result<Option<String>, Response> {
     let (parts, body) = request.into_parts();
     let from_header = match parts.headers.get(header::AUTHORIZATION) {
         Some(value) => {
-            let text = value.to_str().map_err(|_| challenge(StatusCode::BAD_REQUEST, Some("invalid_request")))?;
+            let text = value
+                .to_str()
+                .map_err(|_| challenge(StatusCode::BAD_REQUEST, Some("invalid_request")))?;
             match text.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Some(token.trim().to_owned()),
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+                {
+                    Some(token.trim().to_owned())
+                }
                 _ => return Err(challenge(StatusCode::BAD_REQUEST, Some("invalid_request"))),
             }
         }
@@ -46,9 +52,14 @@ async fn bearer(request: Request) -> Result<Option<String>, Response> {
     if parts.method != Method::POST {
         return Ok(from_header);
     }
-    let bytes = axum::body::to_bytes(body, super::BODY_LIMIT_BYTES).await.map_err(|_| challenge(StatusCode::BAD_REQUEST, Some("invalid_request")))?;
+    let bytes = axum::body::to_bytes(body, super::BODY_LIMIT_BYTES)
+        .await
+        .map_err(|_| challenge(StatusCode::BAD_REQUEST, Some("invalid_request")))?;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
-    let from_body = pairs.into_iter().find(|(k, _)| k == "access_token").map(|(_, v)| v);
+    let from_body = pairs
+        .into_iter()
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v);
     match (from_header, from_body) {
         (Some(_), Some(_)) => Err(challenge(StatusCode::BAD_REQUEST, Some("invalid_request"))),
         (h, b) => Ok(h.or(b)),
@@ -64,7 +75,13 @@ pub async fn userinfo(State(state): State<AppState>, request: Request) -> Respon
     };
     let invalid = || challenge(StatusCode::UNAUTHORIZED, Some("invalid_token"));
     let now = state.clock.now();
-    let Ok(claims) = jwt::verify_own::<AccessClaims>(&state.keys, &state.config.issuer_str(), &token, Some("at+jwt"), false) else {
+    let Ok(claims) = jwt::verify_own::<AccessClaims>(
+        &state.keys,
+        &state.config.issuer_str(),
+        &token,
+        Some("at+jwt"),
+        false,
+    ) else {
         return invalid();
     };
     if claims.exp <= now {
@@ -83,7 +100,9 @@ pub async fn userinfo(State(state): State<AppState>, request: Request) -> Respon
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
     match state.store.find_customer(&family.customer_id).await {
-        Ok(Some(customer)) => no_store_json(serde_json::Value::Object(claims::userinfo(&customer, &grant)).to_string()),
+        Ok(Some(customer)) => no_store_json(
+            serde_json::Value::Object(claims::userinfo(&customer, &grant)).to_string(),
+        ),
         Ok(None) => invalid(),
         Err(e) => {
             tracing::error!(error = %e, "userinfo lookup failed");

@@ -39,12 +39,21 @@ pub fn rank(acr: &str, acr_phr: &str, acr_mfa: &str) -> u8 {
 }
 
 /// The best assurance among `events` inside `window`, if any event counts.
-pub fn best(events: &[AuthEventRow], window: Window, acr_phr: &str, acr_mfa: &str) -> Option<Assurance> {
+pub fn best(
+    events: &[AuthEventRow],
+    window: Window,
+    acr_phr: &str,
+    acr_mfa: &str,
+) -> Option<Assurance> {
     events
         .iter()
         .filter(|e| window.not_before.is_none_or(|t| e.at >= t))
         .max_by_key(|e| (rank(&e.acr, acr_phr, acr_mfa), e.at))
-        .map(|e| Assurance { acr: e.acr.clone(), amr: e.amr.clone(), auth_time: e.at })
+        .map(|e| Assurance {
+            acr: e.acr.clone(),
+            amr: e.amr.clone(),
+            auth_time: e.at,
+        })
 }
 
 #[cfg(test)]
@@ -66,7 +75,10 @@ mod tests {
 
     #[test]
     fn a_passkey_event_outranks_a_later_password_event() {
-        let events = [event(PHR, &["hwk", "user", "mfa"], 100), event(MFA, &["pwd", "otp", "mfa"], 200)];
+        let events = [
+            event(PHR, &["hwk", "user", "mfa"], 100),
+            event(MFA, &["pwd", "otp", "mfa"], 200),
+        ];
         let best = best(&events, Window::default(), PHR, MFA).unwrap();
         assert_eq!((best.acr.as_str(), best.auth_time), (PHR, 100));
         assert_eq!(best.amr, ["hwk", "user", "mfa"]);
@@ -74,15 +86,39 @@ mod tests {
 
     #[test]
     fn events_outside_the_window_do_not_count() {
-        let events = [event(PHR, &["swk", "user", "mfa"], 100), event(MFA, &["pwd", "otp", "mfa"], 200)];
-        let recent = best(&events, Window { not_before: Some(150) }, PHR, MFA).unwrap();
+        let events = [
+            event(PHR, &["swk", "user", "mfa"], 100),
+            event(MFA, &["pwd", "otp", "mfa"], 200),
+        ];
+        let recent = best(
+            &events,
+            Window {
+                not_before: Some(150),
+            },
+            PHR,
+            MFA,
+        )
+        .unwrap();
         assert_eq!((recent.acr.as_str(), recent.auth_time), (MFA, 200));
-        assert!(best(&events, Window { not_before: Some(201) }, PHR, MFA).is_none());
+        assert!(
+            best(
+                &events,
+                Window {
+                    not_before: Some(201)
+                },
+                PHR,
+                MFA
+            )
+            .is_none()
+        );
     }
 
     #[test]
     fn the_same_events_give_the_same_auth_time() {
         let events = [event(MFA, &["pwd", "otp", "mfa"], 100)];
-        assert_eq!(best(&events, Window::default(), PHR, MFA), best(&events, Window::default(), PHR, MFA));
+        assert_eq!(
+            best(&events, Window::default(), PHR, MFA),
+            best(&events, Window::default(), PHR, MFA)
+        );
     }
 }

@@ -71,21 +71,39 @@ pub async fn decide(
         if let Some(locales) = &req.ui_locales {
             q.push(("ui_locales", locales.clone()));
         }
-        format!("/login?{}", serde_urlencoded::to_string(q).unwrap_or_default())
+        format!(
+            "/login?{}",
+            serde_urlencoded::to_string(q).unwrap_or_default()
+        )
     };
     let Some(customer) = customer else {
-        return Ok(if req.prompt_none { Next::Error(login_required()) } else { Next::Interact(login_path()) });
+        return Ok(if req.prompt_none {
+            Next::Error(login_required())
+        } else {
+            Next::Interact(login_path())
+        });
     };
     if let Some(hint) = &req.id_token_hint {
         match hint_subject(state, hint) {
             Some(sub) if sub == customer.id => {}
             Some(_) if req.prompt_none => return Ok(Next::Error(login_required())),
             Some(_) => return Ok(Next::Interact(login_path())),
-            None => return Ok(Next::Error(AuthError { error: "invalid_request", description: "id_token_hint is not a valid ID token of this issuer" })),
+            None => {
+                return Ok(Next::Error(AuthError {
+                    error: "invalid_request",
+                    description: "id_token_hint is not a valid ID token of this issuer",
+                }));
+            }
         }
     }
     let window = Window {
-        not_before: [req.prompt_login.then_some(row.created_at), req.max_age.map(|m| now - m)].into_iter().flatten().max(),
+        not_before: [
+            req.prompt_login.then_some(row.created_at),
+            req.max_age.map(|m| now - m),
+        ]
+        .into_iter()
+        .flatten()
+        .max(),
     };
     let (phr, mfa) = (state.config.acr_phr.as_str(), state.config.acr_mfa.as_str());
     let events = state.store.session_auth_events(&session.sid).await?;
@@ -95,29 +113,53 @@ pub async fn decide(
         }
         // Re-authenticate with the same method class (PRODUCT §2): a passkey
         // session is asked for its passkey again, others for the password.
-        let had_passkey = acr::best(&events, Window::default(), phr, mfa).is_some_and(|b| b.acr == phr);
-        return Ok(Next::Interact(if had_passkey { format!("/stepup/passkey?{}", enc(&resume)) } else { login_path() }));
+        let had_passkey =
+            acr::best(&events, Window::default(), phr, mfa).is_some_and(|b| b.acr == phr);
+        return Ok(Next::Interact(if had_passkey {
+            format!("/stepup/passkey?{}", enc(&resume))
+        } else {
+            login_path()
+        }));
     };
     let required = required_acr(req, client, now);
     let reported = match required.as_deref() {
         None => best.clone(),
         Some(values) => match satisfied(values, &best, phr, mfa) {
-            Some(acr) => Assurance { acr, ..best.clone() },
+            Some(acr) => Assurance {
+                acr,
+                ..best.clone()
+            },
             None => return step_up(state, req, client, &customer, values, &resume, phr).await,
         },
     };
-    if !consented && (req.prompt_consent || !client.first_party) && !has_consent(state, &customer, client, req).await? {
-        return Ok(if req.prompt_none { Next::Error(AuthError { error: "consent_required", description: "consent is required" }) } else { Next::Consent });
+    if !consented
+        && (req.prompt_consent || !client.first_party)
+        && !has_consent(state, &customer, client, req).await?
+    {
+        return Ok(if req.prompt_none {
+            Next::Error(AuthError {
+                error: "consent_required",
+                description: "consent is required",
+            })
+        } else {
+            Next::Consent
+        });
     }
-    issue_code(state, row, req, client, &customer, session, reported).await.map(Next::Code)
+    issue_code(state, row, req, client, &customer, session, reported)
+        .await
+        .map(Next::Code)
 }
 
 fn login_required() -> AuthError {
-    AuthError { error: "login_required", description: "the customer must log in" }
+    AuthError {
+        error: "login_required",
+        description: "the customer must log in",
+    }
 }
 
 fn hint_subject(state: &AppState, hint: &str) -> Option<String> {
-    let claims: serde_json::Value = super::jwt::verify_own(&state.keys, &state.config.issuer_str(), hint, None, false).ok()?;
+    let claims: serde_json::Value =
+        super::jwt::verify_own(&state.keys, &state.config.issuer_str(), hint, None, false).ok()?;
     claims.get("sub")?.as_str().map(str::to_owned)
 }
 
@@ -128,7 +170,11 @@ fn required_acr(req: &AuthRequest, client: &Client, now: i64) -> Option<Vec<Stri
         return Some(values.clone());
     }
     let active = client.require_acr_from.is_none_or(|from| from <= now);
-    client.require_acr.as_ref().filter(|_| active).map(|acr| vec![acr.clone()])
+    client
+        .require_acr
+        .as_ref()
+        .filter(|_| active)
+        .map(|acr| vec![acr.clone()])
 }
 
 /// The requested value `best` satisfies, if any: itself, or a lower known
@@ -138,7 +184,11 @@ fn satisfied(values: &[String], best: &Assurance, phr: &str, mfa: &str) -> Optio
         return Some(best.acr.clone());
     }
     let have = acr::rank(&best.acr, phr, mfa);
-    values.iter().filter(|v| (1..=have).contains(&acr::rank(v, phr, mfa))).max_by_key(|v| acr::rank(v, phr, mfa)).cloned()
+    values
+        .iter()
+        .filter(|v| (1..=have).contains(&acr::rank(v, phr, mfa)))
+        .max_by_key(|v| acr::rank(v, phr, mfa))
+        .cloned()
 }
 
 /// The session is below an essential `acr`: step up with a passkey when the
@@ -152,13 +202,19 @@ async fn step_up(
     resume: &str,
     phr: &str,
 ) -> Result<Next> {
-    let unmet = AuthError { error: "unmet_authentication_requirements", description: "the requested authentication level cannot be met" };
+    let unmet = AuthError {
+        error: "unmet_authentication_requirements",
+        description: "the requested authentication level cannot be met",
+    };
     if !values.iter().any(|v| v == phr) {
         return Ok(Next::Error(unmet));
     }
     let has_passkey = !state.store.list_passkeys(&customer.id).await?.is_empty();
     Ok(match (has_passkey, req.prompt_none, client.public) {
-        (true, true, _) => Next::Error(AuthError { error: "interaction_required", description: "a passkey step-up is required" }),
+        (true, true, _) => Next::Error(AuthError {
+            error: "interaction_required",
+            description: "a passkey step-up is required",
+        }),
         (true, false, _) => Next::Interact(format!("/stepup/passkey?{}", enc(resume))),
         // Passkeys are registered only on the web (seed rule 1): a native client is told.
         (false, _, true) | (false, true, _) => Next::Error(unmet),
@@ -166,11 +222,19 @@ async fn step_up(
     })
 }
 
-async fn has_consent(state: &AppState, customer: &Customer, client: &Client, req: &AuthRequest) -> Result<bool> {
+async fn has_consent(
+    state: &AppState,
+    customer: &Customer,
+    client: &Client,
+    req: &AuthRequest,
+) -> Result<bool> {
     if req.prompt_consent {
         return Ok(false);
     }
-    let granted = state.store.find_consent(&customer.id, client.client_id.as_str()).await?;
+    let granted = state
+        .store
+        .find_consent(&customer.id, client.client_id.as_str())
+        .await?;
     Ok(granted.is_some_and(|scope| req.scope.iter().all(|s| scope.split(' ').any(|g| g == s))))
 }
 

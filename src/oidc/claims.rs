@@ -10,7 +10,21 @@ use crate::model::Customer;
 
 /// Every claim Kagi can release, for discovery's `claims_supported`.
 pub const SUPPORTED: &[&str] = &[
-    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash", "name", "email", "email_verified",
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "sid",
+    "at_hash",
+    "name",
+    "email",
+    "email_verified",
 ];
 
 /// The value of one identity claim, if the customer has it.
@@ -18,7 +32,10 @@ fn claim(customer: &Customer, name: &str) -> Option<Value> {
     match name {
         "name" => Some(Value::String(customer.name.clone())),
         // The broker registered and verified these addresses; codes are delivered to them.
-        "email" => customer.emails.first().map(|e| Value::String(e.as_str().to_owned())),
+        "email" => customer
+            .emails
+            .first()
+            .map(|e| Value::String(e.as_str().to_owned())),
         "email_verified" => customer.emails.first().map(|_| Value::Bool(true)),
         _ => None,
     }
@@ -36,7 +53,11 @@ fn scope_claims(scope: &str) -> &'static [&'static str] {
 pub fn userinfo(customer: &Customer, grant: &GrantContext) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("sub".into(), Value::String(customer.id.clone()));
-    let names = grant.scope.iter().flat_map(|s| scope_claims(s).iter().copied()).chain(grant.userinfo_claims.iter().map(String::as_str));
+    let names = grant
+        .scope
+        .iter()
+        .flat_map(|s| scope_claims(s).iter().copied())
+        .chain(grant.userinfo_claims.iter().map(String::as_str));
     for name in names {
         if let Some(v) = claim(customer, name) {
             out.insert(name.to_owned(), v);
@@ -47,5 +68,9 @@ pub fn userinfo(customer: &Customer, grant: &GrantContext) -> Map<String, Value>
 
 /// Identity claims asked for in the ID token through `claims.id_token`.
 pub fn id_token(customer: &Customer, grant: &GrantContext) -> Map<String, Value> {
-    grant.id_token_claims.iter().filter_map(|name| claim(customer, name).map(|v| (name.clone(), v))).collect()
+    grant
+        .id_token_claims
+        .iter()
+        .filter_map(|name| claim(customer, name).map(|v| (name.clone(), v)))
+        .collect()
 }

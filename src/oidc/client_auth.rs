@@ -55,7 +55,8 @@ fn basic(header: &str) -> Option<(String, String)> {
     }
     let decoded = String::from_utf8(STANDARD.decode(rest.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("i={id}&s={secret}")).ok()?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(&format!("i={id}&s={secret}")).ok()?;
     Some((pairs.first()?.1.clone(), pairs.get(1)?.1.clone()))
 }
 
@@ -70,42 +71,72 @@ pub async fn authenticate(
     let from_header = match authorization {
         Some(h) => match basic(h) {
             Some(pair) => Some(pair),
-            None => return Ok(Err(AuthFailure::Malformed("the Authorization header is not valid HTTP Basic"))),
+            None => {
+                return Ok(Err(AuthFailure::Malformed(
+                    "the Authorization header is not valid HTTP Basic",
+                )));
+            }
         },
         None => None,
     };
     let body_secret = param(params, "client_secret");
     let assertion = param(params, "client_assertion");
-    let methods = [from_header.is_some(), body_secret.is_some(), assertion.is_some()].iter().filter(|m| **m).count();
+    let methods = [
+        from_header.is_some(),
+        body_secret.is_some(),
+        assertion.is_some(),
+    ]
+    .iter()
+    .filter(|m| **m)
+    .count();
     if methods > 1 {
-        return Ok(Err(AuthFailure::Malformed("use exactly one client authentication method")));
+        return Ok(Err(AuthFailure::Malformed(
+            "use exactly one client authentication method",
+        )));
     }
     let basic_used = from_header.is_some();
     let invalid = Ok(Err(AuthFailure::Invalid { basic: basic_used }));
     let (client_id, method) = match (&from_header, body_secret, assertion) {
         (Some((id, _)), _, _) => (id.clone(), AuthMethod::ClientSecretBasic),
-        (None, Some(_), _) => (param(params, "client_id").unwrap_or_default().to_owned(), AuthMethod::ClientSecretPost),
+        (None, Some(_), _) => (
+            param(params, "client_id").unwrap_or_default().to_owned(),
+            AuthMethod::ClientSecretPost,
+        ),
         (None, None, Some(a)) => {
             if param(params, "client_assertion_type") != Some(JWT_BEARER) {
-                return Ok(Err(AuthFailure::Malformed("client_assertion_type must be jwt-bearer")));
+                return Ok(Err(AuthFailure::Malformed(
+                    "client_assertion_type must be jwt-bearer",
+                )));
             }
-            (assertion_subject(a).unwrap_or_default(), AuthMethod::PrivateKeyJwt)
+            (
+                assertion_subject(a).unwrap_or_default(),
+                AuthMethod::PrivateKeyJwt,
+            )
         }
-        (None, None, None) => (param(params, "client_id").unwrap_or_default().to_owned(), AuthMethod::None),
+        (None, None, None) => (
+            param(params, "client_id").unwrap_or_default().to_owned(),
+            AuthMethod::None,
+        ),
     };
     if let Some(body_id) = param(params, "client_id")
         && body_id != client_id
     {
         return invalid;
     }
-    let Some(client) = state.store.find_client(&client_id).await? else { return invalid };
+    let Some(client) = state.store.find_client(&client_id).await? else {
+        return invalid;
+    };
     if client.auth_method != method {
         return invalid;
     }
     let ok = match method {
-        AuthMethod::ClientSecretBasic => secret_matches(&client, from_header.as_ref().map(|(_, s)| s.as_str())),
+        AuthMethod::ClientSecretBasic => {
+            secret_matches(&client, from_header.as_ref().map(|(_, s)| s.as_str()))
+        }
         AuthMethod::ClientSecretPost => secret_matches(&client, body_secret),
-        AuthMethod::PrivateKeyJwt => check_assertion(state, &client, assertion.unwrap_or_default(), audiences).await?,
+        AuthMethod::PrivateKeyJwt => {
+            check_assertion(state, &client, assertion.unwrap_or_default(), audiences).await?
+        }
         AuthMethod::None => client.public,
     };
     if ok { Ok(Ok(client)) } else { invalid }
@@ -121,7 +152,9 @@ fn secret_matches(client: &Client, secret: Option<&str>) -> bool {
 /// The `sub` of an assertion, read before verification only to find the client.
 fn assertion_subject(assertion: &str) -> Option<String> {
     let payload = assertion.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     claims.get("sub")?.as_str().map(str::to_owned)
 }
@@ -131,17 +164,41 @@ async fn client_keys(client: &Client) -> Option<JwkSet> {
         return serde_json::from_str(jwks).ok();
     }
     let uri = client.jwks_uri.as_deref()?;
-    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build().ok()?;
-    let body = http.get(uri).send().await.ok()?.error_for_status().ok()?.bytes().await.ok()?;
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .ok()?;
+    let body = http
+        .get(uri)
+        .send()
+        .await
+        .ok()?
+        .error_for_status()
+        .ok()?
+        .bytes()
+        .await
+        .ok()?;
     serde_json::from_slice(&body).ok()
 }
 
 /// Verifies a `private_key_jwt` assertion (RFC 7523 §3) and records its `jti`.
-async fn check_assertion(state: &AppState, client: &Client, assertion: &str, audiences: &[String]) -> Result<bool> {
-    let Ok(header) = jsonwebtoken::decode_header(assertion) else { return Ok(false) };
+async fn check_assertion(
+    state: &AppState,
+    client: &Client,
+    assertion: &str,
+    audiences: &[String],
+) -> Result<bool> {
+    let Ok(header) = jsonwebtoken::decode_header(assertion) else {
+        return Ok(false);
+    };
     let allowed = SigningAlg::ALL.iter().any(|a| a.jws() == header.alg);
-    let Some(keys) = client_keys(client).await else { return Ok(false) };
-    let candidates = keys.keys.iter().filter(|k| header.kid.is_none() || k.common.key_id == header.kid);
+    let Some(keys) = client_keys(client).await else {
+        return Ok(false);
+    };
+    let candidates = keys
+        .keys
+        .iter()
+        .filter(|k| header.kid.is_none() || k.common.key_id == header.kid);
     let mut validation = Validation::new(header.alg);
     validation.set_audience(audiences);
     validation.set_issuer(&[client.client_id.as_str()]);
@@ -149,21 +206,30 @@ async fn check_assertion(state: &AppState, client: &Client, assertion: &str, aud
     validation.required_spec_claims.clear();
     let mut claims = None;
     for jwk in candidates {
-        let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
+        let Ok(key) = DecodingKey::from_jwk(jwk) else {
+            continue;
+        };
         if let Ok(data) = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation) {
             claims = Some(data.claims);
             break;
         }
     }
-    let Some(claims) = claims.filter(|_| allowed) else { return Ok(false) };
+    let Some(claims) = claims.filter(|_| allowed) else {
+        return Ok(false);
+    };
     let now = state.clock.now();
     let fresh = claims.sub == client.client_id.as_str()
         && claims.iss == client.client_id.as_str()
         && claims.exp > now
         && claims.exp <= now + MAX_ASSERTION_LIFETIME_SECS + IAT_SKEW_SECS
         && claims.iat.is_none_or(|iat| iat <= now + IAT_SKEW_SECS);
-    let Some(jti) = claims.jti.filter(|_| fresh) else { return Ok(false) };
-    state.store.remember_assertion_jti(client.client_id.as_str(), &jti, claims.exp).await
+    let Some(jti) = claims.jti.filter(|_| fresh) else {
+        return Ok(false);
+    };
+    state
+        .store
+        .remember_assertion_jti(client.client_id.as_str(), &jti, claims.exp)
+        .await
 }
 
 #[cfg(test)]
@@ -174,9 +240,15 @@ mod tests {
     fn basic_credentials_are_form_urldecoded() {
         // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
         let header = format!("Basic {}", STANDARD.encode("my%20client:p%40ss%2Bword"));
-        assert_eq!(basic(&header), Some(("my client".into(), "p@ss+word".into())));
+        assert_eq!(
+            basic(&header),
+            Some(("my client".into(), "p@ss+word".into()))
+        );
         assert_eq!(basic("Basic !!!"), None);
         assert_eq!(basic("Bearer abc"), None);
-        assert_eq!(basic(&format!("basic {}", STANDARD.encode("a:b"))), Some(("a".into(), "b".into())));
+        assert_eq!(
+            basic(&format!("basic {}", STANDARD.encode("a:b"))),
+            Some(("a".into(), "b".into()))
+        );
     }
 }

@@ -108,7 +108,12 @@ impl ProviderMetadata {
             grant_types_supported: vec!["authorization_code", "refresh_token"],
             subject_types_supported: vec!["public"],
             id_token_signing_alg_values_supported: algs.clone(),
-            token_endpoint_auth_methods_supported: vec!["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+            token_endpoint_auth_methods_supported: vec![
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none",
+            ],
             token_endpoint_auth_signing_alg_values_supported: algs,
             code_challenge_methods_supported: vec!["S256"],
             acr_values_supported: vec![config.acr_phr.clone(), config.acr_mfa.clone()],

@@ -14,22 +14,39 @@ use crate::model::SigningAlg;
 
 /// Signs `claims` with the active key for `alg`, with `typ` and `kid` in the header.
 pub fn sign(keys: &KeyRing, alg: SigningAlg, typ: &str, claims: &impl Serialize) -> Result<String> {
-    let key = keys.signer(alg).ok_or_else(|| Error::Internal(anyhow::anyhow!("no active {} signing key", alg.as_str())))?;
+    let key = keys.signer(alg).ok_or_else(|| {
+        Error::Internal(anyhow::anyhow!("no active {} signing key", alg.as_str()))
+    })?;
     let mut header = Header::new(alg.jws());
     header.kid = Some(key.row.kid.clone());
     header.typ = Some(typ.to_owned());
-    jsonwebtoken::encode(&header, claims, &key.material.encoding).map_err(|e| Error::Internal(e.into()))
+    jsonwebtoken::encode(&header, claims, &key.material.encoding)
+        .map_err(|e| Error::Internal(e.into()))
 }
 
 /// Verifies a JWT that Kagi signed.
 ///
 /// It needs a published key by `kid`, the header's `alg` equal to that key's, `typ` as expected (if given), `iss` = issuer.
 /// `check_exp` is off for ID token hints, which may have expired (OIDC Core §3.1.2.1).
-pub fn verify_own<T: DeserializeOwned>(keys: &KeyRing, issuer: &str, token: &str, typ: Option<&str>, check_exp: bool) -> Result<T> {
+pub fn verify_own<T: DeserializeOwned>(
+    keys: &KeyRing,
+    issuer: &str,
+    token: &str,
+    typ: Option<&str>,
+    check_exp: bool,
+) -> Result<T> {
     let invalid = || Error::Invalid("not a token issued here".into());
     let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
-    let key = header.kid.as_deref().and_then(|kid| keys.published(kid)).ok_or_else(invalid)?;
-    if header.alg != key.row.alg.jws() || typ.is_some_and(|t| header.typ.as_deref().map(str::to_ascii_lowercase) != Some(t.to_ascii_lowercase())) {
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| keys.published(kid))
+        .ok_or_else(invalid)?;
+    if header.alg != key.row.alg.jws()
+        || typ.is_some_and(|t| {
+            header.typ.as_deref().map(str::to_ascii_lowercase) != Some(t.to_ascii_lowercase())
+        })
+    {
         return Err(invalid());
     }
     let mut validation = Validation::new(key.row.alg.jws());
@@ -38,7 +55,9 @@ pub fn verify_own<T: DeserializeOwned>(keys: &KeyRing, issuer: &str, token: &str
     validation.validate_exp = check_exp;
     validation.leeway = 0;
     validation.required_spec_claims.clear();
-    jsonwebtoken::decode::<T>(token, &key.material.decoding, &validation).map(|d| d.claims).map_err(|_| invalid())
+    jsonwebtoken::decode::<T>(token, &key.material.decoding, &validation)
+        .map(|d| d.claims)
+        .map_err(|_| invalid())
 }
 
 /// `at_hash`/`c_hash` (OIDC Core §3.1.3.6): the left half of the hash the
@@ -58,7 +77,13 @@ mod tests {
     #[test]
     fn at_hash_matches_the_oidc_example() {
         // OIDC Core A.3: access token "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y" with RS256.
-        assert_eq!(half_hash(SigningAlg::Rs256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+        assert_eq!(
+            half_hash(
+                SigningAlg::Rs256,
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+            ),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
         assert_eq!(half_hash(SigningAlg::EdDsa, "x").len(), 43);
     }
 }

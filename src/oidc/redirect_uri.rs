@@ -7,7 +7,10 @@ use crate::model::{Client, RedirectKind, RedirectUri};
 
 /// Whether `requested` is one of the client's registered redirect URIs.
 pub fn is_registered(client: &Client, requested: &str) -> bool {
-    client.redirect_uris.iter().any(|registered| matches(client.public, registered, requested))
+    client
+        .redirect_uris
+        .iter()
+        .any(|registered| matches(client.public, registered, requested))
 }
 
 fn matches(public: bool, registered: &RedirectUri, requested: &str) -> bool {
@@ -46,8 +49,15 @@ mod tests {
             name: "c".into(),
             secret_hash: None,
             public,
-            auth_method: if public { AuthMethod::None } else { AuthMethod::ClientSecretBasic },
-            redirect_uris: uris.iter().map(|u| RedirectUri::parse(u, public).unwrap()).collect(),
+            auth_method: if public {
+                AuthMethod::None
+            } else {
+                AuthMethod::ClientSecretBasic
+            },
+            redirect_uris: uris
+                .iter()
+                .map(|u| RedirectUri::parse(u, public).unwrap())
+                .collect(),
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,
             require_acr: None,
@@ -64,20 +74,41 @@ mod tests {
 
     #[test]
     fn web_clients_match_exactly() {
-        let web = client(false, &["https://rp.example.com/cb", "http://127.0.0.1:4000/cb"]);
+        let web = client(
+            false,
+            &["https://rp.example.com/cb", "http://127.0.0.1:4000/cb"],
+        );
         assert!(is_registered(&web, "https://rp.example.com/cb"));
-        for bad in ["https://rp.example.com/cb/", "https://rp.example.com/cb?x=1", "https://RP.example.com/cb", "http://127.0.0.1:4001/cb"] {
+        for bad in [
+            "https://rp.example.com/cb/",
+            "https://rp.example.com/cb?x=1",
+            "https://RP.example.com/cb",
+            "http://127.0.0.1:4001/cb",
+        ] {
             assert!(!is_registered(&web, bad), "{bad}");
         }
     }
 
     #[test]
     fn native_loopback_redirects_match_on_any_port_only() {
-        let app = client(true, &["http://127.0.0.1/callback", "http://[::1]/callback", "jp.example.app:/oauth"]);
+        let app = client(
+            true,
+            &[
+                "http://127.0.0.1/callback",
+                "http://[::1]/callback",
+                "jp.example.app:/oauth",
+            ],
+        );
         assert!(is_registered(&app, "http://127.0.0.1:51234/callback"));
         assert!(is_registered(&app, "http://[::1]:8080/callback"));
         assert!(is_registered(&app, "jp.example.app:/oauth"));
-        for bad in ["http://127.0.0.1:51234/other", "http://127.0.0.2:5000/callback", "http://localhost:5000/callback", "https://127.0.0.1:5/callback", "jp.example.app:/other"] {
+        for bad in [
+            "http://127.0.0.1:51234/other",
+            "http://127.0.0.2:5000/callback",
+            "http://localhost:5000/callback",
+            "https://127.0.0.1:5/callback",
+            "jp.example.app:/other",
+        ] {
             assert!(!is_registered(&app, bad), "{bad}");
         }
     }

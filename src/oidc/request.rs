@@ -77,14 +77,20 @@ pub struct AuthRequest {
 
 /// The first parameter named `name`.
 pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Checks `client_id` and `redirect_uri`; on success errors may be redirected there.
 pub fn trusted_redirect(client: Option<&Client>, params: &[(String, String)]) -> Option<String> {
     let client = client?;
     let requested = param(params, "redirect_uri")?;
-    let count = params.iter().filter(|(k, _)| k == "redirect_uri" || k == "client_id").count();
+    let count = params
+        .iter()
+        .filter(|(k, _)| k == "redirect_uri" || k == "client_id")
+        .count();
     (count == 2 && redirect_uri::is_registered(client, requested)).then(|| requested.to_owned())
 }
 
@@ -97,28 +103,56 @@ pub fn response_mode(params: &[(String, String)]) -> ResponseMode {
 }
 
 /// Validates everything but the client and redirect URI (checked before).
-pub fn parse(client: &Client, redirect_uri: &str, params: &[(String, String)]) -> Result<AuthRequest, AuthError> {
+pub fn parse(
+    client: &Client,
+    redirect_uri: &str,
+    params: &[(String, String)],
+) -> Result<AuthRequest, AuthError> {
     let mut names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
     names.sort_unstable();
     if names.windows(2).any(|w| w[0] == w[1]) {
-        return Err(err("invalid_request", "a parameter was sent more than once"));
+        return Err(err(
+            "invalid_request",
+            "a parameter was sent more than once",
+        ));
     }
     if param(params, "request").is_some() {
-        return Err(err("request_not_supported", "request objects are not supported; send plain parameters or use PAR"));
+        return Err(err(
+            "request_not_supported",
+            "request objects are not supported; send plain parameters or use PAR",
+        ));
     }
     if param(params, "request_uri").is_some() {
-        return Err(err("request_uri_not_supported", "request_uri is accepted only from this server's PAR endpoint"));
+        return Err(err(
+            "request_uri_not_supported",
+            "request_uri is accepted only from this server's PAR endpoint",
+        ));
     }
     match param(params, "response_mode") {
         None | Some("query" | "form_post") => {}
-        Some(_) => return Err(err("invalid_request", "response_mode must be query or form_post")),
+        Some(_) => {
+            return Err(err(
+                "invalid_request",
+                "response_mode must be query or form_post",
+            ));
+        }
     }
     match param(params, "response_type") {
         Some("code") => {}
         None => return Err(err("invalid_request", "response_type is required")),
-        Some(_) => return Err(err("unsupported_response_type", "only response_type=code is supported")),
+        Some(_) => {
+            return Err(err(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
+        }
     }
-    let scope: Vec<String> = param(params, "scope").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let scope: Vec<String> = param(params, "scope")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
     if !scope.iter().any(|s| s == "openid") {
         return Err(err("invalid_scope", "scope must contain openid"));
     }
@@ -126,7 +160,10 @@ pub fn parse(client: &Client, redirect_uri: &str, params: &[(String, String)]) -
     let (prompt_none, mut prompt_login, prompt_consent) = prompts(params)?;
     let max_age = match param(params, "max_age") {
         None => None,
-        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or(err("invalid_request", "max_age must be a non-negative integer"))?),
+        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or(err(
+            "invalid_request",
+            "max_age must be a non-negative integer",
+        ))?),
     };
     if max_age == Some(0) {
         prompt_login = true; // OIDC Core §3.1.2.1: max_age=0 is a fresh login
@@ -147,30 +184,59 @@ pub fn parse(client: &Client, redirect_uri: &str, params: &[(String, String)]) -
         login_hint: param(params, "login_hint").map(|h| h.chars().take(64).collect()),
         id_token_hint: param(params, "id_token_hint").map(str::to_owned),
         ui_locales: param(params, "ui_locales").map(str::to_owned),
-        acr_values: param(params, "acr_values").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        acr_values: param(params, "acr_values")
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         essential_acr: claims.essential_acr,
         id_token_claims: claims.id_token,
         userinfo_claims: claims.userinfo,
     })
 }
 
-fn pkce_challenge(client: &Client, params: &[(String, String)]) -> Result<Option<String>, AuthError> {
-    match (param(params, "code_challenge"), param(params, "code_challenge_method")) {
-        (None, Some(_)) => Err(err("invalid_request", "code_challenge_method without code_challenge")),
-        (None, None) if client.require_pkce => Err(err("invalid_request", "this client must use PKCE with S256")),
+fn pkce_challenge(
+    client: &Client,
+    params: &[(String, String)],
+) -> Result<Option<String>, AuthError> {
+    match (
+        param(params, "code_challenge"),
+        param(params, "code_challenge_method"),
+    ) {
+        (None, Some(_)) => Err(err(
+            "invalid_request",
+            "code_challenge_method without code_challenge",
+        )),
+        (None, None) if client.require_pkce => Err(err(
+            "invalid_request",
+            "this client must use PKCE with S256",
+        )),
         (None, None) => Ok(None),
-        (Some(_), None | Some("plain")) => Err(err("invalid_request", "code_challenge_method must be S256")),
+        (Some(_), None | Some("plain")) => {
+            Err(err("invalid_request", "code_challenge_method must be S256"))
+        }
         (Some(c), Some("S256")) if pkce::is_valid_challenge(c) => Ok(Some(c.to_owned())),
-        (Some(_), Some("S256")) => Err(err("invalid_request", "code_challenge is not a base64url SHA-256 value")),
+        (Some(_), Some("S256")) => Err(err(
+            "invalid_request",
+            "code_challenge is not a base64url SHA-256 value",
+        )),
         (Some(_), Some(_)) => Err(err("invalid_request", "code_challenge_method must be S256")),
     }
 }
 
 fn prompts(params: &[(String, String)]) -> Result<(bool, bool, bool), AuthError> {
-    let values: Vec<&str> = param(params, "prompt").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).collect();
+    let values: Vec<&str> = param(params, "prompt")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
     let none = values.contains(&"none");
     if none && values.len() > 1 {
-        return Err(err("invalid_request", "prompt=none cannot be combined with other values"));
+        return Err(err(
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        ));
     }
     Ok((none, values.contains(&"login"), values.contains(&"consent")))
 }
@@ -184,8 +250,13 @@ struct Claims {
 
 /// Parses the `claims` parameter (OIDC Core §5.5).
 fn claims(params: &[(String, String)]) -> Result<Claims, AuthError> {
-    let Some(raw) = param(params, "claims") else { return Ok(Claims::default()) };
-    let bad = err("invalid_request", "claims is not a valid claims request object");
+    let Some(raw) = param(params, "claims") else {
+        return Ok(Claims::default());
+    };
+    let bad = err(
+        "invalid_request",
+        "claims is not a valid claims request object",
+    );
     let value: serde_json::Value = serde_json::from_str(raw).map_err(|_| bad.clone())?;
     let object = value.as_object().ok_or(bad.clone())?;
     let names = |member: &str| -> Result<Vec<String>, AuthError> {
@@ -198,7 +269,15 @@ fn claims(params: &[(String, String)]) -> Result<Claims, AuthError> {
     let acr = object.get("id_token").and_then(|t| t.get("acr"));
     let essential_acr = match acr {
         Some(spec) if spec.get("essential").and_then(serde_json::Value::as_bool) == Some(true) => {
-            let mut values: Vec<String> = spec.get("values").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+            let mut values: Vec<String> = spec
+                .get("values")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
             if let Some(one) = spec.get("value").and_then(|v| v.as_str()) {
                 values.push(one.to_owned());
             }
@@ -206,7 +285,11 @@ fn claims(params: &[(String, String)]) -> Result<Claims, AuthError> {
         }
         _ => None,
     };
-    Ok(Claims { essential_acr, id_token: names("id_token")?, userinfo: names("userinfo")? })
+    Ok(Claims {
+        essential_acr,
+        id_token: names("id_token")?,
+        userinfo: names("userinfo")?,
+    })
 }
 
 #[cfg(test)]
@@ -237,10 +320,18 @@ mod tests {
     }
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
-    const BASE: &[(&str, &str)] = &[("client_id", "c"), ("redirect_uri", "https://rp.example.com/cb"), ("response_type", "code"), ("scope", "openid")];
+    const BASE: &[(&str, &str)] = &[
+        ("client_id", "c"),
+        ("redirect_uri", "https://rp.example.com/cb"),
+        ("response_type", "code"),
+        ("scope", "openid"),
+    ];
 
     fn with(extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut all = params(BASE);
@@ -256,15 +347,30 @@ mod tests {
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         let table: &[(&[(&str, &str)], &str)] = &[
             (&[("response_type", "token")], "unsupported_response_type"),
-            (&[("response_type", "id_token token")], "unsupported_response_type"),
+            (
+                &[("response_type", "id_token token")],
+                "unsupported_response_type",
+            ),
             (&[("scope", "profile")], "invalid_scope"),
             (&[("prompt", "none login")], "invalid_request"),
             (&[("max_age", "-1")], "invalid_request"),
-            (&[("code_challenge", challenge), ("code_challenge_method", "plain")], "invalid_request"),
+            (
+                &[
+                    ("code_challenge", challenge),
+                    ("code_challenge_method", "plain"),
+                ],
+                "invalid_request",
+            ),
             (&[("code_challenge", challenge)], "invalid_request"),
             (&[("code_challenge_method", "S256")], "invalid_request"),
-            (&[("request", "eyJhbGciOiJub25lIn0.e30.")], "request_not_supported"),
-            (&[("request_uri", "https://rp.example.com/req")], "request_uri_not_supported"),
+            (
+                &[("request", "eyJhbGciOiJub25lIn0.e30.")],
+                "request_not_supported",
+            ),
+            (
+                &[("request_uri", "https://rp.example.com/req")],
+                "request_uri_not_supported",
+            ),
             (&[("claims", "{not json")], "invalid_request"),
             (&[("response_mode", "fragment")], "invalid_request"),
         ];
@@ -275,35 +381,74 @@ mod tests {
         }
         let mut missing = params(BASE);
         missing.retain(|(k, _)| k != "response_type");
-        assert_eq!(parse(&client(false), "https://rp.example.com/cb", &missing).unwrap_err().error, "invalid_request");
+        assert_eq!(
+            parse(&client(false), "https://rp.example.com/cb", &missing)
+                .unwrap_err()
+                .error,
+            "invalid_request"
+        );
         let mut twice = params(BASE);
         twice.push(("scope".into(), "openid".into()));
-        assert_eq!(parse(&client(false), "https://rp.example.com/cb", &twice).unwrap_err().error, "invalid_request");
+        assert_eq!(
+            parse(&client(false), "https://rp.example.com/cb", &twice)
+                .unwrap_err()
+                .error,
+            "invalid_request"
+        );
     }
 
     #[test]
     fn public_clients_must_send_an_s256_challenge() {
-        assert_eq!(parse(&client(true), "https://rp.example.com/cb", &params(BASE)).unwrap_err().error, "invalid_request");
-        let ok = with(&[("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"), ("code_challenge_method", "S256")]);
+        assert_eq!(
+            parse(&client(true), "https://rp.example.com/cb", &params(BASE))
+                .unwrap_err()
+                .error,
+            "invalid_request"
+        );
+        let ok = with(&[
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ]);
         assert!(parse(&client(true), "https://rp.example.com/cb", &ok).is_ok());
     }
 
     #[test]
     fn an_essential_acr_is_read_from_the_claims_parameter() {
         let claims = r#"{"id_token":{"acr":{"essential":true,"values":["phr"]},"email":null},"userinfo":{"name":{"essential":true}}}"#;
-        let req = parse(&client(false), "https://rp.example.com/cb", &with(&[("claims", claims)])).unwrap();
+        let req = parse(
+            &client(false),
+            "https://rp.example.com/cb",
+            &with(&[("claims", claims)]),
+        )
+        .unwrap();
         assert_eq!(req.essential_acr, Some(vec!["phr".to_owned()]));
         assert!(req.id_token_claims.contains(&"email".to_owned()));
         assert_eq!(req.userinfo_claims, vec!["name".to_owned()]);
-        let voluntary = parse(&client(false), "https://rp.example.com/cb", &with(&[("acr_values", "phr urn:kagi:acr:mfa")])).unwrap();
+        let voluntary = parse(
+            &client(false),
+            "https://rp.example.com/cb",
+            &with(&[("acr_values", "phr urn:kagi:acr:mfa")]),
+        )
+        .unwrap();
         assert_eq!(voluntary.essential_acr, None);
-        assert_eq!(voluntary.acr_values, vec!["phr".to_owned(), "urn:kagi:acr:mfa".to_owned()]);
+        assert_eq!(
+            voluntary.acr_values,
+            vec!["phr".to_owned(), "urn:kagi:acr:mfa".to_owned()]
+        );
     }
 
     #[test]
     fn max_age_zero_means_a_fresh_login_and_state_is_kept_verbatim() {
         let state = "a".repeat(1000) + "-._~";
-        let req = parse(&client(false), "https://rp.example.com/cb", &with(&[("max_age", "0"), ("state", &state), ("extra", "ignored")])).unwrap();
+        let req = parse(
+            &client(false),
+            "https://rp.example.com/cb",
+            &with(&[("max_age", "0"), ("state", &state), ("extra", "ignored")]),
+        )
+        .unwrap();
         assert!(req.prompt_login);
         assert_eq!(req.state.as_deref(), Some(state.as_str()));
     }

@@ -250,7 +250,9 @@ impl KeyRing {
         snapshot
             .keys
             .iter()
-            .find(|k| k.row.kid == kid && self.state_of(&snapshot.keys, k, now).0 != KeyState::Expired)
+            .find(|k| {
+                k.row.kid == kid && self.state_of(&snapshot.keys, k, now).0 != KeyState::Expired
+            })
             .cloned()
     }
 

@@ -4,9 +4,9 @@
 use serde_json::json;
 
 use super::grant::GrantContext;
+use super::pkce;
 use super::request::param;
 use super::tokens::{self, IssueFor, Issued};
-use super::pkce;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::crypto::random;
 use crate::error::{Error, Result};
@@ -37,9 +37,15 @@ fn context(json: &str) -> Result<GrantContext> {
 }
 
 /// `grant_type=authorization_code`.
-pub async fn exchange_code(state: &AppState, client: &Client, params: &[(String, String)]) -> Result<Result<Issued, TokenError>> {
+pub async fn exchange_code(
+    state: &AppState,
+    client: &Client,
+    params: &[(String, String)],
+) -> Result<Result<Issued, TokenError>> {
     let now = state.clock.now();
-    let Some(code) = param(params, "code") else { return Ok(Err(fail("invalid_request", "code is required"))) };
+    let Some(code) = param(params, "code") else {
+        return Ok(Err(fail("invalid_request", "code is required")));
+    };
     let hash = random::hash_secret(code);
     let row = match state.store.redeem_code(&hash, now).await? {
         Redemption::Fresh(row) => row,
@@ -55,20 +61,38 @@ pub async fn exchange_code(state: &AppState, client: &Client, params: &[(String,
         }
     };
     if row.client_id != client.client_id.as_str() {
-        return Ok(Err(fail("invalid_grant", "the code was issued to another client")));
+        return Ok(Err(fail(
+            "invalid_grant",
+            "the code was issued to another client",
+        )));
     }
     if row.expires_at <= now {
         return Ok(Err(fail("invalid_grant", "the code has expired")));
     }
     match param(params, "redirect_uri") {
         Some(uri) if uri == row.redirect_uri => {}
-        Some(_) => return Ok(Err(fail("invalid_grant", "redirect_uri does not match the authorization request"))),
+        Some(_) => {
+            return Ok(Err(fail(
+                "invalid_grant",
+                "redirect_uri does not match the authorization request",
+            )));
+        }
         None => return Ok(Err(fail("invalid_request", "redirect_uri is required"))),
     }
     match (&row.code_challenge, param(params, "code_verifier")) {
         (Some(challenge), Some(verifier)) if pkce::verify(challenge, verifier) => {}
-        (Some(_), _) => return Ok(Err(fail("invalid_grant", "code_verifier does not match the code_challenge"))),
-        (None, Some(_)) => return Ok(Err(fail("invalid_grant", "code_verifier sent but no code_challenge was"))),
+        (Some(_), _) => {
+            return Ok(Err(fail(
+                "invalid_grant",
+                "code_verifier does not match the code_challenge",
+            )));
+        }
+        (None, Some(_)) => {
+            return Ok(Err(fail(
+                "invalid_grant",
+                "code_verifier sent but no code_challenge was",
+            )));
+        }
         (None, None) => {}
     }
     let Some(customer) = state.store.find_customer(&row.customer_id).await? else {
@@ -88,44 +112,94 @@ pub async fn exchange_code(state: &AppState, client: &Client, params: &[(String,
     };
     state.store.insert_family(&family).await?;
     let refresh = tokens::gets_refresh_token(client, &grant).then_some(None);
-    let issued = tokens::issue(state, IssueFor { client, customer: &customer, grant: &grant, family: &family, with_nonce: true, refresh }).await?;
+    let issued = tokens::issue(
+        state,
+        IssueFor {
+            client,
+            customer: &customer,
+            grant: &grant,
+            family: &family,
+            with_nonce: true,
+            refresh,
+        },
+    )
+    .await?;
     audit_issued(state, client, &customer.id, "authorization_code").await;
     Ok(Ok(issued))
 }
 
 /// `grant_type=refresh_token`, rotating the token on every use.
-pub async fn refresh(state: &AppState, client: &Client, params: &[(String, String)]) -> Result<Result<Issued, TokenError>> {
+pub async fn refresh(
+    state: &AppState,
+    client: &Client,
+    params: &[(String, String)],
+) -> Result<Result<Issued, TokenError>> {
     let now = state.clock.now();
-    let Some(token) = param(params, "refresh_token") else { return Ok(Err(fail("invalid_request", "refresh_token is required"))) };
+    let Some(token) = param(params, "refresh_token") else {
+        return Ok(Err(fail("invalid_request", "refresh_token is required")));
+    };
     let hash = random::hash_secret(token);
-    let invalid = Ok(Err(fail("invalid_grant", "the refresh token is invalid or expired")));
-    let Some((refresh, family)) = state.store.find_refresh_token(&hash).await? else { return invalid };
-    if family.client_id != client.client_id.as_str() || family.revoked_at.is_some() || family.expires_at <= now || refresh.expires_at <= now {
+    let invalid = Ok(Err(fail(
+        "invalid_grant",
+        "the refresh token is invalid or expired",
+    )));
+    let Some((refresh, family)) = state.store.find_refresh_token(&hash).await? else {
+        return invalid;
+    };
+    if family.client_id != client.client_id.as_str()
+        || family.revoked_at.is_some()
+        || family.expires_at <= now
+        || refresh.expires_at <= now
+    {
         return invalid;
     }
     if !state.store.use_refresh_token(&hash, now).await? {
         let used_at = refresh.used_at.unwrap_or(now);
-        let retry = now - used_at <= REFRESH_RETRY_GRACE_SECS && !state.store.successor_used(&hash).await?;
+        let retry =
+            now - used_at <= REFRESH_RETRY_GRACE_SECS && !state.store.successor_used(&hash).await?;
         if !retry {
             state.store.revoke_family(&family.id, now).await?;
             let event = AuditEvent::new(AuditKind::TokenReuseDetected, Outcome::Failure)
                 .with_client(&family.client_id)
                 .with_detail(json!({ "token": "refresh_token", "family": family.id }));
             state.audit(event).await;
-            return Ok(Err(fail("invalid_grant", "the refresh token was already used")));
+            return Ok(Err(fail(
+                "invalid_grant",
+                "the refresh token was already used",
+            )));
         }
         state.store.retire_successors(&hash, now).await?;
     }
-    let Some(customer) = state.store.find_customer(&family.customer_id).await? else { return invalid };
+    let Some(customer) = state.store.find_customer(&family.customer_id).await? else {
+        return invalid;
+    };
     let mut grant = context(&family.grant_context)?;
     if let Some(scope) = param(params, "scope") {
-        let asked: Vec<String> = scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let asked: Vec<String> = scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
         if !asked.iter().all(|s| grant.has_scope(s)) {
-            return Ok(Err(fail("invalid_scope", "a refresh cannot widen the granted scope")));
+            return Ok(Err(fail(
+                "invalid_scope",
+                "a refresh cannot widen the granted scope",
+            )));
         }
         grant.scope = asked;
     }
-    let issued = tokens::issue(state, IssueFor { client, customer: &customer, grant: &grant, family: &family, with_nonce: false, refresh: Some(Some(&hash)) }).await?;
+    let issued = tokens::issue(
+        state,
+        IssueFor {
+            client,
+            customer: &customer,
+            grant: &grant,
+            family: &family,
+            with_nonce: false,
+            refresh: Some(Some(&hash)),
+        },
+    )
+    .await?;
     audit_issued(state, client, &customer.id, "refresh_token").await;
     Ok(Ok(issued))
 }

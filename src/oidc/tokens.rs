@@ -72,7 +72,10 @@ pub async fn issue(state: &AppState, what: IssueFor<'_>) -> Result<Issued> {
         "sid": what.grant.sid,
     });
     let access_token = jwt::sign(&state.keys, alg, "at+jwt", &access_claims)?;
-    state.store.insert_access_token(&jti, &what.family.id, now, at_exp).await?;
+    state
+        .store
+        .insert_access_token(&jti, &what.family.id, now, at_exp)
+        .await?;
 
     let mut id_claims = claims::id_token(what.customer, what.grant);
     let standard = json!({
@@ -112,5 +115,11 @@ pub async fn issue(state: &AppState, what: IssueFor<'_>) -> Result<Issued> {
         }
         None => None,
     };
-    Ok(Issued { access_token, expires_in: config.access_token_ttl_secs, id_token, refresh_token, scope: what.grant.scope_string() })
+    Ok(Issued {
+        access_token,
+        expires_in: config.access_token_ttl_secs,
+        id_token,
+        refresh_token,
+        scope: what.grant.scope_string(),
+    })
 }

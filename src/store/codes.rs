@@ -71,11 +71,13 @@ impl Store {
 
     /// Spends a code: the first caller gets [`Redemption::Fresh`], every later one [`Redemption::Replayed`].
     pub async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<Redemption> {
-        let spent = sqlx::query("UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL")
-            .bind(code_hash)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
+        let spent = sqlx::query(
+            "UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
         let row = sqlx::query(
             "SELECT code_hash, client_id, customer_id, sid, redirect_uri, grant_context, code_challenge, expires_at \
              FROM authorization_codes WHERE code_hash = $1",
@@ -83,7 +85,9 @@ impl Store {
         .bind(code_hash)
         .fetch_optional(self.pool())
         .await?;
-        let Some(row) = row else { return Ok(Redemption::Unknown) };
+        let Some(row) = row else {
+            return Ok(Redemption::Unknown);
+        };
         let code = CodeRow {
             code_hash: row.try_get("code_hash")?,
             client_id: row.try_get("client_id")?,
@@ -94,6 +98,10 @@ impl Store {
             code_challenge: row.try_get("code_challenge")?,
             expires_at: row.try_get("expires_at")?,
         };
-        Ok(if spent.rows_affected() == 1 { Redemption::Fresh(code) } else { Redemption::Replayed(code) })
+        Ok(if spent.rows_affected() == 1 {
+            Redemption::Fresh(code)
+        } else {
+            Redemption::Replayed(code)
+        })
     }
 }

@@ -98,7 +98,13 @@ impl Store {
     }
 
     /// Stores an issued access token's `jti`.
-    pub async fn insert_access_token(&self, jti: &str, family_id: &str, now: i64, expires_at: i64) -> Result<()> {
+    pub async fn insert_access_token(
+        &self,
+        jti: &str,
+        family_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO access_tokens (jti, family_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(jti)
             .bind(family_id)
@@ -110,12 +116,18 @@ impl Store {
     }
 
     /// A refresh token with its family.
-    pub async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<(RefreshRow, FamilyRow)>> {
+    pub async fn find_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(RefreshRow, FamilyRow)>> {
         let sql = format!(
             "SELECT r.token_hash, r.family_id, r.parent_hash, r.created_at AS r_created_at, r.used_at, r.expires_at AS r_expires_at, \
              {FAMILY_COLUMNS} FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id WHERE r.token_hash = $1"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token_hash).fetch_optional(self.pool()).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(token_hash)
+            .fetch_optional(self.pool())
+            .await?;
         row.map(|row| {
             let refresh = RefreshRow {
                 token_hash: row.try_get("token_hash")?,
@@ -132,20 +144,24 @@ impl Store {
 
     /// Marks a refresh token exchanged; true for the one caller that did.
     pub async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL")
-            .bind(token_hash)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Whether any successor of this refresh token has been exchanged already.
     pub async fn successor_used(&self, token_hash: &str) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens WHERE parent_hash = $1 AND used_at IS NOT NULL")
-            .bind(token_hash)
-            .fetch_one(self.pool())
-            .await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM refresh_tokens WHERE parent_hash = $1 AND used_at IS NOT NULL",
+        )
+        .bind(token_hash)
+        .fetch_one(self.pool())
+        .await?;
         Ok(n > 0)
     }
 
@@ -163,31 +179,37 @@ impl Store {
 
     /// Revokes a family; true if it was live.
     pub async fn revoke_family(&self, family_id: &str, now: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE token_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(family_id)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
+        let done = sqlx::query(
+            "UPDATE token_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(family_id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Revokes every family issued from a code (a replayed code, RFC 6749 §4.1.2).
     pub async fn revoke_families_of_code(&self, code_hash: &str, now: i64) -> Result<u64> {
-        let done = sqlx::query("UPDATE token_families SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL")
-            .bind(code_hash)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
+        let done = sqlx::query(
+            "UPDATE token_families SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected())
     }
 
     /// Revokes every family of a browser session (logout).
     pub async fn revoke_families_of_session(&self, sid: &str, now: i64) -> Result<u64> {
-        let done = sqlx::query("UPDATE token_families SET revoked_at = $2 WHERE sid = $1 AND revoked_at IS NULL")
-            .bind(sid)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
+        let done = sqlx::query(
+            "UPDATE token_families SET revoked_at = $2 WHERE sid = $1 AND revoked_at IS NULL",
+        )
+        .bind(sid)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected())
     }
 
@@ -197,17 +219,23 @@ impl Store {
             "SELECT {FAMILY_COLUMNS} FROM access_tokens a JOIN token_families f ON f.id = a.family_id \
              WHERE a.jti = $1 AND a.revoked_at IS NULL AND f.revoked_at IS NULL AND a.expires_at > $2"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(jti).bind(now).fetch_optional(self.pool()).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(jti)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?;
         row.map(|row| family(&row)).transpose()
     }
 
     /// Revokes one access token.
     pub async fn revoke_access_token(&self, jti: &str, now: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE jti = $1 AND revoked_at IS NULL")
-            .bind(jti)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
+        let done = sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $2 WHERE jti = $1 AND revoked_at IS NULL",
+        )
+        .bind(jti)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 }

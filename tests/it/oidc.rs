@@ -4,8 +4,8 @@
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, RedirectUrl, Scope,
-    TokenResponse as _,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse as _, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse as _,
 };
 
 use crate::both_backends;
@@ -19,7 +19,8 @@ const WEB_CALLBACK: &str = "http://localhost:9/callback";
 async fn logged_in(backend: crate::helpers::Backend) -> (TestApp, String) {
     let app = TestApp::spawn(backend).await;
     let sub = app.create_customer("C0001234", PASSWORD, &[EMAIL]).await;
-    app.log_in_with_email_code("C0001234", PASSWORD, EMAIL).await;
+    app.log_in_with_email_code("C0001234", PASSWORD, EMAIL)
+        .await;
     (app, sub)
 }
 
@@ -460,7 +461,13 @@ fn client_key() -> (jsonwebtoken::EncodingKey, String) {
     (material.encoding, set.to_string())
 }
 
-fn assertion(key: &jsonwebtoken::EncodingKey, client_id: &str, aud: &str, jti: &str, now: i64) -> String {
+fn assertion(
+    key: &jsonwebtoken::EncodingKey,
+    client_id: &str,
+    aud: &str,
+    jti: &str,
+    now: i64,
+) -> String {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.kid = Some("client-key-1".into());
     let claims = serde_json::json!({ "iss": client_id, "sub": client_id, "aud": aud, "jti": jti, "iat": now, "exp": now + 60 });

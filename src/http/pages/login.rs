@@ -27,11 +27,17 @@ pub struct LoginQuery {
     reauth: Option<String>,
     /// Language hint of an OIDC request (handled by the `Browser` extractor).
     #[serde(default)]
-    #[expect(dead_code, reason = "read by the Browser extractor; named here so the query parses")]
+    #[expect(
+        dead_code,
+        reason = "read by the Browser extractor; named here so the query parses"
+    )]
     ui_locales: Option<String>,
     /// Language switch (handled by the `Browser` extractor).
     #[serde(default)]
-    #[expect(dead_code, reason = "read by the Browser extractor; named here so the query parses")]
+    #[expect(
+        dead_code,
+        reason = "read by the Browser extractor; named here so the query parses"
+    )]
     lang: Option<String>,
 }
 

@@ -5,8 +5,8 @@
 
 pub mod authenticator;
 pub mod browser;
-pub mod rp;
 mod database;
+pub mod rp;
 pub mod smtp;
 pub mod webdriver;
 

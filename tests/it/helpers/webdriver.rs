@@ -1,4 +1,4 @@
-//! A small W3C WebDriver client for driving Debian's headless Chromium
+//! A small W3C `WebDriver` client for driving Debian's headless Chromium
 //! through `chromedriver`, with the WebAuthn virtual authenticator of the
 //! WebAuthn Level 2 automation extension. Plain JSON over HTTP (reqwest);
 //! no extra crates.
@@ -25,11 +25,16 @@ pub struct Browser {
 /// Whether the browser tests can run here: chromedriver and Chromium exist.
 /// `.ci/run` installs both, so in CI this is always true.
 pub fn available() -> bool {
-    std::path::Path::new("/usr/bin/chromedriver").exists() && std::path::Path::new("/usr/bin/chromium").exists()
+    std::path::Path::new("/usr/bin/chromedriver").exists()
+        && std::path::Path::new("/usr/bin/chromium").exists()
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Browser {
@@ -43,7 +48,10 @@ impl Browser {
             .spawn()
             .expect("chromedriver starts (apt-get install chromium-driver)");
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
         for _ in 0..100 {
             if http.get(format!("{base}/status")).send().await.is_ok() {
                 break;
@@ -68,11 +76,31 @@ impl Browser {
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args, "prefs": { "intl.accept_languages": lang } }
         }}});
-        let created: Value = http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
-        let session = created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_owned();
-        let artefacts = std::env::temp_dir().join("kagi-browser-artefacts").join(name);
+        let created: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {created}"))
+            .to_owned();
+        let artefacts = std::env::temp_dir()
+            .join("kagi-browser-artefacts")
+            .join(name);
         std::fs::create_dir_all(&artefacts).unwrap();
-        Self { driver, base, session, http, _profile: profile, artefacts }
+        Self {
+            driver,
+            base,
+            session,
+            http,
+            _profile: profile,
+            artefacts,
+        }
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -105,58 +133,107 @@ impl Browser {
         }
         let html = self.artefacts.join("failure.html");
         let _ = std::fs::write(&html, self.source().await);
-        panic!("{message}\nscreenshot: {}\npage HTML: {}", png.display(), html.display());
+        panic!(
+            "{message}\nscreenshot: {}\npage HTML: {}",
+            png.display(),
+            html.display()
+        );
     }
 
     /// Opens `url`.
     pub async fn goto(&self, url: &str) {
-        self.checked(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
+        self.checked(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
     }
 
     /// The current URL.
     pub async fn url(&self) -> String {
-        self.call(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_owned()
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The page's HTML.
     pub async fn source(&self) -> String {
-        self.call(reqwest::Method::GET, "/source", None).await.as_str().unwrap_or_default().to_owned()
+        self.call(reqwest::Method::GET, "/source", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Waits up to 10 s for an element matching `css`; fails with artefacts otherwise.
     pub async fn find(&self, css: &str) -> String {
         for _ in 0..100 {
-            let found = self.call(reqwest::Method::POST, "/element", Some(json!({ "using": "css selector", "value": css }))).await;
+            let found = self
+                .call(
+                    reqwest::Method::POST,
+                    "/element",
+                    Some(json!({ "using": "css selector", "value": css })),
+                )
+                .await;
             if let Some(id) = found.get(ELEMENT).and_then(Value::as_str) {
                 return id.to_owned();
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        self.fail(&format!("no element matches `{css}` at {}", self.url().await)).await
+        self.fail(&format!(
+            "no element matches `{css}` at {}",
+            self.url().await
+        ))
+        .await
     }
 
     /// How many elements match `css` now.
     pub async fn count(&self, css: &str) -> usize {
-        let found = self.call(reqwest::Method::POST, "/elements", Some(json!({ "using": "css selector", "value": css }))).await;
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/elements",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
+            .await;
         found.as_array().map_or(0, Vec::len)
     }
 
     /// Clicks the element matching `css`.
     pub async fn click(&self, css: &str) {
         let id = self.find(css).await;
-        self.checked(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
+        self.checked(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await;
     }
 
     /// Types `text` into the element matching `css` (after clearing it).
     pub async fn type_into(&self, css: &str, text: &str) {
         let id = self.find(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({}))).await;
-        self.checked(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({ "text": text }))).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.checked(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
     }
 
     /// Runs a script and returns its value.
     pub async fn script(&self, source: &str) -> Value {
-        self.checked(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": source, "args": [] }))).await
+        self.checked(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": source, "args": [] })),
+        )
+        .await
     }
 
     /// Waits up to 15 s until the URL contains `part`.
@@ -167,7 +244,11 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        self.fail(&format!("URL never contained `{part}`; it is {}", self.url().await)).await
+        self.fail(&format!(
+            "URL never contained `{part}`; it is {}",
+            self.url().await
+        ))
+        .await
     }
 
     /// Waits up to 15 s until the page HTML contains `text`.
@@ -188,12 +269,26 @@ impl Browser {
             "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
             "hasUserVerification": true, "isUserConsenting": true, "isUserVerified": true
         });
-        self.checked(reqwest::Method::POST, "/webauthn/authenticator", Some(options)).await.as_str().unwrap_or_default().to_owned()
+        self.checked(
+            reqwest::Method::POST,
+            "/webauthn/authenticator",
+            Some(options),
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
     }
 
     /// The credentials stored in a virtual authenticator.
     pub async fn credentials(&self, authenticator: &str) -> Vec<Value> {
-        let value = self.checked(reqwest::Method::GET, &format!("/webauthn/authenticator/{authenticator}/credentials"), None).await;
+        let value = self
+            .checked(
+                reqwest::Method::GET,
+                &format!("/webauthn/authenticator/{authenticator}/credentials"),
+                None,
+            )
+            .await;
         value.as_array().cloned().unwrap_or_default()
     }
 }
@@ -202,7 +297,10 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let url = format!("{}/session/{}", self.base, self.session);
         let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 rt.block_on(async move {
                     let _ = reqwest::Client::new().delete(url).send().await;
                 });
