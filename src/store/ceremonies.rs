@@ -44,7 +44,7 @@ pub struct CeremonyRow {
 
 impl Store {
     /// Stores a ceremony, first dropping this session's oldest ones beyond
-    /// [`PER_SESSION`] so a script cannot pile up rows.
+    /// `PER_SESSION` so a script cannot pile up rows.
     pub async fn insert_ceremony(&self, new: &NewCeremony<'_>, now: i64) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
