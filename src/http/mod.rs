@@ -89,6 +89,10 @@ pub fn router(state: AppState) -> Router {
         .route("/stepup", get(pages::otp::step_up))
         .route("/account", get(pages::account::show))
         .route("/account/sessions/end", post(pages::account::end_session))
+        .route(
+            "/account/sessions/end-others",
+            post(pages::account::end_other_sessions),
+        )
         .route("/account/totp/start", post(pages::account::totp_start))
         .route("/account/totp", get(pages::account::totp_show))
         .route("/account/totp/confirm", post(pages::account::totp_confirm))

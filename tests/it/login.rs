@@ -377,6 +377,26 @@ both_backends! {
 }
 
 both_backends! {
+    async fn after_a_factor_change_the_customer_can_end_every_other_session(backend) {
+        let (app, _) = app_with_customer(backend).await;
+        app.log_in_with_email_code("C0001234", PASSWORD, EMAIL).await;
+        let phone = TestApp::spawn_on(app.db.clone(), app.dir.clone(), &[]).await;
+        phone.log_in_with_email_code("C0001234", PASSWORD, EMAIL).await;
+        let tablet = TestApp::spawn_on(app.db.clone(), app.dir.clone(), &[]).await;
+        tablet.log_in_with_email_code("C0001234", PASSWORD, EMAIL).await;
+        let account = app.page("/account").await;
+        assert!(account.html.contains("id=\"end-other-sessions\""));
+        let done = app.post("/account/sessions/end-others", &[]).await;
+        assert_eq!(done.location.as_deref(), Some("/account?notice=others_ended"));
+        assert_eq!(phone.page("/account").await.status, 303);
+        assert_eq!(tablet.page("/account").await.status, 303);
+        let after = app.page("/account").await;
+        assert_eq!(after.status, 200);
+        assert!(!after.html.contains("id=\"end-other-sessions\""), "only this session is left");
+    }
+}
+
+both_backends! {
     async fn a_customer_enrols_an_authenticator_app_from_the_account_page(backend) {
         let (app, _) = app_with_customer(backend).await;
         app.log_in_with_email_code("C0001234", PASSWORD, EMAIL).await;
