@@ -7,7 +7,7 @@
 //! `error`, `state` and `iss` (RFC 9207).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -34,28 +34,6 @@ fn bad_client(lang: crate::templates::Lang) -> PageError {
     }
 }
 
-/// Reads the request's parameters from the query (GET) or the form body (POST).
-async fn parameters(request: Request) -> Result<Vec<(String, String)>, PageError> {
-    let (parts, body) = request.into_parts();
-    let raw = if parts.method == Method::POST {
-        let is_form = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if !is_form {
-            return Err(PageError::bad_request());
-        }
-        let bytes = axum::body::to_bytes(body, super::BODY_LIMIT_BYTES)
-            .await
-            .map_err(|_| PageError::bad_request())?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| PageError::bad_request())?
-    } else {
-        parts.uri.query().unwrap_or_default().to_owned()
-    };
-    serde_urlencoded::from_str(&raw).map_err(|_| PageError::bad_request())
-}
-
 /// `GET`/`POST /authorize`.
 pub async fn authorize(
     State(state): State<AppState>,
@@ -63,7 +41,9 @@ pub async fn authorize(
     request: Request,
 ) -> Result<Response, PageError> {
     let lang = browser.lang;
-    let mut params = parameters(request).await.map_err(|e| e.in_lang(lang))?;
+    let mut params = super::extract::query_or_form(request)
+        .await
+        .map_err(|e| e.in_lang(lang))?;
     let mut pushed = false;
     if let Some(uri) = param(&params, "request_uri").filter(|u| u.starts_with(PAR_URN_PREFIX)) {
         params = pushed_params(&state, uri, param(&params, "client_id"))

@@ -9,7 +9,7 @@
 //! first, because anyone can make a browser load this URL (§2, §6).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -25,35 +25,13 @@ use crate::templates::Lang;
 /// Where the confirmation page posts.
 const CONFIRM_PATH: &str = "/session/end/confirm";
 
-/// Reads the parameters from the query (GET) or the form body (POST, §2).
-async fn parameters(request: Request) -> Result<Vec<(String, String)>, PageError> {
-    let (parts, body) = request.into_parts();
-    let raw = if parts.method == Method::POST {
-        let is_form = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if !is_form {
-            return Err(PageError::bad_request());
-        }
-        let bytes = axum::body::to_bytes(body, super::BODY_LIMIT_BYTES)
-            .await
-            .map_err(|_| PageError::bad_request())?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| PageError::bad_request())?
-    } else {
-        parts.uri.query().unwrap_or_default().to_owned()
-    };
-    serde_urlencoded::from_str(&raw).map_err(|_| PageError::bad_request())
-}
-
 /// `GET`/`POST /session/end`.
 pub async fn end_session(
     State(state): State<AppState>,
     mut browser: Browser,
     request: Request,
 ) -> Result<Response, PageError> {
-    let params = parameters(request)
+    let params = super::extract::query_or_form(request)
         .await
         .map_err(|e| e.in_lang(browser.lang))?;
     // The GET query's `ui_locales` was read by the extractor; a POST body's is read here.

@@ -251,3 +251,26 @@ impl<T: DeserializeOwned> FromRequestParts<AppState> for PageQuery<T> {
             .map_err(|_| PageError::bad_request())
     }
 }
+
+/// The parameters of an endpoint that takes both methods (OIDC Core §3.1.2.1,
+/// RP-Initiated Logout §2): the query of a GET, the form body of a POST.
+pub async fn query_or_form(request: Request) -> Result<Vec<(String, String)>, PageError> {
+    let (parts, body) = request.into_parts();
+    let raw = if parts.method == axum::http::Method::POST {
+        let is_form = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(PageError::bad_request());
+        }
+        let bytes = axum::body::to_bytes(body, super::BODY_LIMIT_BYTES)
+            .await
+            .map_err(|_| PageError::bad_request())?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| PageError::bad_request())?
+    } else {
+        parts.uri.query().unwrap_or_default().to_owned()
+    };
+    serde_urlencoded::from_str(&raw).map_err(|_| PageError::bad_request())
+}
