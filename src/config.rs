@@ -216,6 +216,12 @@ pub const SETTINGS: &[Setting] = &[
         "Password hashes computed at once; more wait their turn."
     ),
     setting!(
+        "password_blocklist",
+        Text,
+        "(unset)",
+        "File of passwords to refuse (one per line, e.g. a breached-password list), on top of the built-in list."
+    ),
+    setting!(
         "login_notification",
         Boolean,
         "false",
@@ -309,6 +315,8 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// Mail after each login.
     pub login_notification: bool,
+    /// File of extra passwords to refuse.
+    pub password_blocklist: Option<PathBuf>,
     /// Trust `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
     /// Log format.
@@ -347,6 +355,7 @@ struct Raw {
     purge_interval_secs: Option<u64>,
     password_hash_concurrency: Option<usize>,
     login_notification: Option<bool>,
+    password_blocklist: Option<PathBuf>,
     trust_forwarded_for: Option<bool>,
     log_format: Option<LogFormat>,
 }
@@ -579,6 +588,7 @@ fn validate(raw: Raw) -> Result<Config, ConfigError> {
         purge_interval_secs: raw.purge_interval_secs.unwrap_or(300).max(1),
         password_hash_concurrency,
         login_notification: raw.login_notification.unwrap_or(false),
+        password_blocklist: raw.password_blocklist,
         trust_forwarded_for: raw.trust_forwarded_for.unwrap_or(false),
         log_format: raw.log_format.unwrap_or(LogFormat::Text),
     })

@@ -32,9 +32,69 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Checks a new password against the policy: 8 to 256 characters, no composition rules.
-pub fn check_policy(password: &SecretString) -> Result<()> {
-    let chars = password.expose_secret().chars().count();
+/// Passwords refused whatever the rest of the policy says: the most common
+/// choices (NIST SP 800-63B-4 §3.1.1.2 asks for a blocklist). Operators add
+/// a full list of breached passwords with `password_blocklist`.
+const BUILT_IN_BLOCKLIST: &[&str] = &[
+    "password",
+    "password1",
+    "password123",
+    "passw0rd",
+    "p@ssw0rd",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "87654321",
+    "11111111",
+    "00000000",
+    "88888888",
+    "12341234",
+    "11223344",
+    "qwertyui",
+    "qwerty123",
+    "qwertyuiop",
+    "1q2w3e4r",
+    "1qaz2wsx",
+    "zaq12wsx",
+    "asdfghjk",
+    "asdf1234",
+    "abcd1234",
+    "abc12345",
+    "abcdefgh",
+    "iloveyou",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "welcome1",
+    "letmein1",
+    "trustno1",
+    "dragon12",
+    "monkey12",
+    "admin123",
+    "administrator",
+    "changeme",
+    "superman",
+    "starwars",
+];
+
+/// NFC normalisation, so a password typed on a keyboard that composes
+/// characters differently (macOS gives NFD kana) still matches.
+fn normalise(password: &SecretString) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    password.expose_secret().nfc().collect()
+}
+
+/// Checks a new password against the policy: 8 to 256 characters (Unicode
+/// code points after NFC), no composition rules, not on a blocklist, not the
+/// customer code, not one repeated character.
+pub fn check_policy(
+    password: &SecretString,
+    customer_code: &str,
+    extra_blocklist: &[String],
+) -> Result<()> {
+    let text = normalise(password);
+    let chars = text.chars().count();
     if chars < MIN_CHARS {
         return Err(Error::Invalid(format!(
             "a password has at least {MIN_CHARS} characters"
@@ -45,13 +105,39 @@ pub fn check_policy(password: &SecretString) -> Result<()> {
             "a password has at most {MAX_CHARS} characters"
         )));
     }
+    let lower = text.to_lowercase();
+    let blocked = BUILT_IN_BLOCKLIST.contains(&lower.as_str())
+        || extra_blocklist.iter().any(|b| b.to_lowercase() == lower)
+        || lower == customer_code.to_lowercase()
+        || text.chars().all(|c| Some(c) == text.chars().next());
+    if blocked {
+        return Err(Error::Invalid(
+            "this password is too common or too easy to guess; choose another".into(),
+        ));
+    }
     Ok(())
+}
+
+/// Reads a blocklist file: one password per line, blank lines and `#` comments ignored.
+pub fn load_blocklist(path: &std::path::Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Invalid(format!(
+            "cannot read the password blocklist {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
 }
 
 /// Hashes a password with argon2id and a random 16-byte salt, returning the PHC string.
 pub fn hash(password: &SecretString) -> Result<String> {
     argon2()
-        .hash_password(password.expose_secret().as_bytes())
+        .hash_password(normalise(password).as_bytes())
         .map(|h| h.to_string())
         .map_err(|e| Error::Internal(anyhow::anyhow!("argon2 hashing failed: {e}")))
 }
@@ -60,7 +146,7 @@ pub fn hash(password: &SecretString) -> Result<String> {
 pub fn verify(password: &SecretString, phc: &str) -> bool {
     match PasswordHash::new(phc) {
         Ok(parsed) => argon2()
-            .verify_password(password.expose_secret().as_bytes(), &parsed)
+            .verify_password(normalise(password).as_bytes(), &parsed)
             .is_ok(),
         Err(_) => false,
     }
@@ -166,9 +252,42 @@ mod tests {
 
     #[test]
     fn the_policy_counts_code_points_not_bytes() {
-        assert!(check_policy(&SecretString::from("パスワード安全")).is_err()); // 7 characters
-        assert!(check_policy(&SecretString::from("パスワード安全だ")).is_ok()); // 8 characters
-        assert!(check_policy(&SecretString::from("short")).is_err());
-        assert!(check_policy(&SecretString::from("x".repeat(257))).is_err());
+        let check = |p: &str| check_policy(&SecretString::from(p), "C0001234", &[]);
+        assert!(check("パスワード安全").is_err()); // 7 characters
+        assert!(check("パスワード安全だ").is_ok()); // 8 characters
+        assert!(check("short").is_err());
+        assert!(check(&"x".repeat(257)).is_err());
+        // NFD "が" is two code points but one character after NFC.
+        assert!(check("パスワード安全か\u{3099}").is_ok());
+        assert!(check("パスワード安か\u{3099}").is_err());
+    }
+
+    #[test]
+    fn common_easy_and_listed_passwords_are_refused() {
+        for bad in [
+            "password",
+            "PASSWORD1",
+            "12345678",
+            "qwertyuiop",
+            "c0001234",
+            "zzzzzzzzzz",
+        ] {
+            assert!(
+                check_policy(&SecretString::from(bad), "C0001234", &[]).is_err(),
+                "{bad}"
+            );
+        }
+        let listed = vec!["correct horse".to_owned()];
+        assert!(check_policy(&SecretString::from("Correct Horse"), "C1", &listed).is_err());
+        assert!(check_policy(&SecretString::from("correct horse battery"), "C1", &listed).is_ok());
+    }
+
+    #[test]
+    fn composed_and_decomposed_forms_of_a_password_are_the_same_password() {
+        let phc = hash(&SecretString::from("パスワードが長い")).unwrap();
+        assert!(verify(
+            &SecretString::from("パスワードか\u{3099}長い"),
+            &phc
+        ));
     }
 }

@@ -100,7 +100,11 @@ async fn add(
         .map(|e| Email::parse(e))
         .collect::<Result<Vec<_>, _>>()?;
     let password = read_password()?;
-    password::check_policy(&password)?;
+    let blocklist = match &config.password_blocklist {
+        Some(path) => password::load_blocklist(path)?,
+        None => Vec::new(),
+    };
+    password::check_policy(&password, code.as_str(), &blocklist)?;
     let (store, clock) = super::open_store(config).await?;
     let hash = password::Hasher::new(1).hash(password).await?;
     let id = uuid::Uuid::new_v4().to_string();
