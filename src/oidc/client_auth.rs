@@ -181,6 +181,17 @@ async fn client_keys(client: &Client) -> Option<JwkSet> {
     serde_json::from_slice(&body).ok()
 }
 
+/// RSA client keys must have at least 2048 bits (security requirement 35).
+fn strong_enough(jwk: &jsonwebtoken::jwk::Jwk) -> bool {
+    match &jwk.algorithm {
+        jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(rsa.n.trim_end_matches('='))
+            .is_ok_and(|n| n.iter().skip_while(|b| **b == 0).count() >= 256),
+        jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_) => false,
+        _ => true,
+    }
+}
+
 /// Verifies a `private_key_jwt` assertion (RFC 7523 §3) and records its `jti`.
 async fn check_assertion(
     state: &AppState,
@@ -198,7 +209,8 @@ async fn check_assertion(
     let candidates = keys
         .keys
         .iter()
-        .filter(|k| header.kid.is_none() || k.common.key_id == header.kid);
+        .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
+        .filter(|k| strong_enough(k));
     let mut validation = Validation::new(header.alg);
     validation.set_audience(audiences);
     validation.set_issuer(&[client.client_id.as_str()]);

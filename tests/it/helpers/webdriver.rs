@@ -262,6 +262,113 @@ impl Browser {
         self.fail(&format!("the page never showed `{text}`")).await
     }
 
+    /// The visible text of the element matching `css` (waits for it like [`Self::find`]).
+    pub async fn text(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        self.checked(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// An attribute of the element matching `css`, if set.
+    pub async fn attribute(&self, css: &str, name: &str) -> Option<String> {
+        let id = self.find(css).await;
+        self.checked(
+            reqwest::Method::GET,
+            &format!("/element/{id}/attribute/{name}"),
+            None,
+        )
+        .await
+        .as_str()
+        .map(str::to_owned)
+    }
+
+    /// Waits up to 15 s until the element matching `css` shows `text`.
+    pub async fn wait_element_text(&self, css: &str, text: &str) {
+        for _ in 0..150 {
+            let shown = self.script_with(
+                "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
+                json!([css]),
+            )
+            .await;
+            if shown.as_str().is_some_and(|t| t.contains(text)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.fail(&format!("`{css}` never showed `{text}`")).await
+    }
+
+    /// Reloads `url` until the page HTML contains `text` (up to 15 s), for
+    /// changes made elsewhere (a back-channel logout reaching a relying party).
+    pub async fn reload_until(&self, url: &str, text: &str) {
+        for _ in 0..75 {
+            self.goto(url).await;
+            if self.source().await.contains(text) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.fail(&format!("{url} never showed `{text}`")).await
+    }
+
+    /// Fails with artefacts unless `condition` holds.
+    pub async fn ensure(&self, condition: bool, message: &str) {
+        if !condition {
+            self.fail(message).await;
+        }
+    }
+
+    /// Runs a script with arguments and returns its value.
+    pub async fn script_with(&self, source: &str, args: Value) -> Value {
+        self.checked(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": source, "args": args })),
+        )
+        .await
+    }
+
+    /// Deletes every cookie of the current page's site (the browser forgets its session).
+    pub async fn delete_cookies(&self) {
+        self.checked(reqwest::Method::DELETE, "/cookie", None).await;
+    }
+
+    /// The handle of the current tab.
+    pub async fn window(&self) -> String {
+        self.checked(reqwest::Method::GET, "/window", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Opens a new tab and switches to it; returns its handle.
+    pub async fn new_tab(&self) -> String {
+        let created = self
+            .checked(
+                reqwest::Method::POST,
+                "/window/new",
+                Some(json!({ "type": "tab" })),
+            )
+            .await;
+        let handle = created["handle"].as_str().unwrap_or_default().to_owned();
+        self.switch_to(&handle).await;
+        handle
+    }
+
+    /// Switches to the tab `handle`.
+    pub async fn switch_to(&self, handle: &str) {
+        self.checked(
+            reqwest::Method::POST,
+            "/window",
+            Some(json!({ "handle": handle })),
+        )
+        .await;
+    }
+
     /// Adds a CTAP2 internal virtual authenticator with resident keys and
     /// user verification (a platform passkey provider); returns its id.
     pub async fn add_virtual_authenticator(&self) -> String {
@@ -278,6 +385,16 @@ impl Browser {
         .as_str()
         .unwrap_or_default()
         .to_owned()
+    }
+
+    /// Removes a virtual authenticator and its credentials (a device put away).
+    pub async fn remove_virtual_authenticator(&self, authenticator: &str) {
+        self.checked(
+            reqwest::Method::DELETE,
+            &format!("/webauthn/authenticator/{authenticator}"),
+            None,
+        )
+        .await;
     }
 
     /// The credentials stored in a virtual authenticator.
