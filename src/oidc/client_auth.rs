@@ -249,6 +249,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rsa_client_keys_need_2048_bits_and_symmetric_keys_never_pass() {
+        let pem = crate::crypto::keys::generate_pem(SigningAlg::Rs256).unwrap();
+        let strong = crate::crypto::keys::from_pem(SigningAlg::Rs256, &pem).unwrap().jwk;
+        assert!(strong_enough(&strong));
+        let weak: jsonwebtoken::jwk::Jwk = serde_json::from_value(serde_json::json!({
+            "kty": "RSA", "n": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xC5u8; 128]), "e": "AQAB"
+        }))
+        .unwrap();
+        assert!(!strong_enough(&weak), "RSA-1024");
+        let oct: jsonwebtoken::jwk::Jwk = serde_json::from_value(serde_json::json!({ "kty": "oct", "k": "c2VjcmV0" })).unwrap();
+        assert!(!strong_enough(&oct));
+    }
+
+    #[test]
     fn basic_credentials_are_form_urldecoded() {
         // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
         let header = format!("Basic {}", STANDARD.encode("my%20client:p%40ss%2Bword"));
