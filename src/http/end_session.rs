@@ -179,7 +179,7 @@ fn confirm_page(
         action => CONFIRM_PATH,
         fields => fields,
     };
-    let mut response = render(
+    let response = render(
         state,
         browser,
         "logout.html",
@@ -187,44 +187,5 @@ fn confirm_page(
         ctx,
         Messages::default(),
     )?;
-    // Browsers apply form-action to the redirect that answers the form, so the RP's origin is allowed too.
-    if let Some(source) = checked.redirect.as_deref().and_then(csp_source) {
-        let csp = super::security_headers::CSP.replace(
-            "form-action 'self'",
-            &format!("form-action 'self' {source}"),
-        );
-        if let Ok(value) = HeaderValue::from_str(&csp) {
-            response
-                .headers_mut()
-                .insert(header::CONTENT_SECURITY_POLICY, value);
-        }
-    }
     Ok(response)
-}
-
-/// The CSP source expression of a redirect's origin (`scheme:` for private-use schemes).
-fn csp_source(uri: &str) -> Option<String> {
-    let url = url::Url::parse(uri).ok()?;
-    match url.origin() {
-        url::Origin::Tuple(..) => Some(url.origin().ascii_serialization()),
-        url::Origin::Opaque(_) => Some(format!("{}:", url.scheme())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_csp_source_is_the_origin_of_the_redirect() {
-        assert_eq!(
-            csp_source("https://rp.example.com:8443/bye?x=1").as_deref(),
-            Some("https://rp.example.com:8443")
-        );
-        assert_eq!(
-            csp_source("com.example.app:/bye").as_deref(),
-            Some("com.example.app:")
-        );
-        assert_eq!(csp_source("not a url"), None);
-    }
 }

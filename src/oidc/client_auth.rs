@@ -184,9 +184,11 @@ async fn client_keys(client: &Client) -> Option<JwkSet> {
 /// RSA client keys must have at least 2048 bits (security requirement 35).
 fn strong_enough(jwk: &jsonwebtoken::jwk::Jwk) -> bool {
     match &jwk.algorithm {
-        jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) => base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(rsa.n.trim_end_matches('='))
-            .is_ok_and(|n| n.iter().skip_while(|b| **b == 0).count() >= 256),
+        jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) => {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(rsa.n.trim_end_matches('='))
+                .is_ok_and(|n| n.iter().skip_while(|b| **b == 0).count() >= 256)
+        }
         jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_) => false,
         _ => true,
     }
@@ -251,14 +253,17 @@ mod tests {
     #[test]
     fn rsa_client_keys_need_2048_bits_and_symmetric_keys_never_pass() {
         let pem = crate::crypto::keys::generate_pem(SigningAlg::Rs256).unwrap();
-        let strong = crate::crypto::keys::from_pem(SigningAlg::Rs256, &pem).unwrap().jwk;
+        let strong = crate::crypto::keys::from_pem(SigningAlg::Rs256, &pem)
+            .unwrap()
+            .jwk;
         assert!(strong_enough(&strong));
         let weak: jsonwebtoken::jwk::Jwk = serde_json::from_value(serde_json::json!({
             "kty": "RSA", "n": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xC5u8; 128]), "e": "AQAB"
         }))
         .unwrap();
         assert!(!strong_enough(&weak), "RSA-1024");
-        let oct: jsonwebtoken::jwk::Jwk = serde_json::from_value(serde_json::json!({ "kty": "oct", "k": "c2VjcmV0" })).unwrap();
+        let oct: jsonwebtoken::jwk::Jwk =
+            serde_json::from_value(serde_json::json!({ "kty": "oct", "k": "c2VjcmV0" })).unwrap();
         assert!(!strong_enough(&oct));
     }
 

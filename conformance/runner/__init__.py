@@ -1,0 +1,1 @@
+"""Kagi black-box conformance runner (see ../README.md)."""
