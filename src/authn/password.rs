@@ -106,10 +106,11 @@ pub fn check_policy(
         )));
     }
     let lower = text.to_lowercase();
+    let first = text.chars().next();
     let blocked = BUILT_IN_BLOCKLIST.contains(&lower.as_str())
         || extra_blocklist.iter().any(|b| b.to_lowercase() == lower)
         || lower == customer_code.to_lowercase()
-        || text.chars().all(|c| Some(c) == text.chars().next());
+        || text.chars().all(|c| Some(c) == first);
     if blocked {
         return Err(Error::Invalid(
             "this password is too common or too easy to guess; choose another".into(),

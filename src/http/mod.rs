@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/static/{file}", get(static_files::asset))
+        .route("/favicon.ico", get(static_files::no_favicon))
         .route(
             "/authorize",
             get(authorize::authorize).post(authorize::authorize),

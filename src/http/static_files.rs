@@ -7,6 +7,15 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::PageError;
 
+/// `GET /favicon.ico`: there is none; 204 keeps browser consoles and 404 counts clean.
+pub async fn no_favicon() -> Response {
+    (
+        axum::http::StatusCode::NO_CONTENT,
+        [(header::CACHE_CONTROL, "public, max-age=86400")],
+    )
+        .into_response()
+}
+
 /// Serves one embedded asset.
 pub async fn asset(Path(file): Path<String>) -> Response {
     match crate::templates::static_asset(&file) {

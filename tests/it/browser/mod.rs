@@ -1,5 +1,12 @@
-//! Customer journeys in a real headless Chromium (issue: demo and browser
-//! tests). Each test starts chromedriver with a fresh profile; on failure the
-//! screenshot and page HTML paths are printed.
+//! Customer journeys in a real headless Chromium (issue 7): the seed guide's
+//! steps on Kagi's hosted pages, the trading demo relying party and a native
+//! app's loopback redirect. Each test starts chromedriver with a fresh
+//! profile and, for passkeys, the WebAuthn virtual authenticator; on failure
+//! the screenshot and page HTML paths are printed.
 
+mod demo;
+mod languages;
 mod login;
+mod native;
+mod passkeys;
+mod steps;

@@ -3,7 +3,7 @@
 //! WebAuthn Level 2 automation extension. Plain JSON over HTTP (reqwest);
 //! no extra crates.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -18,6 +18,9 @@ pub struct Browser {
     session: String,
     http: reqwest::Client,
     _profile: tempfile::TempDir,
+    /// Set once [`Browser::fail`] saved the artefacts, so a drop during the
+    /// panic does not save them again.
+    saved: std::sync::atomic::AtomicBool,
     /// Where failure artefacts (screenshot, HTML) are written.
     pub artefacts: PathBuf,
 }
@@ -74,6 +77,7 @@ impl Browser {
         ];
         let caps = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
+            "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args, "prefs": { "intl.accept_languages": lang } }
         }}});
         let created: Value = http
@@ -99,6 +103,7 @@ impl Browser {
             session,
             http,
             _profile: profile,
+            saved: std::sync::atomic::AtomicBool::new(false),
             artefacts,
         }
     }
@@ -121,23 +126,39 @@ impl Browser {
         value
     }
 
-    /// Saves a screenshot and the page HTML, prints their paths, and panics with `message`.
+    /// Saves a screenshot, the page HTML and the browser console, prints
+    /// their paths, and panics with `message`.
     pub async fn fail(&self, message: &str) -> ! {
-        let shot = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let png = self.artefacts.join("failure.png");
-        if let Some(data) = shot.as_str() {
-            use base64::Engine as _;
-            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) {
-                let _ = std::fs::write(&png, bytes);
-            }
+        self.saved.store(true, std::sync::atomic::Ordering::SeqCst);
+        let url = format!("{}/session/{}", self.base, self.session);
+        let saved = save_artefacts(&self.http, &url, &self.artefacts).await;
+        panic!("{message}\n{saved}");
+    }
+
+    /// The browser console since the last call (errors such as CSP
+    /// violations), one entry a line.
+    pub async fn console_log(&self) -> String {
+        let url = format!("{}/session/{}", self.base, self.session);
+        console_log(&self.http, &url).await
+    }
+
+    /// Fails (with artefacts) when the console showed a script error or a
+    /// Content Security Policy violation since the last look: a page that
+    /// still works by luck is a failure too.
+    pub async fn ensure_clean_console(&self) {
+        let log = self.console_log().await;
+        let bad: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                ["Content Security Policy", "Refused to", "Uncaught"]
+                    .iter()
+                    .any(|m| l.contains(m))
+            })
+            .collect();
+        if !bad.is_empty() {
+            self.fail(&format!("the browser console shows:\n{}", bad.join("\n")))
+                .await;
         }
-        let html = self.artefacts.join("failure.html");
-        let _ = std::fs::write(&html, self.source().await);
-        panic!(
-            "{message}\nscreenshot: {}\npage HTML: {}",
-            png.display(),
-            html.display()
-        );
     }
 
     /// Opens `url`.
@@ -369,6 +390,42 @@ impl Browser {
         .await;
     }
 
+    /// Runs a Chrome `DevTools` Protocol command (chromedriver's `goog/cdp/execute`).
+    pub async fn cdp(&self, command: &str, params: Value) -> Value {
+        self.checked(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({ "cmd": command, "params": params })),
+        )
+        .await
+    }
+
+    /// Makes every page of this tab see a browser without passkey autofill
+    /// (`isConditionalMediationAvailable()` resolves to false) until
+    /// [`Self::restore_passkey_autofill`]. With the virtual authenticator,
+    /// Chromium completes an autofill request at once, so a login page would
+    /// log in before its button could be pressed.
+    pub async fn hide_passkey_autofill(&self) -> String {
+        let source = "if (window.PublicKeyCredential) { \
+            PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false); }";
+        let added = self
+            .cdp(
+                "Page.addScriptToEvaluateOnNewDocument",
+                json!({ "source": source }),
+            )
+            .await;
+        added["identifier"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Undoes [`Self::hide_passkey_autofill`] for pages loaded from now on.
+    pub async fn restore_passkey_autofill(&self, identifier: &str) {
+        self.cdp(
+            "Page.removeScriptToEvaluateOnNewDocument",
+            json!({ "identifier": identifier }),
+        )
+        .await;
+    }
+
     /// Adds a CTAP2 internal virtual authenticator with resident keys and
     /// user verification (a platform passkey provider); returns its id.
     pub async fn add_virtual_authenticator(&self) -> String {
@@ -410,16 +467,87 @@ impl Browser {
     }
 }
 
+/// Answers a `WebDriver` command of session `session_url`, `Null` on any error.
+async fn raw(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    session_url: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut request = http.request(method, format!("{session_url}{path}"));
+    if let Some(b) = body {
+        request = request.json(&b);
+    }
+    match request.send().await {
+        Ok(response) => response
+            .json::<Value>()
+            .await
+            .map(|v| v["value"].clone())
+            .unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
+}
+
+async fn console_log(http: &reqwest::Client, session_url: &str) -> String {
+    let body = Some(json!({ "type": "browser" }));
+    let entries = raw(http, reqwest::Method::POST, session_url, "/se/log", body).await;
+    entries
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .map(|e| format!("{} {}", e["level"], e["message"]))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+/// Writes `failure.png`, `failure.html` and `console.log` of the session
+/// into `dir`; returns the lines that name them.
+async fn save_artefacts(http: &reqwest::Client, session_url: &str, dir: &Path) -> String {
+    use base64::Engine as _;
+    let get = reqwest::Method::GET;
+    let png = dir.join("failure.png");
+    let shot = raw(http, get.clone(), session_url, "/screenshot", None).await;
+    if let Some(bytes) = shot
+        .as_str()
+        .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
+    {
+        let _ = std::fs::write(&png, bytes);
+    }
+    let html = dir.join("failure.html");
+    let source = raw(http, get, session_url, "/source", None).await;
+    let _ = std::fs::write(&html, source.as_str().unwrap_or_default());
+    let console = dir.join("console.log");
+    let _ = std::fs::write(&console, console_log(http, session_url).await);
+    format!(
+        "screenshot: {}\npage HTML: {}\nbrowser console: {}",
+        png.display(),
+        html.display(),
+        console.display()
+    )
+}
+
 impl Drop for Browser {
+    /// Ends the browser; when the test is failing (an assertion outside
+    /// [`Browser::fail`]), first saves the artefacts and prints their paths.
     fn drop(&mut self) {
         let url = format!("{}/session/{}", self.base, self.session);
+        let failing =
+            std::thread::panicking() && !self.saved.load(std::sync::atomic::Ordering::SeqCst);
+        let dir = self.artefacts.clone();
         let _ = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
                 rt.block_on(async move {
-                    let _ = reqwest::Client::new().delete(url).send().await;
+                    let http = reqwest::Client::new();
+                    if failing {
+                        eprintln!("{}", save_artefacts(&http, &url, &dir).await);
+                    }
+                    let _ = http.delete(url).send().await;
                 });
             }
         })
