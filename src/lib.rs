@@ -63,7 +63,7 @@ pub async fn build(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         .await?;
     let discovery_json = serde_json::to_string(&ProviderMetadata::new(&config))?;
     let webauthn = Arc::new(authn::passkey::build_webauthn(&config)?);
-    Ok(AppState {
+    Ok(AppState::new(state::Services {
         config: Arc::new(config),
         store,
         keys,
@@ -76,7 +76,7 @@ pub async fn build(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         metrics: Arc::default(),
         discovery_json: Arc::from(discovery_json),
         webauthn,
-    })
+    }))
 }
 
 /// The router for `state`.

@@ -15,9 +15,30 @@ use crate::oidc::signing_keys::KeyRing;
 use crate::store::Store;
 use crate::templates::Templates;
 
-/// Shared application state; cloning is cheap (every field is a handle).
+/// Shared application state: one `Arc`, so the clones that every request
+/// makes (middleware, extractors, handler) cost a reference count, not a copy
+/// of every handle. Fields are reached through `Deref`.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    /// Wraps the services.
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// Everything a request may need.
+#[derive(Debug)]
+pub struct Services {
     /// Validated configuration.
     pub config: Arc<Config>,
     /// Database.

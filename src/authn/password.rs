@@ -1,9 +1,8 @@
 //! Login passwords: policy and argon2id hashing.
 //!
-//! Hashing is CPU-bound (about 30 ms per hash), so it runs on the blocking
-//! thread pool behind a semaphore sized to the cores: a flood of password
-//! logins queues there instead of starving the async workers that serve
-//! tokens and pages.
+//! Hashing is CPU-bound (10 to 30 ms per hash), so it runs on a fixed set of
+//! threads sized to the cores ([`Hasher`]): a flood of password logins queues
+//! there instead of starving the async workers that serve tokens and pages.
 
 use std::sync::Arc;
 
@@ -11,7 +10,6 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret as _, SecretString};
-use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 
@@ -177,40 +175,68 @@ pub struct Verdict {
     pub password: SecretString,
 }
 
-/// Runs password hashing off the async runtime with bounded concurrency.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs password hashing off the async runtime on a fixed set of threads.
+///
+/// A fixed set, rather than tokio's blocking pool, bounds both the CPU given
+/// to hashing and its memory: each argon2id hash allocates 19 MiB, and the
+/// allocator keeps that in the arena of whichever thread ran it, so hashes
+/// spread over a growing pool of blocking threads left hundreds of MiB
+/// resident after a login flood (measured by `benches/run`).
 #[derive(Clone, Debug)]
 pub struct Hasher {
-    permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<Job>,
 }
 
 impl Hasher {
-    /// A hasher that computes at most `concurrency` hashes at once.
+    /// A hasher with `concurrency` threads; more requests wait in its queue.
+    /// The threads end when the last clone of the hasher is dropped.
     pub fn new(concurrency: usize) -> Self {
-        Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for n in 0..concurrency.max(1) {
+            let queue = Arc::clone(&queue);
+            let spawned = std::thread::Builder::new()
+                .name(format!("kagi-argon2-{n}"))
+                .spawn(move || {
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a password hashing thread");
+            }
         }
+        Self { jobs }
     }
 
-    /// [`hash`] on the blocking pool.
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(work());
+        });
+        self.jobs.send(job).map_err(|_| {
+            Error::Internal(anyhow::anyhow!("the password hashing threads are gone"))
+        })?;
+        rx.await.map_err(|e| Error::Internal(e.into()))
+    }
+
+    /// [`hash`] on the hashing threads.
     pub async fn hash(&self, password: SecretString) -> Result<String> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| Error::Internal(e.into()))?;
-        tokio::task::spawn_blocking(move || hash(&password))
-            .await
-            .map_err(|e| Error::Internal(e.into()))?
+        self.run(move || hash(&password)).await?
     }
 
-    /// [`verify`] on the blocking pool, also telling whether to rehash.
+    /// [`verify`] on the hashing threads, also telling whether to rehash.
     pub async fn verify(&self, password: SecretString, phc: String) -> Result<Verdict> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| Error::Internal(e.into()))?;
-        tokio::task::spawn_blocking(move || {
+        self.run(move || {
             let matches = verify(&password, &phc);
             Verdict {
                 matches,
@@ -219,7 +245,6 @@ impl Hasher {
             }
         })
         .await
-        .map_err(|e| Error::Internal(e.into()))
     }
 }
 

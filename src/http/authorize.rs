@@ -103,8 +103,12 @@ pub async fn authorize(
         created_at: now,
         expires_at: now + REQUEST_TTL_SECS,
     };
-    state.store.insert_request(&row).await?;
     let next = authorize::decide(&state, &row, &req, &client, &browser.session, false).await?;
+    // Stored only when the browser must come back for it: a session that
+    // already satisfies the request gets its code without two writes.
+    if matches!(next, Next::Interact(_) | Next::Consent | Next::OfferPasskey) {
+        state.store.insert_request(&row).await?;
+    }
     respond(&state, &browser, &client, &row, &req, next)
 }
 
@@ -177,7 +181,24 @@ pub async fn resume(
         return expired(&state, &browser);
     };
     let next = authorize::decide(&state, &row, &req, &client, &browser.session, false).await?;
-    respond(&state, &browser, &client, &row, &req, next)
+    finish(&state, &browser, &client, &row, &req, next).await
+}
+
+/// Answers a stored request; a final answer (code or error) uses it up, so
+/// a second tab or a replayed continue link finds it expired.
+async fn finish(
+    state: &AppState,
+    browser: &Browser,
+    client: &Client,
+    row: &RequestRow,
+    req: &AuthRequest,
+    next: Next,
+) -> Result<Response, PageError> {
+    let last = matches!(next, Next::Code(_) | Next::Error(_));
+    if last && !state.store.take_request(&row.id, state.clock.now()).await? {
+        return expired(state, browser);
+    }
+    respond(state, browser, client, row, req, next)
 }
 
 /// The consent form.
@@ -224,7 +245,7 @@ pub async fn consent(
             .await?;
     }
     let next = authorize::decide(&state, &row, &req, &client, &browser.session, true).await?;
-    respond(&state, &browser, &client, &row, &req, next)
+    finish(&state, &browser, &client, &row, &req, next).await
 }
 
 /// The passkey offer's "not now".

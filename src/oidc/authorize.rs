@@ -145,7 +145,7 @@ pub async fn decide(
             Next::Consent
         });
     }
-    issue_code(state, row, req, client, &customer, session, reported)
+    issue_code(state, req, client, &customer, session, reported)
         .await
         .map(Next::Code)
 }
@@ -240,7 +240,6 @@ async fn has_consent(
 
 async fn issue_code(
     state: &AppState,
-    row: &RequestRow,
     req: &AuthRequest,
     client: &Client,
     customer: &Customer,
@@ -269,7 +268,6 @@ async fn issue_code(
         code_challenge: req.code_challenge.clone(),
         expires_at: now + state.config.code_ttl_secs,
     };
-    state.store.take_request(&row.id, now).await?;
     state.store.insert_code(&code_row, now).await?;
     let event = AuditEvent::new(AuditKind::CodeIssued, Outcome::Success)
         .with_customer(&customer.id, customer.customer_code.as_str())
