@@ -167,6 +167,37 @@ fn is_loopback_host(url: &Url) -> bool {
     }
 }
 
+/// A registered client for unit tests: `public` decides the auth method and PKCE.
+#[cfg(test)]
+pub(crate) fn test_client(public: bool, redirect_uris: &[&str]) -> Client {
+    Client {
+        client_id: ClientId("c".into()),
+        name: "c".into(),
+        secret_hash: None,
+        public,
+        auth_method: if public {
+            AuthMethod::None
+        } else {
+            AuthMethod::ClientSecretBasic
+        },
+        redirect_uris: redirect_uris
+            .iter()
+            .map(|u| RedirectUri((*u).to_owned()))
+            .collect(),
+        post_logout_redirect_uris: vec![],
+        backchannel_logout_uri: None,
+        require_acr: None,
+        require_acr_from: None,
+        require_pkce: public,
+        id_token_alg: SigningAlg::Rs256,
+        jwks: None,
+        jwks_uri: None,
+        first_party: true,
+        require_par: false,
+        created_at: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -219,19 +219,11 @@ pub async fn consent(
         return expired(&state, &browser);
     };
     if form.decision != "accept" {
-        let e = AuthError {
+        let denied = AuthError {
             error: "access_denied",
             description: "the customer did not consent",
         };
-        return Ok(client_error(
-            &state,
-            &browser,
-            &client,
-            &req.redirect_uri,
-            req.response_mode,
-            req.state.as_deref(),
-            e,
-        ));
+        return finish(&state, &browser, &client, &row, &req, Next::Error(denied)).await;
     }
     if let Some(customer_id) = &browser.session.customer_id {
         state
@@ -260,22 +252,18 @@ pub async fn decline(
     State(state): State<AppState>,
     CsrfForm { browser, form }: CsrfForm<DeclineForm>,
 ) -> Result<Response, PageError> {
-    let Some((_, req, client)) = stored(&state, &browser, &form.request).await? else {
+    let Some((row, req, client)) = stored(&state, &browser, &form.request).await? else {
         return expired(&state, &browser);
     };
-    let e = AuthError {
-        error: "unmet_authentication_requirements",
-        description: "the requested authentication level cannot be met",
-    };
-    Ok(client_error(
+    finish(
         &state,
         &browser,
         &client,
-        &req.redirect_uri,
-        req.response_mode,
-        req.state.as_deref(),
-        e,
-    ))
+        &row,
+        &req,
+        Next::Error(authorize::unmet()),
+    )
+    .await
 }
 
 fn respond(

@@ -12,6 +12,7 @@ use super::acr::{self, Assurance, Window};
 use super::grant::GrantContext;
 use super::request::{AuthError, AuthRequest};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::authn::passkey::passkey_step_up_url;
 use crate::crypto::random;
 use crate::error::Result;
 use crate::model::{Client, Customer};
@@ -41,10 +42,6 @@ pub enum Next {
 /// The local path that resumes request `id` after an interaction.
 pub fn continue_path(id: &str) -> String {
     format!("/authorize/continue?request={id}")
-}
-
-fn enc(path: &str) -> String {
-    serde_urlencoded::to_string([("return_to", path)]).unwrap_or_default()
 }
 
 /// Decides the next step for `req` (stored as `row`) in `session`.
@@ -116,7 +113,7 @@ pub async fn decide(
         let had_passkey =
             acr::best(&events, Window::default(), phr, mfa).is_some_and(|b| b.acr == phr);
         return Ok(Next::Interact(if had_passkey {
-            format!("/stepup/passkey?{}", enc(&resume))
+            passkey_step_up_url(&resume)
         } else {
             login_path()
         }));
@@ -148,6 +145,14 @@ pub async fn decide(
     issue_code(state, req, client, &customer, session, reported)
         .await
         .map(Next::Code)
+}
+
+/// `unmet_authentication_requirements` (OIDC UAR 1.0): the essential level cannot be reached.
+pub fn unmet() -> AuthError {
+    AuthError {
+        error: "unmet_authentication_requirements",
+        description: "the requested authentication level cannot be met",
+    }
 }
 
 fn login_required() -> AuthError {
@@ -202,12 +207,8 @@ async fn step_up(
     resume: &str,
     phr: &str,
 ) -> Result<Next> {
-    let unmet = AuthError {
-        error: "unmet_authentication_requirements",
-        description: "the requested authentication level cannot be met",
-    };
     if !values.iter().any(|v| v == phr) {
-        return Ok(Next::Error(unmet));
+        return Ok(Next::Error(unmet()));
     }
     let has_passkey = !state.store.list_passkeys(&customer.id).await?.is_empty();
     Ok(match (has_passkey, req.prompt_none, client.public) {
@@ -215,9 +216,9 @@ async fn step_up(
             error: "interaction_required",
             description: "a passkey step-up is required",
         }),
-        (true, false, _) => Next::Interact(format!("/stepup/passkey?{}", enc(resume))),
+        (true, false, _) => Next::Interact(passkey_step_up_url(resume)),
         // Passkeys are registered only on the web (seed rule 1): a native client is told.
-        (false, _, true) | (false, true, _) => Next::Error(unmet),
+        (false, _, true) | (false, true, _) => Next::Error(unmet()),
         (false, false, false) => Next::OfferPasskey,
     })
 }

@@ -41,35 +41,9 @@ fn matches(public: bool, registered: &RedirectUri, requested: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AuthMethod, ClientId, SigningAlg};
 
     fn client(public: bool, uris: &[&str]) -> Client {
-        Client {
-            client_id: ClientId::parse("c").unwrap(),
-            name: "c".into(),
-            secret_hash: None,
-            public,
-            auth_method: if public {
-                AuthMethod::None
-            } else {
-                AuthMethod::ClientSecretBasic
-            },
-            redirect_uris: uris
-                .iter()
-                .map(|u| RedirectUri::parse(u, public).unwrap())
-                .collect(),
-            post_logout_redirect_uris: vec![],
-            backchannel_logout_uri: None,
-            require_acr: None,
-            require_acr_from: None,
-            require_pkce: public,
-            id_token_alg: SigningAlg::Rs256,
-            jwks: None,
-            jwks_uri: None,
-            first_party: true,
-            require_par: false,
-            created_at: 0,
-        }
+        crate::model::test_client(public, uris)
     }
 
     #[test]

@@ -295,28 +295,9 @@ fn claims(params: &[(String, String)]) -> Result<Claims, AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AuthMethod, ClientId, RedirectUri, SigningAlg};
 
     fn client(public: bool) -> Client {
-        Client {
-            client_id: ClientId::parse("c").unwrap(),
-            name: "c".into(),
-            secret_hash: None,
-            public,
-            auth_method: AuthMethod::ClientSecretBasic,
-            redirect_uris: vec![RedirectUri::parse("https://rp.example.com/cb", false).unwrap()],
-            post_logout_redirect_uris: vec![],
-            backchannel_logout_uri: None,
-            require_acr: None,
-            require_acr_from: None,
-            require_pkce: public,
-            id_token_alg: SigningAlg::Rs256,
-            jwks: None,
-            jwks_uri: None,
-            first_party: true,
-            require_par: false,
-            created_at: 0,
-        }
+        crate::model::test_client(public, &["https://rp.example.com/cb"])
     }
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -53,9 +53,10 @@ pub async fn exchange_code(
         Redemption::Replayed(row) => {
             // RFC 6749 §4.1.2: a code used twice revokes what it granted.
             let revoked = state.store.revoke_families_of_code(&hash, now).await?;
-            let event = AuditEvent::new(AuditKind::TokenReuseDetected, Outcome::Failure)
+            let mut event = AuditEvent::new(AuditKind::TokenReuseDetected, Outcome::Failure)
                 .with_client(&row.client_id)
                 .with_detail(json!({ "token": "authorization_code", "families_revoked": revoked }));
+            event.customer_id = Some(row.customer_id.clone());
             state.audit(event).await;
             return Ok(Err(fail("invalid_grant", "the code was already used")));
         }
@@ -159,9 +160,10 @@ pub async fn refresh(
             now - used_at <= REFRESH_RETRY_GRACE_SECS && !state.store.successor_used(&hash).await?;
         if !retry {
             state.store.revoke_family(&family.id, now).await?;
-            let event = AuditEvent::new(AuditKind::TokenReuseDetected, Outcome::Failure)
+            let mut event = AuditEvent::new(AuditKind::TokenReuseDetected, Outcome::Failure)
                 .with_client(&family.client_id)
                 .with_detail(json!({ "token": "refresh_token", "family": family.id }));
+            event.customer_id = Some(family.customer_id.clone());
             state.audit(event).await;
             return Ok(Err(fail(
                 "invalid_grant",

@@ -34,7 +34,8 @@ impl Store {
     ) -> Result<Vec<AuditRecord>> {
         let rows = sqlx::query(
             "SELECT id, at, kind, outcome, customer_id, customer_code, client_id, ip, detail FROM audit_events \
-             WHERE ($1 IS NULL OR customer_code = $1) ORDER BY id DESC LIMIT $2",
+             WHERE ($1 IS NULL OR customer_code = $1 \
+             OR customer_id = (SELECT id FROM customers WHERE customer_code = $1)) ORDER BY id DESC LIMIT $2",
         )
         .bind(customer_code)
         .bind(limit)

@@ -88,6 +88,27 @@ async fn sqlx_scalar(app: &TestApp, sql: &'static str, bind: &str) -> String {
 }
 
 both_backends! {
+    async fn a_login_notification_is_mailed_when_configured_and_has_no_link(backend) {
+        let app = TestApp::spawn_with(backend, &[("KAGI_LOGIN_NOTIFICATION", "true")]).await;
+        app.create_customer("C0001234", PASSWORD, &[EMAIL, WORK_EMAIL]).await;
+        app.log_in_with_email_code("C0001234", PASSWORD, EMAIL).await;
+        // EMAIL got the code first; both addresses then get the notice.
+        let notice = app.smtp.wait_for(WORK_EMAIL, 1).await.remove(0);
+        assert!(!notice.body.contains("://"), "{}", notice.body);
+        assert_eq!(app.smtp.wait_for(EMAIL, 2).await.len(), 2);
+        let quiet = TestApp::spawn(backend).await;
+        quiet.create_customer("C0001234", PASSWORD, &[EMAIL, WORK_EMAIL]).await;
+        quiet.log_in_with_email_code("C0001234", PASSWORD, EMAIL).await;
+        // A later mail to the second address must be the first it gets: no notice went before it.
+        quiet.post("/logout", &[]).await;
+        quiet.submit_password("C0001234", PASSWORD).await;
+        let code = quiet.send_email_code(1, WORK_EMAIL).await;
+        let first = quiet.smtp.wait_for(WORK_EMAIL, 1).await.remove(0);
+        assert!(first.body.contains(&code), "off by default: the first mail is the code, not a notice");
+    }
+}
+
+both_backends! {
     async fn an_unknown_customer_code_looks_exactly_like_a_wrong_password(backend) {
         let (app, _) = app_with_customer(backend).await;
         let unknown = app.submit_password("NOSUCH99", PASSWORD).await;

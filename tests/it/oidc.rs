@@ -154,6 +154,9 @@ both_backends! {
         assert!(challenge.unwrap().contains("invalid_token"));
         let refresh = app.token(&rp, &[("grant_type", "refresh_token"), ("refresh_token", first.json["refresh_token"].as_str().unwrap())]).await;
         assert_eq!(refresh.json["error"], "invalid_grant");
+        let trail = app.cli(&["--json", "audit", "--customer-code", "C0001234"], None).json();
+        let kinds: Vec<&str> = trail["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+        assert!(kinds.contains(&"token.reuse_detected") && kinds.contains(&"tokens.issued"), "the customer's trail shows the reuse: {kinds:?}");
     }
 }
 
@@ -316,6 +319,8 @@ both_backends! {
         let request = crate::helpers::browser::attribute_after(&offer.html, "name=\"request\"", "value").unwrap();
         let declined = app.post("/authorize/decline", &[("request", &request)]).await;
         assert_eq!(location_param(&declined, "error").as_deref(), Some("unmet_authentication_requirements"));
+        let again = app.post("/authorize/decline", &[("request", &request)]).await;
+        assert_eq!((again.status, again.location.is_none()), (400, true), "a declined request is used up");
         // A voluntary acr_values=phr is answered honestly with the level reached.
         let voluntary = app.code_flow(&web, &[("acr_values", "phr urn:kagi:acr:mfa")]).await;
         assert_eq!(jwt_claims(voluntary.json["id_token"].as_str().unwrap())["acr"], "urn:kagi:acr:mfa");
