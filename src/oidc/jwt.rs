@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Header, Validation};
+use jsonwebtoken::Validation;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256, Sha512};
@@ -17,11 +17,16 @@ pub fn sign(keys: &KeyRing, alg: SigningAlg, typ: &str, claims: &impl Serialize)
     let key = keys.signer(alg).ok_or_else(|| {
         Error::Internal(anyhow::anyhow!("no active {} signing key", alg.as_str()))
     })?;
-    let mut header = Header::new(alg.jws());
-    header.kid = Some(key.row.kid.clone());
-    header.typ = Some(typ.to_owned());
-    jsonwebtoken::encode(&header, claims, &key.material.encoding)
-        .map_err(|e| Error::Internal(e.into()))
+    let header = serde_json::json!({ "alg": alg.as_str(), "kid": key.row.kid, "typ": typ });
+    let encode = |value: &[u8]| URL_SAFE_NO_PAD.encode(value);
+    let header = encode(&serde_json::to_vec(&header).map_err(|e| Error::Internal(e.into()))?);
+    let payload = encode(&serde_json::to_vec(claims).map_err(|e| Error::Internal(e.into()))?);
+    let input = format!("{header}.{payload}");
+    let signature = key
+        .material
+        .sign(input.as_bytes())
+        .map_err(Error::Internal)?;
+    Ok(format!("{input}.{}", encode(&signature)))
 }
 
 /// Verifies a JWT that Kagi signed.
