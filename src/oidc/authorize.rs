@@ -118,7 +118,7 @@ pub async fn decide(
             login_path()
         }));
     };
-    let required = required_acr(req, client, now);
+    let required = required_acr(req, client, now, phr, mfa);
     let reported = match required.as_deref() {
         None => best.clone(),
         Some(values) => match satisfied(values, &best, phr, mfa) {
@@ -168,18 +168,42 @@ fn hint_subject(state: &AppState, hint: &str) -> Option<String> {
     claims.get("sub")?.as_str().map(str::to_owned)
 }
 
-/// The essential `acr` values: the `claims` parameter's, or the client's
-/// `require_acr` once its start date has passed.
-fn required_acr(req: &AuthRequest, client: &Client, now: i64) -> Option<Vec<String>> {
-    if let Some(values) = &req.essential_acr {
-        return Some(values.clone());
-    }
+/// The `acr` values a code may be issued for: the request's essential
+/// values and the client's `require_acr` (once its start date has passed),
+/// whichever is stricter.
+///
+/// A request may narrow what the client demands but never lower it: values
+/// ranked below the client's floor are dropped, and if none is left the
+/// client's own value is required. Otherwise a request carrying
+/// `claims={"id_token":{"acr":{"essential":true,"values":["<mfa>"]}}}` would
+/// satisfy a client that demands a passkey with a password and a relayed code.
+fn required_acr(
+    req: &AuthRequest,
+    client: &Client,
+    now: i64,
+    phr: &str,
+    mfa: &str,
+) -> Option<Vec<String>> {
     let active = client.require_acr_from.is_none_or(|from| from <= now);
-    client
-        .require_acr
-        .as_ref()
-        .filter(|_| active)
-        .map(|acr| vec![acr.clone()])
+    let floor = client.require_acr.as_ref().filter(|_| active);
+    match (&req.essential_acr, floor) {
+        (None, None) => None,
+        (Some(values), None) => Some(values.clone()),
+        (None, Some(floor)) => Some(vec![floor.clone()]),
+        (Some(values), Some(floor)) => {
+            let floor_rank = acr::rank(floor, phr, mfa);
+            let at_least_floor: Vec<String> = values
+                .iter()
+                .filter(|v| *v == floor || (floor_rank > 0 && acr::rank(v, phr, mfa) >= floor_rank))
+                .cloned()
+                .collect();
+            Some(if at_least_floor.is_empty() {
+                vec![floor.clone()]
+            } else {
+                at_least_floor
+            })
+        }
+    }
 }
 
 /// The requested value `best` satisfies, if any: itself, or a lower known

@@ -266,30 +266,43 @@ fn claims(params: &[(String, String)]) -> Result<Claims, AuthError> {
             Some(_) => Err(bad.clone()),
         }
     };
-    let acr = object.get("id_token").and_then(|t| t.get("acr"));
-    let essential_acr = match acr {
-        Some(spec) if spec.get("essential").and_then(serde_json::Value::as_bool) == Some(true) => {
-            let mut values: Vec<String> = spec
-                .get("values")
-                .and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if let Some(one) = spec.get("value").and_then(|v| v.as_str()) {
-                values.push(one.to_owned());
-            }
-            (!values.is_empty()).then_some(values)
+    // An essential `acr` may be asked for the ID token or for userinfo
+    // (OIDC Core §5.5.1.1); when both are, a value must satisfy both.
+    let id_token_acr = essential_acr(object.get("id_token"));
+    let userinfo_acr = essential_acr(object.get("userinfo"));
+    let essential_acr = match (id_token_acr, userinfo_acr) {
+        (Some(a), Some(b)) => {
+            let both: Vec<String> = a.iter().filter(|v| b.contains(v)).cloned().collect();
+            Some(if both.is_empty() { a } else { both })
         }
-        _ => None,
+        (a, b) => a.or(b),
     };
     Ok(Claims {
         essential_acr,
         id_token: names("id_token")?,
         userinfo: names("userinfo")?,
     })
+}
+
+/// The values of an essential `acr` request in one member of `claims`.
+fn essential_acr(member: Option<&serde_json::Value>) -> Option<Vec<String>> {
+    let spec = member?.get("acr")?;
+    if spec.get("essential").and_then(serde_json::Value::as_bool) != Some(true) {
+        return None;
+    }
+    let mut values: Vec<String> = spec
+        .get("values")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(one) = spec.get("value").and_then(|v| v.as_str()) {
+        values.push(one.to_owned());
+    }
+    (!values.is_empty()).then_some(values)
 }
 
 #[cfg(test)]
