@@ -107,37 +107,66 @@ impl Store {
         }))
     }
 
-    /// Records `step` as used and clears the failure count, atomically; false when refused.
+    /// Claims one try of the factor before a code is checked, counting it as
+    /// wrong until [`Store::accept_totp_step`] says otherwise; `None` when the
+    /// factor is locked (`max` wrong codes in a row) or not enrolled.
     ///
-    /// Refused when the step is not after the last accepted one, when the
-    /// factor is locked by 5 wrong codes (`authn::totp::MAX_FAILURES`, spelled
-    /// out here because `store` sits below `authn`), or when no seed is
-    /// enrolled. Being one `UPDATE` with the condition in its `WHERE`, two
-    /// nodes racing with the same code change the row once: one wins.
-    pub async fn accept_totp_step(&self, customer_id: &str, step: i64, now: i64) -> Result<bool> {
+    /// One conditional `UPDATE`: N codes at once get at most `max` tries
+    /// between them, on one node or many. The returned state's `failures`
+    /// includes this try.
+    pub async fn claim_totp_try(
+        &self,
+        customer_id: &str,
+        max: i64,
+        now: i64,
+    ) -> Result<Option<TotpState>> {
+        let row = sqlx::query(
+            "UPDATE customers SET totp_failures = totp_failures + 1, updated_at = $2 \
+             WHERE id = $1 AND totp_secret IS NOT NULL AND totp_failures < $3 \
+             RETURNING totp_secret, totp_last_step, totp_failures",
+        )
+        .bind(customer_id)
+        .bind(now)
+        .bind(max)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(TotpState {
+            sealed_secret: row.try_get("totp_secret")?,
+            last_step: row.try_get("totp_last_step")?,
+            failures: row.try_get("totp_failures")?,
+        }))
+    }
+
+    /// Records `step` as used and undoes the try claimed for it, atomically;
+    /// false when the step is not after the last accepted one (a replay).
+    ///
+    /// Being one `UPDATE` with the condition in its `WHERE`, two nodes racing
+    /// with the same code change the row once: one wins. The failure count
+    /// goes back to the tries claimed after this one (`claimed` is this try's
+    /// count), as if this code had come first.
+    pub async fn accept_totp_step(
+        &self,
+        customer_id: &str,
+        step: i64,
+        claimed: i64,
+        now: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE customers SET totp_last_step = $2, totp_failures = 0, updated_at = $3 \
-             WHERE id = $1 AND totp_secret IS NOT NULL AND totp_failures < 5 \
+            "UPDATE customers SET totp_last_step = $2, \
+               totp_failures = CASE WHEN totp_failures > $4 THEN totp_failures - $4 ELSE 0 END, \
+               updated_at = $3 \
+             WHERE id = $1 AND totp_secret IS NOT NULL \
              AND (totp_last_step IS NULL OR totp_last_step < $2)",
         )
         .bind(customer_id)
         .bind(step)
         .bind(now)
+        .bind(claimed)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Counts one more wrong code and returns the new count (0 when no such customer).
-    pub async fn record_totp_failure(&self, customer_id: &str, now: i64) -> Result<i64> {
-        let count: Option<i64> = sqlx::query_scalar(
-            "UPDATE customers SET totp_failures = totp_failures + 1, updated_at = $2 \
-             WHERE id = $1 RETURNING totp_failures",
-        )
-        .bind(customer_id)
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(count.unwrap_or(0))
     }
 }

@@ -248,7 +248,7 @@ both_backends! {
     }
 }
 
-fn totp_secret(uri: &str) -> Vec<u8> {
+pub(crate) fn totp_secret(uri: &str) -> Vec<u8> {
     let secret = uri
         .split("secret=")
         .nth(1)

@@ -58,7 +58,7 @@ both_backends! {
         assert_eq!(state.last_step, Some(step), "the confirming code counts as used");
         assert_eq!(state.failures, 0);
         assert_eq!(key.open(&state.sealed_secret, id.as_bytes()).unwrap(), seed);
-        assert!(!store.accept_totp_step(&id, step, now).await.unwrap(), "the confirming code cannot log in");
+        assert!(!store.accept_totp_step(&id, step, 0, now).await.unwrap(), "the confirming code cannot log in");
         assert!(store.find_customer(&id).await.unwrap().unwrap().totp_enrolled);
     }
 }
@@ -70,17 +70,17 @@ both_backends! {
         let id = add_customer(&app, "C0001002");
         let now = app.clock.now();
         let step = totp::step_at(now);
-        assert!(!store.accept_totp_step(&id, step, now).await.unwrap(), "not enrolled");
+        assert!(!store.accept_totp_step(&id, step, 0, now).await.unwrap(), "not enrolled");
 
         let sealed = data_key(&app).seal(&totp::new_secret(), id.as_bytes()).unwrap();
         store.enroll_totp(&id, &sealed, now).await.unwrap();
-        assert!(store.accept_totp_step(&id, step, now).await.unwrap());
-        assert!(!store.accept_totp_step(&id, step, now).await.unwrap(), "same step twice");
-        assert!(!store.accept_totp_step(&id, step - 1, now).await.unwrap(), "an older step");
+        assert!(store.accept_totp_step(&id, step, 0, now).await.unwrap());
+        assert!(!store.accept_totp_step(&id, step, 0, now).await.unwrap(), "same step twice");
+        assert!(!store.accept_totp_step(&id, step - 1, 0, now).await.unwrap(), "an older step");
 
         app.clock.advance(STEP_SECS);
         let later = app.clock.now();
-        assert!(store.accept_totp_step(&id, totp::step_at(later), later).await.unwrap());
+        assert!(store.accept_totp_step(&id, totp::step_at(later), 0, later).await.unwrap());
         assert_eq!(store.totp_state(&id).await.unwrap().unwrap().last_step, Some(step + 1));
     }
 }
@@ -97,7 +97,7 @@ both_backends! {
             .map(|_| {
                 let store = app.state.store.clone();
                 let id = id.clone();
-                tokio::spawn(async move { store.accept_totp_step(&id, step, now).await.unwrap() })
+                tokio::spawn(async move { store.accept_totp_step(&id, step, 0, now).await.unwrap() })
             })
             .collect();
         let mut accepted = 0;
@@ -117,21 +117,24 @@ both_backends! {
         let sealed = data_key(&app).seal(&totp::new_secret(), id.as_bytes()).unwrap();
         store.enroll_totp(&id, &sealed, now).await.unwrap();
 
-        // A success clears the count.
+        // Each try is claimed before its code is checked; a right code gives its try back.
+        let claim = || async { store.claim_totp_try(&id, MAX_FAILURES, now).await.unwrap().map(|s| s.failures) };
         for expected in 1..MAX_FAILURES {
-            assert_eq!(store.record_totp_failure(&id, now).await.unwrap(), expected);
+            assert_eq!(claim().await, Some(expected));
         }
         let mut step = totp::step_at(now);
-        assert!(store.accept_totp_step(&id, step, now).await.unwrap(), "under the limit");
-        assert_eq!(store.totp_state(&id).await.unwrap().unwrap().failures, 0);
+        let last = claim().await.unwrap();
+        assert_eq!(last, MAX_FAILURES, "the fifth try is still allowed");
+        assert!(store.accept_totp_step(&id, step, last, now).await.unwrap(), "a right fifth code");
+        assert_eq!(store.totp_state(&id).await.unwrap().unwrap().failures, 0, "a success clears the count");
 
         for expected in 1..=MAX_FAILURES {
-            assert_eq!(store.record_totp_failure(&id, now).await.unwrap(), expected);
+            assert_eq!(claim().await, Some(expected));
         }
+        assert_eq!(claim().await, None, "locked at {MAX_FAILURES}");
         step += 1;
-        assert!(!store.accept_totp_step(&id, step, now).await.unwrap(), "locked at {MAX_FAILURES}");
         assert_eq!(store.totp_state(&id).await.unwrap().unwrap().failures, MAX_FAILURES);
-        assert_eq!(store.record_totp_failure("no-such-customer", now).await.unwrap(), 0);
+        assert!(store.claim_totp_try("no-such-customer", MAX_FAILURES, now).await.unwrap().is_none());
 
         // Re-enrolment by the operator starts afresh.
         let resealed = data_key(&app).seal(&totp::new_secret(), id.as_bytes()).unwrap();
@@ -140,7 +143,7 @@ both_backends! {
         let state = store.totp_state(&id).await.unwrap().unwrap();
         assert_eq!((state.sealed_secret.as_str(), state.last_step, state.failures), (resealed.as_str(), None, 0));
         assert_eq!(store.pending_totp(&id).await.unwrap(), None);
-        assert!(store.accept_totp_step(&id, step, now).await.unwrap());
+        assert!(store.accept_totp_step(&id, step, 0, now).await.unwrap());
     }
 }
 
