@@ -8,6 +8,7 @@
 use sqlx::Row as _;
 
 use super::Store;
+use super::sessions::{StepUpSpend, spend_step_up};
 use crate::error::Result;
 
 /// What checking a TOTP code needs to know about an enrolled customer.
@@ -29,6 +30,17 @@ impl std::fmt::Debug for TotpState {
             .field("failures", &self.failures)
             .finish_non_exhaustive()
     }
+}
+
+/// What confirming a pending seed did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TotpConfirmation {
+    /// The pending seed is now the enrolled one.
+    Enrolled,
+    /// No seed was pending; nothing changed.
+    NothingPending,
+    /// No step-up allowed it; nothing changed.
+    NoStepUp,
 }
 
 impl Store {
@@ -55,11 +67,22 @@ impl Store {
         Ok(pending.flatten())
     }
 
-    /// Makes the pending seed the enrolled one, recording `step` as used; false when none was pending.
+    /// Makes the pending seed the enrolled one, recording `step` as used, and
+    /// spends the step-up that allows it, in one transaction.
     ///
     /// The step of the confirming code counts as used, so the code typed to
     /// confirm cannot log in a second time.
-    pub async fn confirm_totp(&self, customer_id: &str, step: i64, now: i64) -> Result<bool> {
+    pub async fn confirm_totp(
+        &self,
+        customer_id: &str,
+        step: i64,
+        step_up: &StepUpSpend<'_>,
+        now: i64,
+    ) -> Result<TotpConfirmation> {
+        let mut tx = self.pool().begin().await?;
+        if !spend_step_up(&mut tx, step_up, now).await? {
+            return Ok(TotpConfirmation::NoStepUp);
+        }
         let done = sqlx::query(
             "UPDATE customers SET totp_secret = totp_pending_secret, totp_pending_secret = NULL, \
              totp_enrolled_at = $3, totp_last_step = $2, totp_failures = 0, updated_at = $3 \
@@ -68,9 +91,13 @@ impl Store {
         .bind(customer_id)
         .bind(step)
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(TotpConfirmation::NothingPending);
+        }
+        tx.commit().await?;
+        Ok(TotpConfirmation::Enrolled)
     }
 
     /// Enrols a sealed seed directly (operator CLI), replacing any previous one and clearing the lock.

@@ -3,6 +3,8 @@
 
 use kagi::authn::totp::{self, MAX_FAILURES, STEP_SECS};
 use kagi::crypto::seal::DataKey;
+use kagi::store::sessions::StepUpSpend;
+use kagi::store::totp::TotpConfirmation;
 
 use crate::both_backends;
 use crate::helpers::TestApp;
@@ -33,14 +35,16 @@ fn data_key(app: &TestApp) -> DataKey {
 }
 
 both_backends! {
-    async fn a_pending_seed_becomes_the_enrolled_one_when_confirmed(backend) {
+    async fn a_pending_seed_is_not_enrolled_without_a_step_up(backend) {
         let app = TestApp::spawn(backend).await;
         let store = &app.state.store;
         let id = add_customer(&app, "C0001001");
         let now = app.clock.now();
         assert!(store.totp_state(&id).await.unwrap().is_none(), "not enrolled yet");
         assert_eq!(store.pending_totp(&id).await.unwrap(), None);
-        assert!(!store.confirm_totp(&id, totp::step_at(now), now).await.unwrap(), "nothing pending");
+        // Without a step-up of the session nothing is confirmed, pending or not.
+        let no_step_up = StepUpSpend { sid: "no-such-session", not_before: 0, passkey_only: false, method: None };
+        assert_eq!(store.confirm_totp(&id, totp::step_at(now), &no_step_up, now).await.unwrap(), TotpConfirmation::NoStepUp);
 
         let key = data_key(&app);
         let seed = totp::new_secret();
@@ -51,15 +55,9 @@ both_backends! {
 
         let pending = key.open(&store.pending_totp(&id).await.unwrap().unwrap(), id.as_bytes()).unwrap();
         let step = totp::verify(&pending, &totp::code_at(&seed, now), now, None).unwrap();
-        assert!(store.confirm_totp(&id, step, now).await.unwrap());
-        assert_eq!(store.pending_totp(&id).await.unwrap(), None, "pending is cleared");
-        let state = store.totp_state(&id).await.unwrap().unwrap();
-        assert_eq!(state.sealed_secret, sealed);
-        assert_eq!(state.last_step, Some(step), "the confirming code counts as used");
-        assert_eq!(state.failures, 0);
-        assert_eq!(key.open(&state.sealed_secret, id.as_bytes()).unwrap(), seed);
-        assert!(!store.accept_totp_step(&id, step, 0, now).await.unwrap(), "the confirming code cannot log in");
-        assert!(store.find_customer(&id).await.unwrap().unwrap().totp_enrolled);
+        assert_eq!(store.confirm_totp(&id, step, &no_step_up, now).await.unwrap(), TotpConfirmation::NoStepUp);
+        assert!(store.totp_state(&id).await.unwrap().is_none(), "still not enrolled");
+        assert_eq!(store.pending_totp(&id).await.unwrap().as_deref(), Some(sealed.as_str()), "still pending");
     }
 }
 
