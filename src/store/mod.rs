@@ -64,6 +64,13 @@ pub struct PoolStats {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
+        // PostgreSQL refuses text it cannot store (a NUL byte, SQLSTATE 22021)
+        // where SQLite keeps it: a value of the input, not a failure of Kagi.
+        if let sqlx::Error::Database(db) = &e
+            && db.code().as_deref() == Some("22021")
+        {
+            return Error::Invalid("the input holds a character that cannot be stored".into());
+        }
         Error::Internal(e.into())
     }
 }

@@ -8,6 +8,7 @@ mod helpers;
 mod browser;
 mod cli;
 mod concurrency;
+mod fuzz;
 mod keys;
 mod login;
 mod logout_and_tokens;
