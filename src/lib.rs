@@ -15,6 +15,8 @@ pub mod http;
 pub mod mail;
 pub mod model;
 pub mod oidc;
+#[cfg(test)]
+mod property_tests;
 pub mod state;
 pub mod store;
 mod tasks;
