@@ -13,5 +13,6 @@ mod logout_and_tokens;
 mod mail;
 mod oidc;
 mod passkeys;
+mod resilience;
 mod server;
 mod totp;
