@@ -15,5 +15,6 @@ mod logout_and_tokens;
 mod mail;
 mod oidc;
 mod passkeys;
+mod resilience;
 mod server;
 mod totp;
