@@ -217,6 +217,36 @@ pub const SETTINGS: &[Setting] = &[
         "Absolute lifetime of a refresh-token family."
     ),
     setting!(
+        "client_jwks_cache_secs",
+        Integer,
+        "300",
+        "How long a client's key set fetched from its `jwks_uri` is used before it is fetched again."
+    ),
+    setting!(
+        "client_jwks_refetch_secs",
+        Integer,
+        "60",
+        "Least time between two fetches of one client's `jwks_uri` when an assertion names an unknown `kid` or the last fetch failed; at most `client_jwks_cache_secs`."
+    ),
+    setting!(
+        "client_jwks_timeout_secs",
+        Integer,
+        "3",
+        "Time allowed for fetching a client's `jwks_uri`, from name lookup to the last byte."
+    ),
+    setting!(
+        "client_jwks_max_bytes",
+        Integer,
+        "65536",
+        "Largest `jwks_uri` response accepted."
+    ),
+    setting!(
+        "client_jwks_allow_private",
+        Boolean,
+        "false",
+        "Also fetch `jwks_uri` from private, loopback, link-local and other non-public addresses (tests, closed networks)."
+    ),
+    setting!(
         "jwks_max_age_secs",
         Integer,
         "600",
@@ -346,6 +376,16 @@ pub struct Config {
     pub refresh_token_ttl_secs: i64,
     /// Cache lifetime of JWKS and discovery, seconds.
     pub jwks_max_age_secs: i64,
+    /// How long a fetched client key set is used, seconds.
+    pub client_jwks_cache_secs: i64,
+    /// Least time between fetches of one client's `jwks_uri`, seconds.
+    pub client_jwks_refetch_secs: i64,
+    /// Time limit of a `jwks_uri` fetch, seconds.
+    pub client_jwks_timeout_secs: u64,
+    /// Size limit of a `jwks_uri` response, bytes.
+    pub client_jwks_max_bytes: usize,
+    /// Fetch `jwks_uri` from non-public addresses too.
+    pub client_jwks_allow_private: bool,
     /// How long a new key is published before it signs, seconds.
     pub key_publish_lead_secs: i64,
     /// Key list reload period, seconds.
@@ -396,6 +436,11 @@ struct Raw {
     access_token_ttl_secs: Option<i64>,
     refresh_token_ttl_secs: Option<i64>,
     jwks_max_age_secs: Option<i64>,
+    client_jwks_cache_secs: Option<i64>,
+    client_jwks_refetch_secs: Option<i64>,
+    client_jwks_timeout_secs: Option<i64>,
+    client_jwks_max_bytes: Option<i64>,
+    client_jwks_allow_private: Option<bool>,
     key_publish_lead_secs: Option<i64>,
     key_reload_secs: Option<u64>,
     purge_interval_secs: Option<u64>,
@@ -560,6 +605,32 @@ fn validate(raw: Raw) -> Result<Config, ConfigError> {
     if raw.max_connections == Some(0) {
         return Err(bad("max_connections", "must be at least 1"));
     }
+    let client_jwks_cache_secs = seconds(
+        "client_jwks_cache_secs",
+        raw.client_jwks_cache_secs,
+        300,
+        86_400,
+    )?;
+    let client_jwks_refetch_secs = seconds(
+        "client_jwks_refetch_secs",
+        raw.client_jwks_refetch_secs,
+        60,
+        client_jwks_cache_secs,
+    )?;
+    let client_jwks_timeout_secs = seconds(
+        "client_jwks_timeout_secs",
+        raw.client_jwks_timeout_secs,
+        3,
+        30,
+    )?
+    .unsigned_abs();
+    let client_jwks_max_bytes = raw.client_jwks_max_bytes.unwrap_or(65_536);
+    if !(1024..=1_048_576).contains(&client_jwks_max_bytes) {
+        return Err(bad(
+            "client_jwks_max_bytes",
+            format!("{client_jwks_max_bytes} is outside 1024..=1048576 bytes"),
+        ));
+    }
     let max_passkeys = raw.max_passkeys.unwrap_or(3);
     if !(1..=20).contains(&max_passkeys) {
         return Err(bad(
@@ -655,6 +726,11 @@ fn validate(raw: Raw) -> Result<Config, ConfigError> {
             366 * 86_400,
         )?,
         jwks_max_age_secs,
+        client_jwks_cache_secs,
+        client_jwks_refetch_secs,
+        client_jwks_timeout_secs,
+        client_jwks_max_bytes: usize::try_from(client_jwks_max_bytes).unwrap_or(65_536),
+        client_jwks_allow_private: raw.client_jwks_allow_private.unwrap_or(false),
         key_publish_lead_secs,
         key_reload_secs: raw.key_reload_secs.unwrap_or(60).max(1),
         purge_interval_secs: raw.purge_interval_secs.unwrap_or(300).max(1),
@@ -779,6 +855,12 @@ mod tests {
             ("KAGI_WEBAUTHN_RP_ID", "example.org", "KAGI_WEBAUTHN_RP_ID"),
             ("KAGI_TLS_CERT", "cert.pem", "KAGI_TLS_KEY"),
             ("KAGI_CODE_TTL_SECS", "600", "code_ttl_secs"),
+            (
+                "KAGI_CLIENT_JWKS_REFETCH_SECS",
+                "600",
+                "client_jwks_refetch_secs",
+            ),
+            ("KAGI_CLIENT_JWKS_MAX_BYTES", "100", "client_jwks_max_bytes"),
             ("KAGI_SMTP_URL", "http://mail", "KAGI_SMTP_URL"),
             (
                 "KAGI_HEADER_READ_TIMEOUT_SECS",

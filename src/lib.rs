@@ -77,6 +77,7 @@ pub async fn build(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         metrics: Arc::default(),
         discovery_json: Arc::from(discovery_json),
         webauthn,
+        client_jwks: oidc::client_jwks::ClientJwks::default(),
     }))
 }
 

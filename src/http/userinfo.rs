@@ -18,6 +18,7 @@ use crate::state::AppState;
 struct AccessClaims {
     jti: String,
     exp: i64,
+    scope: String,
 }
 
 fn challenge(status: StatusCode, error: Option<&str>) -> Response {
@@ -94,10 +95,14 @@ pub async fn userinfo(State(state): State<AppState>, request: Request) -> Respon
         Ok(None) => return invalid(),
         Err(e) => return OAuthError::from(e).into_response(),
     };
-    let grant: GrantContext = match serde_json::from_str(&family.grant_context) {
+    let mut grant: GrantContext = match serde_json::from_str(&family.grant_context) {
         Ok(g) => g,
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
+    // The token's own scope, which a refresh may have narrowed (RFC 6749 §6), not the whole grant's.
+    grant
+        .scope
+        .retain(|granted| claims.scope.split(' ').any(|s| s == granted));
     match state.store.find_customer(&family.customer_id).await {
         Ok(Some(customer)) => no_store_json(
             serde_json::Value::Object(claims::userinfo(&customer, &grant)).to_string(),

@@ -73,6 +73,11 @@ pub async fn decide(
             serde_urlencoded::to_string(q).unwrap_or_default()
         )
     };
+    // A hint that is not one of Kagi's ID tokens is refused whoever is logged in.
+    let hinted = match hint_subject(state, req).await? {
+        Ok(hinted) => hinted,
+        Err(refused) => return Ok(Next::Error(refused)),
+    };
     let Some(customer) = customer else {
         return Ok(if req.prompt_none {
             Next::Error(login_required())
@@ -80,18 +85,12 @@ pub async fn decide(
             Next::Interact(login_path())
         });
     };
-    if let Some(hint) = &req.id_token_hint {
-        match hint_subject(state, hint) {
-            Some(sub) if sub == customer.id => {}
-            Some(_) if req.prompt_none => return Ok(Next::Error(login_required())),
-            Some(_) => return Ok(Next::Interact(login_path())),
-            None => {
-                return Ok(Next::Error(AuthError {
-                    error: "invalid_request",
-                    description: "id_token_hint is not a valid ID token of this issuer",
-                }));
-            }
+    match hinted {
+        Some(sub) if sub != customer.id && req.prompt_none => {
+            return Ok(Next::Error(login_required()));
         }
+        Some(sub) if sub != customer.id => return Ok(Next::Interact(login_path())),
+        _ => {}
     }
     let window = Window {
         not_before: [
@@ -162,10 +161,27 @@ fn login_required() -> AuthError {
     }
 }
 
-fn hint_subject(state: &AppState, hint: &str) -> Option<String> {
-    let claims: serde_json::Value =
-        super::jwt::verify_own(&state.keys, &state.config.issuer_str(), hint, None, false).ok()?;
-    claims.get("sub")?.as_str().map(str::to_owned)
+/// The customer the request's `id_token_hint` names, if it has one; an error
+/// unless it is an ID token Kagi issued to a registered client.
+async fn hint_subject(
+    state: &AppState,
+    req: &AuthRequest,
+) -> Result<std::result::Result<Option<String>, AuthError>> {
+    let Some(raw) = &req.id_token_hint else {
+        return Ok(Ok(None));
+    };
+    let refused = AuthError {
+        error: "invalid_request",
+        description: "id_token_hint is not a valid ID token of this issuer",
+    };
+    let Ok(hint) = super::jwt::verify_id_token_hint(&state.keys, &state.config.issuer_str(), raw)
+    else {
+        return Ok(Err(refused));
+    };
+    Ok(match state.store.find_client(&hint.client_id).await? {
+        Some(_) => Ok(Some(hint.sub)),
+        None => Err(refused),
+    })
 }
 
 /// The `acr` values a code may be issued for: the request's essential

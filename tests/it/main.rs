@@ -7,8 +7,10 @@ mod helpers;
 
 mod browser;
 mod cli;
+mod client_auth;
 mod concurrency;
 mod fuzz;
+mod grants;
 mod keys;
 mod login;
 mod logout_and_tokens;
