@@ -141,13 +141,13 @@ class Page(html.parser.HTMLParser):
     def handle_endtag(self, tag):
         if tag == "h1":
             self._in_h1 = False
+        elif tag == "form":
+            self._form = None
         if self._msg is not None and tag == self._msg[0]:
             self._msg[1] -= 1
             if self._msg[1] == 0:
                 self.messages.append(" ".join(self._msg[2]))
                 self._msg = None
-        elif tag == "form":
-            self._form = None
 
     def handle_data(self, data):
         if self._in_h1:
@@ -314,7 +314,7 @@ def login(ctx: Ctx, env: Env, br: web.Browser, page: Page, customer: Customer) -
 _NOT_SUBMITTED = {"submit", "button", "image", "reset", "file"}
 
 
-def auto_submit(ctx: Ctx, br: web.Browser, page: Page) -> Callback:
+def auto_submit(ctx: Ctx, page: Page) -> Callback:
     """What a browser sends when the page's auto-submitting form is submitted
     (OAuth 2.0 Form Post Response Mode 2): the form's method and enctype decide
     the request; the page's CSP form-action must allow the action, path included
@@ -380,7 +380,7 @@ def drive(ctx: Ctx, env: Env, br: web.Browser, resp: web.Response, *, customer: 
             resp = br.get(page.refresh_url)
             continue
         if kind == "form_post":
-            return Outcome("callback", callback=auto_submit(ctx, br, page), seen=seen)
+            return Outcome("callback", callback=auto_submit(ctx, page), seen=seen)
         seen.append(kind)
         return Outcome("page", page=page, seen=seen)
     ctx.stop("too many redirects inside the OP")

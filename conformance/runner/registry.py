@@ -33,7 +33,7 @@ PLANS: list[Plan] = [
     Plan(BC_LOGOUT, True, "Back-Channel OP"),
     Plan(COMPREHENSIVE, False, "comprehensive plan, not certification: client_secret_post and private_key_jwt variants"),
     Plan(KAGI_VARIANTS, False, "suite modules with variants no suite plan has (Kagi's other ID-token algorithms)"),
-    Plan(KAGI, False, "Kagi's own kagi-* modules (PRODUCT.md section 2)"),
+    Plan(KAGI, False, "Kagi's own kagi-* modules: acr, amr, auth_time and require_acr"),
 ]
 PLAN_BY_NAME = {p.name: p for p in PLANS}
 

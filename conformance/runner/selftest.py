@@ -152,8 +152,7 @@ def main() -> int:
 
     def submitted(page, form_post=True):
         def run(ctx):
-            b = web.Browser(web.Http(ca_file=""), "https://op.example")
-            checks.receive(ctx, flows.auto_submit(ctx, b, page), form_post=form_post)
+            checks.receive(ctx, flows.auto_submit(ctx, page), form_post=form_post)
         return run
     t.expect("form_post page submits as it should", submitted(fp_page()), None)
     t.expect("form_post page whose CSP blocks its action", submitted(fp_page(csp=f"form-action {RU}/other")), FAIL, "does not allow its own action")
