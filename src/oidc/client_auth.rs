@@ -311,4 +311,66 @@ mod tests {
             Some(("a".into(), "b".into()))
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn encode_pair(id: &str, secret: &str) -> String {
+            let form =
+                |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+            format!(
+                "Basic {}",
+                STANDARD.encode(format!("{}:{}", form(id), form(secret)))
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn basic_credentials_round_trip_and_garbage_is_refused_without_a_panic(
+                id in any::<String>(), secret in any::<String>(), garbage in any::<String>()
+            ) {
+                prop_assert_eq!(basic(&encode_pair(&id, &secret)), Some((id, secret)));
+                let _ = basic(&garbage);
+                let _ = basic(&format!("Basic {garbage}"));
+            }
+
+            #[test]
+            fn an_assertion_is_read_without_a_panic_whatever_it_holds(
+                header in "[A-Za-z0-9_-]{0,40}", body in any::<Vec<u8>>(), tail in any::<String>()
+            ) {
+                let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&body);
+                let assertion = format!("{header}.{b64}.{tail}");
+                let _ = assertion_subject(&assertion);
+                let _ = payload::<AssertionClaims>(&assertion);
+                let _ = assertion_subject(&tail);
+            }
+
+            #[test]
+            fn only_a_fresh_assertion_for_this_client_and_audience_is_acceptable(
+                iat_offset in -200_i64..200, exp_offset in -100_i64..400, nbf in proptest::option::of(-100_i64..100),
+                iss in prop_oneof![Just("c".to_owned()), "[a-z]{1,3}"], aud in prop_oneof![Just("https://op".to_owned()), "[a-z:/]{1,12}"],
+            ) {
+                let now = 1_000_000;
+                let claims = AssertionClaims {
+                    iss: iss.clone(),
+                    sub: "c".into(),
+                    aud: serde_json::Value::String(aud.clone()),
+                    jti: Some("j".into()),
+                    exp: now + exp_offset,
+                    iat: Some(now + iat_offset),
+                    nbf: nbf.map(|n| now + n),
+                };
+                let ok = acceptable(&claims, "c", &["https://op".to_owned()], now);
+                let expected = iss == "c"
+                    && aud == "https://op"
+                    && exp_offset > 0
+                    && exp_offset <= MAX_ASSERTION_LIFETIME_SECS + SKEW_SECS
+                    && iat_offset <= SKEW_SECS
+                    && iat_offset >= -MAX_IAT_AGE_SECS
+                    && nbf.is_none_or(|n| n <= SKEW_SECS);
+                prop_assert_eq!(ok, expected);
+            }
+        }
+    }
 }
