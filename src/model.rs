@@ -126,6 +126,13 @@ impl RedirectUri {
     /// Parses a redirect URI for a client; `public` clients may also use private-use schemes.
     pub fn parse(raw: &str, public: bool) -> Result<Self> {
         let invalid = |why: &str| Error::Invalid(format!("redirect URI `{raw}`: {why}"));
+        // The WHATWG parser would drop or rewrite these, so the registered
+        // string would not be the URI it stands for; matching is by string.
+        if !raw.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') {
+            return Err(invalid(
+                "must be printable ASCII without spaces or backslashes (percent-encode the rest)",
+            ));
+        }
         let url = Url::parse(raw).map_err(|e| invalid(&e.to_string()))?;
         if url.fragment().is_some() {
             return Err(invalid("must not have a fragment (RFC 6749 §3.1.2)"));
@@ -244,6 +251,11 @@ mod tests {
             ("javascript:alert(1)", true, false),
             ("myapp:/cb", true, false),
             ("not a url", true, false),
+            ("https://rp.example.com/c\tb", false, false),
+            ("https://rp.example.com/cb\n", false, false),
+            ("https://rp.example.com\\cb", false, false),
+            ("https://rp.example.com/ cb", false, false),
+            ("https://rp.example.com/\u{FF0F}cb", false, false),
         ];
         for (uri, public, ok) in table {
             assert_eq!(

@@ -739,6 +739,39 @@ mod tests {
                     r#"<button type="submit" id="passkey-delete-confirm""#,
                 ],
             ),
+            (
+                "factor_email",
+                context! {
+                    purpose => "step_up",
+                    emails => vec![context! { index => 0, masked => "abcd*****" }],
+                    totp_available => true,
+                    step_up => context! { return_to => "/account/totp", switch => "/stepup?method=totp&return_to=%2Faccount%2Ftotp" },
+                    ..common()
+                },
+                vec![
+                    r#"action="/stepup""#,
+                    r#"name="return_to" value="/account/totp""#,
+                    r#"name="email_index""#,
+                    r#"<button type="submit" id="otp-send""#,
+                    r#"href="/stepup?method=totp&amp;return_to=%2Faccount%2Ftotp""#,
+                ],
+            ),
+            (
+                "factor_totp",
+                context! {
+                    purpose => "step_up",
+                    email_available => true,
+                    step_up => context! { return_to => "/account", switch => "/stepup?method=email&return_to=%2Faccount" },
+                    ..common()
+                },
+                vec![
+                    r#"action="/stepup""#,
+                    r#"name="return_to""#,
+                    r#"name="code""#,
+                    r#"<button type="submit" id="otp-submit""#,
+                    r#"href="/stepup?method=email&amp;return_to=%2Faccount""#,
+                ],
+            ),
         ]
     }
 

@@ -43,7 +43,7 @@ pub struct PasswordLogin<'a> {
     pub sid: &'a str,
     /// Customer code as typed.
     pub customer_code: &'a str,
-    /// Where to continue afterwards (already checked to be a local path).
+    /// Where to continue afterwards (a [`super::return_to::ReturnTo`], normalised).
     pub return_to: &'a str,
     /// Client IP.
     pub ip: &'a str,
@@ -186,34 +186,24 @@ async fn rehash(state: &AppState, customer: &Customer, password: SecretString) {
     }
 }
 
-/// Whether `path` is safe to redirect to after a login: a local absolute path
-/// (not `//host`, not a backslash trick, no scheme).
-pub fn is_local_path(path: &str) -> bool {
-    path.starts_with('/')
-        && !path.starts_with("//")
-        && !path.starts_with("/\\")
-        && !path.contains(['\r', '\n', '\\'])
-        && path.len() <= 2048
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_local_paths_are_accepted_as_continuations() {
-        for ok in ["/account", "/authorize/continue?request=abc", "/"] {
-            assert!(is_local_path(ok), "{ok}");
-        }
-        for bad in [
-            "https://evil.example",
-            "//evil.example",
-            "/\\evil.example",
-            "account",
-            "/a\r\nSet-Cookie: x",
-            "",
-        ] {
-            assert!(!is_local_path(bad), "{bad}");
-        }
-    }
+/// Starts a step-up for a logged-in customer (seed step 3): an attempt of
+/// purpose `step_up`, replacing any other flow of the session, that the
+/// email-code or authenticator-app pages then complete.
+pub async fn start_step_up(
+    state: &AppState,
+    sid: &str,
+    customer: &Customer,
+    return_to: &str,
+) -> Result<AttemptRow> {
+    let now = state.clock.now();
+    let attempt = AttemptRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        sid: sid.to_owned(),
+        customer_id: customer.id.clone(),
+        purpose: Purpose::StepUp.as_str().to_owned(),
+        return_to: return_to.to_owned(),
+        expires_at: now + ATTEMPT_TTL_SECS,
+    };
+    state.store.insert_attempt(&attempt, now).await?;
+    Ok(attempt)
 }

@@ -92,7 +92,10 @@ pub fn router(state: AppState) -> Router {
             "/login/totp",
             get(pages::otp::enter_totp).post(pages::otp::check_totp),
         )
-        .route("/stepup", get(pages::otp::step_up))
+        .route(
+            "/stepup",
+            get(pages::step_up::show).post(pages::step_up::start),
+        )
         .route("/account", get(pages::account::show))
         .route("/account/sessions/end", post(pages::account::end_session))
         .route(

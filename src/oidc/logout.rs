@@ -151,9 +151,7 @@ pub async fn check(
         (None, _) => None,
         (Some(_), None) => return Ok(Err(Refusal::RedirectWithoutClient)),
         // Exact string comparison: no normalisation, no added query (§3; conformance "query added").
-        (Some(uri), Some(client)) if client.post_logout_redirect_uris.iter().any(|r| r == uri) => {
-            Some(uri.clone())
-        }
+        (Some(uri), Some(client)) if is_registered_post_logout(client, uri) => Some(uri.clone()),
         (Some(_), Some(_)) => return Ok(Err(Refusal::UnregisteredRedirect)),
     };
     Ok(Ok(Checked {
@@ -162,6 +160,13 @@ pub async fn check(
         state: req.state.clone(),
         hint: valid_hint,
     }))
+}
+
+/// Whether `uri` is, character for character, one of the client's registered
+/// `post_logout_redirect_uri`s (RP-Initiated Logout 1.0 §3): nothing is
+/// normalised, so no look-alike of a registered URI matches.
+pub fn is_registered_post_logout(client: &Client, uri: &str) -> bool {
+    client.post_logout_redirect_uris.iter().any(|r| r == uri)
 }
 
 /// Decides between logging out at once, asking, and simply returning.
@@ -222,6 +227,31 @@ mod tests {
         list.iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn lookalikes_of_a_registered_post_logout_uri_never_match() {
+        let mut client = crate::model::test_client(true, &[]);
+        client.post_logout_redirect_uris = [
+            "https://rp.example.com/cb",
+            "http://127.0.0.1/callback",
+            "http://[::1]/callback",
+            "jp.example.app:/oauth",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for bad in crate::oidc::redirect_uri::LOOKALIKES {
+            assert!(!is_registered_post_logout(&client, bad), "{bad:?}");
+        }
+        // No port exception here: a loopback URI must match in full, too.
+        assert!(!is_registered_post_logout(
+            &client,
+            "http://127.0.0.1:53117/callback"
+        ));
+        assert!(is_registered_post_logout(
+            &client,
+            "https://rp.example.com/cb"
+        ));
     }
 
     #[test]

@@ -429,11 +429,34 @@ fn mails_titled(app: &TestApp, to: &str, key: &str) -> usize {
 
 /// Completes the step-up that `POST /account/totp/start` asked for, by email code.
 async fn step_up_by_email(app: &TestApp) -> Page {
+    // GET only shows the form; the POST starts the step-up and mails the code.
     let step = app.page("/stepup?return_to=%2Faccount%2Ftotp").await;
-    if step.location.as_deref() == Some("/login/totp") {
-        app.page("/login/email").await;
-    }
-    let code = app.send_email_code(0, EMAIL).await;
+    assert_eq!(step.status, 200, "{}", step.html);
+    let before = app
+        .smtp
+        .messages()
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t == EMAIL))
+        .count();
+    let sent = app
+        .post(
+            "/stepup",
+            &[("email_index", "0"), ("return_to", "/account/totp")],
+        )
+        .await;
+    assert_eq!(
+        sent.location.as_deref(),
+        Some("/login/code"),
+        "{}",
+        sent.html
+    );
+    let code = six_digits(
+        &app.smtp
+            .wait_for(EMAIL, before + 1)
+            .await
+            .remove(before)
+            .body,
+    );
     app.post("/login/code", &[("code", &code)]).await
 }
 
@@ -490,9 +513,10 @@ both_backends! {
         assert_eq!(step_up_by_email(&app).await.location.as_deref(), Some("/account/totp"));
         assert_eq!(app.post("/account/totp/start", &[]).await.location.as_deref(), Some("/stepup?return_to=%2Faccount%2Ftotp"));
         app.clock.advance(30);
-        assert_eq!(app.page("/stepup?return_to=%2Faccount%2Ftotp").await.location.as_deref(), Some("/login/totp"));
+        let step = app.page("/stepup?return_to=%2Faccount%2Ftotp").await;
+        assert!(step.html.contains(r#"action="/stepup""#) && step.html.contains(r#"id="otp-submit""#), "{}", step.html);
         let code = kagi::authn::totp::code_at(&old, app.clock.now());
-        assert_eq!(app.post("/login/totp", &[("code", &code)]).await.location.as_deref(), Some("/account/totp"));
+        assert_eq!(app.post("/stepup", &[("code", &code), ("return_to", "/account/totp")]).await.location.as_deref(), Some("/account/totp"));
         assert_eq!(app.post("/account/totp/start", &[]).await.location.as_deref(), Some("/account/totp"));
     }
 }

@@ -17,6 +17,8 @@ mod logout_and_tokens;
 mod mail;
 mod oidc;
 mod passkeys;
+mod redirects;
 mod resilience;
 mod server;
+mod step_up;
 mod totp;

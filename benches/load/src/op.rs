@@ -308,17 +308,23 @@ pub async fn kagi_register_passkey(
     outbox: &Path,
 ) -> Result<Passkey> {
     let mut jar = kagi_login(conn, user).await?;
+    // `GET /stepup` only shows the form; `POST /stepup` starts the step-up and mails the code.
     let step_up = conn
         .send(Req::get("/stepup?return_to=%2Faccount%2Fpasskeys%2Fconfirm").cookies(&jar))
         .await?
-        .expect(303, "GET /stepup")?;
+        .expect(200, "GET /stepup")?;
     jar.update(&step_up);
     let csrf = csrf_of(conn, &jar).await?;
     let seen = outbox_files(outbox);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("email_index", "0"),
+        ("return_to", "/account/passkeys/confirm"),
+    ];
     let sent = conn
-        .send(Req::form("/login/email", &[("csrf", &csrf), ("email_index", "0")]).cookies(&jar))
+        .send(Req::form("/stepup", &form).cookies(&jar))
         .await?
-        .expect(303, "POST /login/email")?;
+        .expect(303, "POST /stepup")?;
     jar.update(&sent);
     let code = wait_for_code(outbox, &seen, &user.email).await?;
     let done = conn

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::{Messages, redirect, render};
 use crate::authn::login::{self, PasswordLogin, PasswordOutcome};
+use crate::authn::return_to;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm, PageQuery};
 use crate::state::AppState;
@@ -52,10 +53,9 @@ pub struct LoginForm {
     return_to: String,
 }
 
-fn continuation(raw: Option<&str>) -> String {
-    raw.filter(|p| login::is_local_path(p))
-        .unwrap_or("/account")
-        .to_owned()
+/// Where to continue: a `return_to` that stays on our origin, normalised, else the account page.
+fn continuation(state: &AppState, raw: Option<&str>) -> String {
+    return_to::continuation(&state.config.issuer, raw, "/account")
 }
 
 /// Shows the login form; a customer already logged in goes straight on.
@@ -64,7 +64,7 @@ pub async fn show(
     browser: Browser,
     PageQuery(q): PageQuery<LoginQuery>,
 ) -> Result<Response, PageError> {
-    let return_to = continuation(q.return_to.as_deref());
+    let return_to = continuation(&state, q.return_to.as_deref());
     if browser.session.customer_id.is_some() && q.reauth.is_none() {
         return Ok(redirect(&browser, &return_to));
     }
@@ -96,7 +96,7 @@ pub async fn submit(
     State(state): State<AppState>,
     CsrfForm { browser, form }: CsrfForm<LoginForm>,
 ) -> Result<Response, PageError> {
-    let return_to = continuation(Some(&form.return_to));
+    let return_to = continuation(&state, Some(&form.return_to));
     let attempt = PasswordLogin {
         sid: &browser.session.sid,
         customer_code: &form.customer_code,

@@ -7,6 +7,7 @@ pub mod logout;
 pub mod otp;
 pub mod passkey;
 pub mod passkey_api;
+pub mod step_up;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};

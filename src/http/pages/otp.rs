@@ -1,8 +1,8 @@
 //! The second factor of a login or step-up (seed step 3).
 //!
 //! Choose a masked address and send a code, enter it (with "Back" to resend), or enter an
-//! authenticator-app code instead. `GET /stepup` starts a step-up for a
-//! logged-in customer on the same pages.
+//! authenticator-app code instead. A step-up (`super::step_up`) starts on
+//! the same forms and continues on these pages.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,11 +11,10 @@ use serde::Deserialize;
 
 use super::{Messages, message, redirect, render};
 use crate::authn::email_code::{self, CodeOutcome, SendOutcome};
-use crate::authn::login::{self, ATTEMPT_TTL_SECS};
 use crate::authn::totp_login::{self, TotpOutcome};
-use crate::authn::{Method, Purpose, session};
+use crate::authn::{Method, session};
 use crate::http::error::PageError;
-use crate::http::extract::{Browser, CsrfForm, LoggedIn, PageQuery};
+use crate::http::extract::{Browser, CsrfForm};
 use crate::model::Customer;
 use crate::state::AppState;
 use crate::store::flows::AttemptRow;
@@ -101,30 +100,33 @@ pub async fn send_code(
     CsrfForm { browser, form }: CsrfForm<SendForm>,
 ) -> Result<Response, PageError> {
     let (attempt, customer) = flow_or_return!(&state, &browser);
-    let index = form
-        .email_index
-        .trim()
-        .parse::<usize>()
-        .unwrap_or(usize::MAX);
-    match email_code::send(&state, &attempt, &customer, index, browser.lang).await? {
-        SendOutcome::Sent { .. } => Ok(redirect(&browser, "/login/code")),
-        SendOutcome::Limited => email_page(
-            &state,
-            &browser,
-            &attempt,
-            &customer,
-            StatusCode::TOO_MANY_REQUESTS,
-            Messages::error("code.resend_limited"),
-        ),
-        SendOutcome::NoSuchAddress => email_page(
-            &state,
-            &browser,
-            &attempt,
-            &customer,
-            StatusCode::BAD_REQUEST,
-            Messages::error("error.bad_request"),
-        ),
-    }
+    send_and_answer(&state, &browser, &attempt, &customer, &form.email_index).await
+}
+
+/// Sends a code for `attempt` to address number `index` (as typed): on to the
+/// code entry, or the choice again with the reason.
+pub(super) async fn send_and_answer(
+    state: &AppState,
+    browser: &Browser,
+    attempt: &AttemptRow,
+    customer: &Customer,
+    index: &str,
+) -> Result<Response, PageError> {
+    let index = index.trim().parse::<usize>().unwrap_or(usize::MAX);
+    let (status, error) =
+        match email_code::send(state, attempt, customer, index, browser.lang).await? {
+            SendOutcome::Sent { .. } => return Ok(redirect(browser, "/login/code")),
+            SendOutcome::Limited => (StatusCode::TOO_MANY_REQUESTS, "code.resend_limited"),
+            SendOutcome::NoSuchAddress => (StatusCode::BAD_REQUEST, "error.bad_request"),
+        };
+    email_page(
+        state,
+        browser,
+        attempt,
+        customer,
+        status,
+        Messages::error(error),
+    )
 }
 
 async fn code_page(
@@ -235,15 +237,27 @@ pub async fn check_totp(
     CsrfForm { browser, form }: CsrfForm<CodeForm>,
 ) -> Result<Response, PageError> {
     let (attempt, customer) = flow_or_return!(&state, &browser);
-    let error = match totp_login::verify(&state, &customer, &form.code).await? {
+    check_totp_and_answer(&state, &browser, &attempt, &customer, &form.code).await
+}
+
+/// Checks an authenticator-app code for `attempt`: on to where the attempt
+/// continues, or the code entry again with the reason.
+pub(super) async fn check_totp_and_answer(
+    state: &AppState,
+    browser: &Browser,
+    attempt: &AttemptRow,
+    customer: &Customer,
+    code: &str,
+) -> Result<Response, PageError> {
+    let error = match totp_login::verify(state, customer, code).await? {
         TotpOutcome::Accepted => {
-            return finish(&state, &browser, &attempt, &customer, Method::PasswordTotp).await;
+            return finish(state, browser, attempt, customer, Method::PasswordTotp).await;
         }
-        TotpOutcome::NotEnrolled => return Ok(redirect(&browser, "/login/email")),
+        TotpOutcome::NotEnrolled => return Ok(redirect(browser, "/login/email")),
         TotpOutcome::Wrong => "totp.wrong",
         TotpOutcome::Locked => "totp.locked",
     };
-    totp_page(&state, &browser, &attempt, Messages::error(error))
+    totp_page(state, browser, attempt, Messages::error(error))
 }
 
 async fn finish(
@@ -277,40 +291,4 @@ async fn finish(
             Some(("/login", "nav.login")),
         )?),
     }
-}
-
-/// Query of `GET /stepup`.
-#[derive(Debug, Deserialize)]
-pub struct StepUpQuery {
-    #[serde(default)]
-    return_to: Option<String>,
-}
-
-/// `GET /stepup`: asks a logged-in customer for a second factor again before
-/// a sensitive action (seed step 3: email code or authenticator app).
-pub async fn step_up(
-    State(state): State<AppState>,
-    LoggedIn { browser, customer }: LoggedIn,
-    PageQuery(q): PageQuery<StepUpQuery>,
-) -> Result<Response, PageError> {
-    let return_to = q
-        .return_to
-        .filter(|p| login::is_local_path(p))
-        .unwrap_or_else(|| "/account".to_owned());
-    let now = state.clock.now();
-    let attempt = AttemptRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        sid: browser.session.sid.clone(),
-        customer_id: customer.id.clone(),
-        purpose: Purpose::StepUp.as_str().to_owned(),
-        return_to,
-        expires_at: now + ATTEMPT_TTL_SECS,
-    };
-    state.store.insert_attempt(&attempt, now).await?;
-    let next = if customer.totp_enrolled {
-        "/login/totp"
-    } else {
-        "/login/email"
-    };
-    Ok(redirect(&browser, next))
 }

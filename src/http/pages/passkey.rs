@@ -16,9 +16,9 @@ use serde::Deserialize;
 
 use super::passkey_api::{self as api, confirm_path};
 use super::{Messages, redirect, render};
-use crate::authn::login::is_local_path;
 use crate::authn::passkey::{self, step_up_url};
 use crate::authn::passkey_manage::{self, RemoveOutcome, RenameOutcome};
+use crate::authn::return_to;
 use crate::clock::rfc3339;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm, LoggedIn, PageQuery};
@@ -54,10 +54,8 @@ async fn logged_in(state: &AppState, browser: &Browser) -> Result<Option<Custome
     }
 }
 
-fn local(raw: Option<&str>) -> String {
-    raw.filter(|p| is_local_path(p))
-        .unwrap_or("/account")
-        .to_owned()
+fn local(state: &AppState, raw: Option<&str>) -> String {
+    return_to::continuation(&state.config.issuer, raw, "/account")
 }
 
 /// Where a customer goes next on the way to registering: the account page at
@@ -96,7 +94,7 @@ pub async fn register(
     let Some(customer) = logged_in(&state, &browser).await? else {
         return Ok(redirect(&browser, "/login"));
     };
-    let return_to = local(form.return_to.as_deref());
+    let return_to = local(&state, form.return_to.as_deref());
     if let Some(detour) = next_step(&state, &browser, &customer, &return_to).await? {
         return Ok(detour);
     }
@@ -119,7 +117,7 @@ pub async fn confirm(
     LoggedIn { browser, customer }: LoggedIn,
     PageQuery(q): PageQuery<ConfirmQuery>,
 ) -> Result<Response, PageError> {
-    let return_to = local(q.return_to.as_deref());
+    let return_to = local(&state, q.return_to.as_deref());
     if let Some(detour) = next_step(&state, &browser, &customer, &return_to).await? {
         return Ok(detour);
     }
@@ -246,7 +244,7 @@ pub async fn step_up(
     LoggedIn { browser, customer }: LoggedIn,
     PageQuery(q): PageQuery<ConfirmQuery>,
 ) -> Result<Response, PageError> {
-    let return_to = local(q.return_to.as_deref());
+    let return_to = local(&state, q.return_to.as_deref());
     let has_passkeys = !state.store.list_passkeys(&customer.id).await?.is_empty();
     let ctx = minijinja::context! { return_to => return_to, has_passkeys => has_passkeys };
     render(

@@ -16,10 +16,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use crate::authn::login::is_local_path;
 use crate::authn::passkey::{passkey_step_up_url, step_up_url};
 use crate::authn::passkey_login::{self, AssertionOutcome, Challenge};
 use crate::authn::passkey_registration::{self, FinishOutcome, StartOutcome};
+use crate::authn::return_to;
 use crate::authn::session;
 use crate::crypto::compare;
 use crate::error::Error;
@@ -165,10 +165,8 @@ async fn customer_of(state: &AppState, browser: &Browser) -> Result<Customer, Ap
     customer.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "not_logged_in"))
 }
 
-fn continuation(raw: Option<&str>, default: &str) -> String {
-    raw.filter(|p| is_local_path(p))
-        .unwrap_or(default)
-        .to_owned()
+fn continuation(state: &AppState, raw: Option<&str>) -> String {
+    return_to::continuation(&state.config.issuer, raw, "/account")
 }
 
 fn challenge(c: &Challenge) -> Response {
@@ -214,7 +212,7 @@ pub async fn register_start(
     call: JsonCall<StartBody>,
 ) -> Result<Response, ApiError> {
     let customer = customer_of(&state, &call.browser).await?;
-    let back = continuation(call.body.return_to.as_deref(), "/account");
+    let back = continuation(&state, call.body.return_to.as_deref());
     let out =
         passkey_registration::start(&state, &call.browser.session, &customer, &call.browser.ip)
             .await?;
@@ -256,7 +254,7 @@ pub async fn register_finish(
 ) -> Result<Response, ApiError> {
     let JsonCall { browser, body } = call;
     let customer = customer_of(&state, &browser).await?;
-    let back = continuation(body.return_to.as_deref(), "/account");
+    let back = continuation(&state, body.return_to.as_deref());
     let out = passkey_registration::finish(
         &state,
         &browser.session,
@@ -299,7 +297,7 @@ pub async fn login_finish(
     call: JsonCall<AssertionFinishBody>,
 ) -> Result<Response, ApiError> {
     let JsonCall { browser, body } = call;
-    let back = continuation(body.return_to.as_deref(), "/account");
+    let back = continuation(&state, body.return_to.as_deref());
     let out = passkey_login::finish_login(
         &state,
         &browser.session,
@@ -331,7 +329,7 @@ pub async fn step_up_finish(
 ) -> Result<Response, ApiError> {
     let JsonCall { browser, body } = call;
     let customer = customer_of(&state, &browser).await?;
-    let back = continuation(body.return_to.as_deref(), "/account");
+    let back = continuation(&state, body.return_to.as_deref());
     let out = passkey_login::finish_step_up(
         &state,
         &browser.session,

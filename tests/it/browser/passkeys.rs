@@ -61,7 +61,7 @@ both_backends! {
         // Step 3: the step-up by email code. The addresses are masked; a code
         // goes to the first, "Back" returns to the choice, and the code sent
         // to the second one is typed and "Authenticate" pressed.
-        browser.wait_url("/login/email").await;
+        browser.wait_url("/stepup").await;
         browser.wait_text("hana*****").await;
         browser.wait_text("yama*****").await;
         let page = browser.source().await;

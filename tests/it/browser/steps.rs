@@ -39,11 +39,11 @@ pub async fn mail_with_subject(app: &TestApp, address: &str, subject: &str) -> R
     );
 }
 
-/// On an email-code page (`/login/email`, for a login or a step-up): picks
-/// the masked address number `index`, presses Send, reads the mail that
-/// arrives at `address` and types its code.
+/// On an email-code page (`/login/email` for a login, `/stepup` for a
+/// step-up): picks the masked address number `index`, presses Send, reads
+/// the mail that arrives at `address` and types its code.
 pub async fn pass_email_code(browser: &Browser, app: &TestApp, index: usize, address: &str) {
-    browser.wait_url("/login/email").await;
+    browser.find("#otp-send").await;
     let before = mails_to(app, address);
     browser.click(&format!("#email_index_{index}")).await;
     browser.click("#otp-send").await;
@@ -72,7 +72,7 @@ pub async fn log_in_with_password(browser: &Browser, app: &TestApp, code: &str, 
 pub async fn register_passkey(browser: &Browser, app: &TestApp, index: usize, address: &str) {
     browser.goto(&app.url("/account")).await;
     browser.click("#passkey-register").await;
-    browser.wait_url("/login/email").await;
+    browser.wait_url("/stepup").await;
     pass_email_code(browser, app, index, address).await;
     browser.wait_url("/account/passkeys/confirm").await;
     browser.click("#passkey-register-confirm").await;

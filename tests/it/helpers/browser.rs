@@ -72,6 +72,17 @@ pub fn attribute_after(html: &str, marker: &str, attr: &str) -> Option<String> {
     Some(tag[from..from + len].to_owned())
 }
 
+/// An attribute value as the browser reads it (undoing the template's escapes).
+pub fn unescape_html(value: &str) -> String {
+    value
+        .replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// The first run of exactly six digits in `text` (the code in a mail).
 pub fn six_digits(text: &str) -> String {
     let bytes = text.as_bytes();

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 use crate::helpers::authenticator::Authenticator;
-use crate::helpers::browser::Page;
+use crate::helpers::browser::{Page, attribute_after, unescape_html};
 
 pub const PASSWORD: &str = "correct horse battery";
 pub const CODE: &str = "C0001234";
@@ -186,8 +186,14 @@ impl<'a> Web<'a> {
 
     /// Sends an email code to the first address and returns it, read from the SMTP server.
     pub async fn email_code(&self, to: &str) -> String {
+        self.code_sent_by("/login/email", &[("email_index", "0")], to)
+            .await
+    }
+
+    /// Posts a form that mails a code to `to` (303 expected) and returns the code.
+    pub async fn code_sent_by(&self, path: &str, fields: &[(&str, &str)], to: &str) -> String {
         let before = codes_to(self.app, to).len();
-        let sent = self.form("/login/email", &[("email_index", "0")]).await;
+        let sent = self.form(path, fields).await;
         assert_eq!(sent.status, 303, "{}", sent.html);
         for _ in 0..500 {
             let codes = codes_to(self.app, to);
@@ -226,13 +232,13 @@ impl<'a> Web<'a> {
     /// Follows a step-up link (`/stepup?...`) through the email code; returns where it leads.
     pub async fn step_up_by_email_at(&self, link: &str) -> String {
         let start = self.page(link).await;
-        assert_eq!(
-            start.location.as_deref(),
-            Some("/login/email"),
-            "{}",
-            start.html
-        );
-        let code = self.email_code(&self.email).await;
+        assert_eq!(start.status, 200, "{}", start.html);
+        assert!(start.html.contains(r#"id="otp-send""#), "{}", start.html);
+        let return_to = attribute_after(&start.html, r#"name="return_to""#, "value")
+            .map(|v| unescape_html(&v))
+            .expect("the step-up form carries return_to");
+        let fields = [("email_index", "0"), ("return_to", return_to.as_str())];
+        let code = self.code_sent_by("/stepup", &fields, &self.email).await;
         let done = self.form("/login/code", &[("code", &code)]).await;
         assert_eq!(done.status, 303, "{}", done.html);
         done.location.unwrap()
