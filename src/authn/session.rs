@@ -5,6 +5,19 @@
 //! Every visitor who sees a form gets an anonymous session (it carries the
 //! CSRF token and the pending login). Authenticating binds it to the customer
 //! and replaces both the cookie value and the CSRF token (session fixation).
+//!
+//! Anonymous sessions live briefly. A row is needed before the login, not
+//! after it: the login form's CSRF token must be bound to something the
+//! browser holds (a login CSRF would otherwise log the victim into the
+//! attacker's account), and the pending login attempt, WebAuthn challenge and
+//! authorization request are keyed by it. But crawlers, health checks and
+//! abandoned tabs also fetch the login page, and at the full lifetime each
+//! would keep a row for 12 hours. So an anonymous row expires
+//! [`ANONYMOUS_IDLE_SECS`] after its last use (each use pushes the end
+//! back, as the idle timeout does for a logged-in session), a login promotes
+//! it to `session_lifetime_secs` from then, and the purge task deletes it
+//! once expired. Endpoints that render no form (discovery, JWKS, health,
+//! metrics, static files) never open a session at all.
 
 use serde_json::json;
 
@@ -23,8 +36,20 @@ use crate::templates::Lang;
 pub const COOKIE: &str = "__Host-kagi_session";
 /// Activity is written back at most this often, not on every request.
 const TOUCH_EVERY_SECS: i64 = 60;
+/// How long an anonymous session lives after its last use (see the module
+/// documentation); longer than a login takes (its attempt lasts 10 minutes).
+pub const ANONYMOUS_IDLE_SECS: i64 = 30 * 60;
 
-/// Creates an anonymous session and returns it with its cookie value.
+/// The end of an anonymous session used at `now`: [`ANONYMOUS_IDLE_SECS`]
+/// later, or sooner when the configured idle timeout or lifetime is shorter.
+fn anonymous_end(state: &AppState, now: i64) -> i64 {
+    let config = &state.config;
+    now + ANONYMOUS_IDLE_SECS
+        .min(config.session_idle_timeout_secs)
+        .min(config.session_lifetime_secs)
+}
+
+/// Creates an anonymous (short-lived) session and returns it with its cookie value.
 pub async fn start(
     state: &AppState,
     lang: Lang,
@@ -36,6 +61,7 @@ pub async fn start(
     let sid = uuid::Uuid::new_v4().to_string();
     let csrf = random::handle();
     let user_agent: Option<String> = user_agent.map(|ua| ua.chars().take(256).collect());
+    let expires_at = anonymous_end(state, now);
     let new = NewSession {
         sid: &sid,
         handle_hash: &random::hash_secret(&handle),
@@ -43,7 +69,7 @@ pub async fn start(
         locale: Some(lang.as_str()),
         user_agent: user_agent.as_deref(),
         ip: Some(ip),
-        expires_at: now + state.config.session_lifetime_secs,
+        expires_at,
     };
     state.store.insert_session(&new, now).await?;
     let row = SessionRow {
@@ -53,12 +79,13 @@ pub async fn start(
         locale: Some(lang.as_str().to_owned()),
         created_at: now,
         last_seen_at: now,
-        expires_at: now + state.config.session_lifetime_secs,
+        expires_at,
     };
     Ok((row, handle))
 }
 
-/// The live session named by a cookie value, recording the activity.
+/// The live session named by a cookie value, recording the activity (which
+/// also moves an anonymous session's end back).
 pub async fn load(state: &AppState, handle: &str) -> Result<Option<SessionRow>> {
     let now = state.clock.now();
     let found = state
@@ -72,7 +99,10 @@ pub async fn load(state: &AppState, handle: &str) -> Result<Option<SessionRow>> 
     if let Some(session) = &found
         && now - session.last_seen_at >= TOUCH_EVERY_SECS
     {
-        state.store.touch_session(&session.sid, now).await?;
+        state
+            .store
+            .touch_session(&session.sid, now, anonymous_end(state, now))
+            .await?;
     }
     Ok(found)
 }

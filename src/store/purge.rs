@@ -14,6 +14,8 @@ pub const CODE_GRACE_SECS: i64 = 600;
 
 /// Each table with an expiry and the condition that makes a row disposable.
 const PURGES: &[(&str, &str)] = &[
+    // Anonymous sessions end 30 minutes after their last use
+    // (`authn::session::ANONYMOUS_IDLE_SECS`), so they go soon too.
     (
         "sessions",
         "DELETE FROM sessions WHERE expires_at < $1 OR ended_at < $1",

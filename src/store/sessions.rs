@@ -74,7 +74,7 @@ pub struct NewSession<'a> {
 }
 
 impl Store {
-    /// Stores a new anonymous session.
+    /// Stores a new anonymous session (its `expires_at` is the short anonymous end).
     pub async fn insert_session(&self, new: &NewSession<'_>, now: i64) -> Result<()> {
         sqlx::query(
             "INSERT INTO sessions (sid, handle_hash, csrf_token, locale, user_agent, ip, created_at, last_seen_at, expires_at) \
@@ -124,14 +124,25 @@ impl Store {
         .transpose()
     }
 
-    /// Records activity; callers skip this when the last write was recent, to
-    /// spare the database a write per request.
-    pub async fn touch_session(&self, sid: &str, now: i64) -> Result<()> {
-        sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE sid = $1")
-            .bind(sid)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
+    /// Records activity, and moves an anonymous session's end to
+    /// `anonymous_expires_at` (a logged-in session keeps its absolute end);
+    /// callers skip this when the last write was recent, to spare the
+    /// database a write per request.
+    pub async fn touch_session(
+        &self,
+        sid: &str,
+        now: i64,
+        anonymous_expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE sessions SET last_seen_at = $2, \
+             expires_at = CASE WHEN customer_id IS NULL THEN $3 ELSE expires_at END WHERE sid = $1",
+        )
+        .bind(sid)
+        .bind(now)
+        .bind(anonymous_expires_at)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

@@ -20,5 +20,6 @@ mod passkeys;
 mod redirects;
 mod resilience;
 mod server;
+mod sessions;
 mod step_up;
 mod totp;
