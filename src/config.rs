@@ -292,7 +292,13 @@ pub const SETTINGS: &[Setting] = &[
         "trust_forwarded_for",
         Boolean,
         "false",
-        "Take the client IP from `X-Forwarded-For` (only behind a proxy that overwrites it)."
+        "Take the client IP from `X-Forwarded-For`, as added by the trusted proxies (see `trusted_proxy_hops`)."
+    ),
+    setting!(
+        "trusted_proxy_hops",
+        Integer,
+        "1",
+        "With `trust_forwarded_for`: how many proxies of yours append to `X-Forwarded-For`; the client IP is that many entries from the right."
     ),
     setting!("log_format", Text, "text", "`text` or `json` log lines."),
 ];
@@ -400,6 +406,8 @@ pub struct Config {
     pub password_blocklist: Option<PathBuf>,
     /// Trust `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
+    /// Proxies of ours that append to `X-Forwarded-For` (at least 1).
+    pub trusted_proxy_hops: usize,
     /// Log format.
     pub log_format: LogFormat,
 }
@@ -448,6 +456,7 @@ struct Raw {
     login_notification: Option<bool>,
     password_blocklist: Option<PathBuf>,
     trust_forwarded_for: Option<bool>,
+    trusted_proxy_hops: Option<usize>,
     log_format: Option<LogFormat>,
 }
 
@@ -645,6 +654,13 @@ fn validate(raw: Raw) -> Result<Config, ConfigError> {
     if password_hash_concurrency == 0 {
         return Err(bad("password_hash_concurrency", "must be at least 1"));
     }
+    let trusted_proxy_hops = raw.trusted_proxy_hops.unwrap_or(1);
+    if !(1..=16).contains(&trusted_proxy_hops) {
+        return Err(bad(
+            "trusted_proxy_hops",
+            format!("{trusted_proxy_hops} is outside 1..=16"),
+        ));
+    }
     let acr_phr = non_empty("acr_phr", raw.acr_phr, "phr")?;
     let acr_mfa = non_empty("acr_mfa", raw.acr_mfa, "urn:kagi:acr:mfa")?;
     if acr_phr == acr_mfa {
@@ -738,6 +754,7 @@ fn validate(raw: Raw) -> Result<Config, ConfigError> {
         login_notification: raw.login_notification.unwrap_or(false),
         password_blocklist: raw.password_blocklist,
         trust_forwarded_for: raw.trust_forwarded_for.unwrap_or(false),
+        trusted_proxy_hops,
         log_format: raw.log_format.unwrap_or(LogFormat::Text),
     })
 }
@@ -873,6 +890,7 @@ mod tests {
                 "61",
                 "readiness_timeout_secs",
             ),
+            ("KAGI_TRUSTED_PROXY_HOPS", "0", "trusted_proxy_hops"),
         ];
         for (var, value, named) in cases {
             let err = load(&[(var, value)]).unwrap_err().to_string();

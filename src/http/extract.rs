@@ -35,25 +35,43 @@ pub struct Browser {
     pub query_without_lang: String,
 }
 
-/// The client IP: the socket peer, or the first `X-Forwarded-For` hop when
-/// `trust_forwarded_for` says a proxy that overwrites it stands in front.
+/// The client IP: the socket peer, or, with `trust_forwarded_for`, the
+/// address our own proxies recorded in `X-Forwarded-For`.
 pub fn client_ip(parts: &Parts, state: &AppState) -> String {
-    if state.config.trust_forwarded_for
-        && let Some(forwarded) = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-        && let Some(first) = forwarded.split(',').next()
-    {
-        return first.trim().to_owned();
-    }
-    parts
+    let socket = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(
-            || "unknown".to_owned(),
-            |ConnectInfo(addr)| addr.ip().to_string(),
-        )
+        .map(|ConnectInfo(addr)| addr.ip());
+    let forwarded = if state.config.trust_forwarded_for {
+        forwarded_client(&parts.headers, state.config.trusted_proxy_hops)
+    } else {
+        None
+    };
+    forwarded
+        .or(socket)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
+/// The client address that the `hops` proxies in front of Kagi saw.
+///
+/// Each proxy appends the address it received the request from to
+/// `X-Forwarded-For`, so anything a client sends arrives on the left and
+/// only the right-most `hops` entries were written by our proxies: the one
+/// `hops` places from the right is the address the outermost of them saw.
+/// Several header lines count as one list in order (RFC 9110 §5.3). `None`,
+/// so the socket peer is used, when there are fewer entries than hops or the
+/// entry is not an IP address.
+fn forwarded_client(headers: &HeaderMap, hops: usize) -> Option<std::net::IpAddr> {
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    let index = entries.len().checked_sub(hops.max(1))?;
+    entries[index].parse().ok()
 }
 
 /// The language a query asks for: `lang`, else the first known `ui_locales` tag.
@@ -274,4 +292,60 @@ pub async fn query_or_form(request: Request) -> Result<Vec<(String, String)>, Pa
         parts.uri.query().unwrap_or_default().to_owned()
     };
     serde_urlencoded::from_str(&raw).map_err(|_| PageError::bad_request())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(lines: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for line in lines {
+            map.append("x-forwarded-for", line.parse().unwrap());
+        }
+        map
+    }
+
+    fn client(lines: &[&str], hops: usize) -> Option<String> {
+        forwarded_client(&headers(lines), hops).map(|ip| ip.to_string())
+    }
+
+    #[test]
+    fn the_address_our_proxy_appended_wins_over_what_the_client_wrote() {
+        // The client sent `X-Forwarded-For: 6.6.6.6`; our one proxy appended its peer.
+        assert_eq!(
+            client(&["6.6.6.6, 203.0.113.7"], 1).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            client(&["6.6.6.6", "203.0.113.7"], 1).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(client(&["203.0.113.7"], 1).as_deref(), Some("203.0.113.7"));
+        assert_eq!(
+            client(&["1.1.1.1, 2.2.2.2 ,6.6.6.6,203.0.113.7"], 1).as_deref(),
+            Some("203.0.113.7")
+        );
+    }
+
+    #[test]
+    fn with_two_proxies_the_second_entry_from_the_right_is_the_client() {
+        // CDN appended the client, then the load balancer appended the CDN.
+        let chain = ["6.6.6.6, 203.0.113.7, 198.51.100.2"];
+        assert_eq!(client(&chain, 2).as_deref(), Some("203.0.113.7"));
+        assert_eq!(client(&chain, 3).as_deref(), Some("6.6.6.6"));
+        assert_eq!(
+            client(&["2001:db8::1, 198.51.100.2"], 2).as_deref(),
+            Some("2001:db8::1")
+        );
+    }
+
+    #[test]
+    fn too_few_entries_or_garbage_fall_back_to_the_socket_peer() {
+        assert_eq!(client(&[], 1), None);
+        assert_eq!(client(&["203.0.113.7"], 2), None);
+        assert_eq!(client(&[" , "], 1), None);
+        assert_eq!(client(&["6.6.6.6, not-an-ip"], 1), None);
+        assert_eq!(client(&["6.6.6.6, 203.0.113.7:4711"], 1), None);
+    }
 }

@@ -109,3 +109,23 @@ both_backends! {
         assert_ne!(idle.cookie().unwrap(), abandoned, "a new session replaces the expired one");
     }
 }
+
+both_backends! {
+    async fn behind_a_trusted_proxy_the_address_it_appended_is_recorded(backend) {
+        let app = TestApp::spawn_with(backend, &[("KAGI_TRUST_FORWARDED_FOR", "true"), ("KAGI_TRUSTED_PROXY_HOPS", "2")]).await;
+        let client = reqwest::Client::builder().resolve("localhost", app.addr).build().unwrap();
+        // The client wrote 6.6.6.6; the CDN appended the client's address, the load balancer the CDN's.
+        for forwarded in [Some("6.6.6.6, 203.0.113.7, 198.51.100.2"), Some("198.51.100.2"), None] {
+            let mut request = client.get(app.url("/login"));
+            if let Some(value) = forwarded {
+                request = request.header("x-forwarded-for", value);
+            }
+            request.send().await.unwrap();
+        }
+        let pool = crate::server::sqlx_pool(&app.db.url).await;
+        let mut ips: Vec<String> = sqlx::query_scalar("SELECT ip FROM sessions").fetch_all(&pool).await.unwrap();
+        ips.sort();
+        // Too few entries, or none: the socket peer.
+        assert_eq!(ips, ["127.0.0.1", "127.0.0.1", "203.0.113.7"]);
+    }
+}
