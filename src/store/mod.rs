@@ -2,7 +2,7 @@
 //!
 //! One `AnyPool` serves both databases: queries use `$1, $2` placeholders,
 //! which both accept, and only plain types (text, 64-bit integers) cross the
-//! driver (crate-stack.md §4.6). The one place the backends differ is the DDL,
+//! driver (`docs/architecture.md#storage-through-one-driver`). The one place the backends differ is the DDL,
 //! kept in `migrations/sqlite/` and `migrations/postgres/` in lock-step, and the
 //! SQLite connection set-up (WAL), both in this file.
 
@@ -171,6 +171,21 @@ fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create database folder {}", parent.display()))?;
     }
     Ok(())
+}
+
+/// Whether `e` says the database server could not be reached.
+///
+/// Connection refused or timed out, a TLS failure, the server still starting
+/// up: the errors that waiting can cure, as opposed to a refused password or
+/// a failed migration.
+pub fn is_unreachable(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)) => true,
+            // 57P03 cannot_connect_now: "the database system is starting up".
+            Some(sqlx::Error::Database(db)) => db.code().as_deref() == Some("57P03"),
+            _ => false,
+        })
 }
 
 /// The URL with any password replaced, for messages.

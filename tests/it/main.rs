@@ -14,4 +14,5 @@ mod mail;
 mod oidc;
 mod passkeys;
 mod server;
+mod startup;
 mod totp;
