@@ -51,7 +51,7 @@ pub struct PasswordLogin<'a> {
     pub lang: Lang,
 }
 
-/// Checks a customer code and password (PRODUCT §3, seed step 1).
+/// Checks a customer code and password (`docs/product.md#logging-in`; passkey registration step 1).
 pub async fn check_password(
     state: &AppState,
     login: PasswordLogin<'_>,

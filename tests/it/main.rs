@@ -7,6 +7,7 @@ mod helpers;
 
 mod browser;
 mod cli;
+mod docs;
 mod keys;
 mod login;
 mod logout_and_tokens;

@@ -1,4 +1,4 @@
-//! The second factor of a login or step-up (seed step 3).
+//! The second factor of a login or step-up (`docs/product.md`, passkey registration step 3).
 //!
 //! Choose a masked address and send a code, enter it (with "Back" to resend), or enter an
 //! authenticator-app code instead. `GET /stepup` starts a step-up for a
@@ -287,7 +287,7 @@ pub struct StepUpQuery {
 }
 
 /// `GET /stepup`: asks a logged-in customer for a second factor again before
-/// a sensitive action (seed step 3: email code or authenticator app).
+/// a sensitive action (passkey registration step 3 in `docs/product.md`: email code or authenticator app).
 pub async fn step_up(
     State(state): State<AppState>,
     LoggedIn { browser, customer }: LoggedIn,
