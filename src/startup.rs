@@ -63,42 +63,10 @@ fn folders_checked(config: &Config, create: bool) -> Vec<String> {
 
 /// Checks that `folder` is (or can become) a folder this process can read and write.
 fn check_folder(setting: &str, folder: &Path, create: bool) -> Result<(), String> {
-    let shown = folder.display();
-    let access = format!(
-        "give the user running kagi read and write access to it (e.g. `chown -R \"$USER\" {shown}`), \
-         or point {} at another folder",
-        env_name(setting)
-    );
     if !folder.exists() {
-        if create {
-            return std::fs::create_dir_all(folder).map_err(|e| {
-                fix(
-                    setting,
-                    &format!("cannot create the folder {shown}: {e}"),
-                    &format!(
-                        "create it yourself (`mkdir -p {shown}`) with write access for the user \
-                         running kagi, or point {} at a writable place",
-                        env_name(setting)
-                    ),
-                )
-            });
-        }
-        let parent = folder.ancestors().skip(1).find(|p| p.exists());
-        return match parent {
-            Some(p) if !p.as_os_str().is_empty() && !p.is_dir() => Err(fix(
-                setting,
-                &format!(
-                    "the folder {shown} cannot be created: {} is a file",
-                    p.display()
-                ),
-                &format!(
-                    "move that file away, or point {} at another place",
-                    env_name(setting)
-                ),
-            )),
-            _ => Ok(()),
-        };
+        return missing_folder(setting, folder, create);
     }
+    let shown = folder.display();
     if !folder.is_dir() {
         return Err(fix(
             setting,
@@ -109,6 +77,11 @@ fn check_folder(setting: &str, folder: &Path, create: bool) -> Result<(), String
             ),
         ));
     }
+    let access = format!(
+        "give the user running kagi read and write access to it (e.g. `chown -R \"$USER\" {shown}`), \
+         or point {} at another folder",
+        env_name(setting)
+    );
     if let Err(e) = std::fs::read_dir(folder) {
         return Err(fix(
             setting,
@@ -127,6 +100,39 @@ fn check_folder(setting: &str, folder: &Path, create: bool) -> Result<(), String
             &format!("cannot write in the folder {shown}: {e}"),
             &access,
         )),
+    }
+}
+
+/// A folder that does not exist yet: created (`serve`), or its nearest
+/// existing parent checked (`config check`).
+fn missing_folder(setting: &str, folder: &Path, create: bool) -> Result<(), String> {
+    let shown = folder.display();
+    if create {
+        return std::fs::create_dir_all(folder).map_err(|e| {
+            fix(
+                setting,
+                &format!("cannot create the folder {shown}: {e}"),
+                &format!(
+                    "create it yourself (`mkdir -p {shown}`) with write access for the user \
+                     running kagi, or point {} at a writable place",
+                    env_name(setting)
+                ),
+            )
+        });
+    }
+    match folder.ancestors().skip(1).find(|p| p.exists()) {
+        Some(p) if !p.as_os_str().is_empty() && !p.is_dir() => Err(fix(
+            setting,
+            &format!(
+                "the folder {shown} cannot be created: {} is a file",
+                p.display()
+            ),
+            &format!(
+                "move that file away, or point {} at another place",
+                env_name(setting)
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
