@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
@@ -85,6 +86,18 @@ pub const SETTINGS: &[Setting] = &[
         "Upper bound of the database pool."
     ),
     setting!(
+        "database_acquire_timeout_secs",
+        Integer,
+        "5",
+        "How long a request waits for a database connection; past it the request is answered 503 with `Retry-After`."
+    ),
+    setting!(
+        "readiness_timeout_secs",
+        Integer,
+        "1",
+        "`/readyz` answers 503 if the database has not answered within this long, whatever the pool is doing."
+    ),
+    setting!(
         "keys_dir",
         Text,
         "keys",
@@ -131,6 +144,24 @@ pub const SETTINGS: &[Setting] = &[
         Text,
         "(unset)",
         "PEM private key for built-in TLS."
+    ),
+    setting!(
+        "header_read_timeout_secs",
+        Integer,
+        "10",
+        "A connection must deliver a request's whole header (and finish its TLS handshake) within this long of opening, or of the first byte after an idle spell; else it is closed."
+    ),
+    setting!(
+        "keep_alive_timeout_secs",
+        Integer,
+        "60",
+        "An idle keep-alive connection is closed after this long without a request."
+    ),
+    setting!(
+        "max_connections",
+        Integer,
+        "(from the open-file limit)",
+        "Most client connections held at once; at the cap the oldest one not in a request is closed for the newcomer. Default 1024, or fewer if the open-file limit is lower: the limit minus 64 minus 3 per database connection."
     ),
     setting!(
         "max_passkeys",
@@ -186,6 +217,36 @@ pub const SETTINGS: &[Setting] = &[
         Integer,
         "2592000",
         "Absolute lifetime of a refresh-token family."
+    ),
+    setting!(
+        "client_jwks_cache_secs",
+        Integer,
+        "300",
+        "How long a client's key set fetched from its `jwks_uri` is used before it is fetched again."
+    ),
+    setting!(
+        "client_jwks_refetch_secs",
+        Integer,
+        "60",
+        "Least time between two fetches of one client's `jwks_uri` when an assertion names an unknown `kid` or the last fetch failed; at most `client_jwks_cache_secs`."
+    ),
+    setting!(
+        "client_jwks_timeout_secs",
+        Integer,
+        "3",
+        "Time allowed for fetching a client's `jwks_uri`, from name lookup to the last byte."
+    ),
+    setting!(
+        "client_jwks_max_bytes",
+        Integer,
+        "65536",
+        "Largest `jwks_uri` response accepted."
+    ),
+    setting!(
+        "client_jwks_allow_private",
+        Boolean,
+        "false",
+        "Also fetch `jwks_uri` from private, loopback, link-local and other non-public addresses (tests, closed networks)."
     ),
     setting!(
         "jwks_max_age_secs",
@@ -294,6 +355,10 @@ pub struct Config {
     pub database_is_sqlite: bool,
     /// Pool upper bound.
     pub database_max_connections: u32,
+    /// How long a request waits for a pooled database connection.
+    pub database_acquire_timeout: Duration,
+    /// How long `/readyz` waits for the database.
+    pub readiness_timeout: Duration,
     /// Signing key folder.
     pub keys_dir: PathBuf,
     /// SMTP URL, if mail is delivered for real.
@@ -308,6 +373,12 @@ pub struct Config {
     pub webauthn_origins: Vec<Url>,
     /// TLS certificate and key paths, both or neither.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Time allowed for a request header (and a TLS handshake).
+    pub header_read_timeout: Duration,
+    /// Time an idle keep-alive connection is kept.
+    pub keep_alive_timeout: Duration,
+    /// Cap on client connections; `None` derives it from the open-file limit.
+    pub max_connections: Option<u32>,
     /// Passkey cap per customer.
     pub max_passkeys: u32,
     /// Step-up rule for passkey enrollment.
@@ -330,6 +401,16 @@ pub struct Config {
     pub refresh_token_ttl_secs: i64,
     /// Cache lifetime of JWKS and discovery, seconds.
     pub jwks_max_age_secs: i64,
+    /// How long a fetched client key set is used, seconds.
+    pub client_jwks_cache_secs: i64,
+    /// Least time between fetches of one client's `jwks_uri`, seconds.
+    pub client_jwks_refetch_secs: i64,
+    /// Time limit of a `jwks_uri` fetch, seconds.
+    pub client_jwks_timeout_secs: u64,
+    /// Size limit of a `jwks_uri` response, bytes.
+    pub client_jwks_max_bytes: usize,
+    /// Fetch `jwks_uri` from non-public addresses too.
+    pub client_jwks_allow_private: bool,
     /// How long a new key is published before it signs, seconds.
     pub key_publish_lead_secs: i64,
     /// Key list reload period, seconds.
@@ -360,6 +441,8 @@ struct Raw {
     listen: Option<String>,
     database_url: Option<String>,
     database_max_connections: Option<u32>,
+    database_acquire_timeout_secs: Option<i64>,
+    readiness_timeout_secs: Option<i64>,
     keys_dir: Option<PathBuf>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
@@ -368,6 +451,9 @@ struct Raw {
     webauthn_origins: Option<Vec<String>>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    header_read_timeout_secs: Option<i64>,
+    keep_alive_timeout_secs: Option<i64>,
+    max_connections: Option<u32>,
     max_passkeys: Option<u32>,
     passkey_enrollment_step_up: Option<EnrollmentStepUp>,
     acr_phr: Option<String>,
@@ -379,6 +465,11 @@ struct Raw {
     access_token_ttl_secs: Option<i64>,
     refresh_token_ttl_secs: Option<i64>,
     jwks_max_age_secs: Option<i64>,
+    client_jwks_cache_secs: Option<i64>,
+    client_jwks_refetch_secs: Option<i64>,
+    client_jwks_timeout_secs: Option<i64>,
+    client_jwks_max_bytes: Option<i64>,
+    client_jwks_allow_private: Option<bool>,
     key_publish_lead_secs: Option<i64>,
     key_reload_secs: Option<u64>,
     purge_interval_secs: Option<u64>,
@@ -544,6 +635,38 @@ fn validate(raw: Raw) -> Result<Config, ConfigError> {
             "must be at least jwks_max_age_secs, or relying parties would meet a key they have not fetched",
         ));
     }
+    let duration = |key: &str, value: Option<i64>, default: i64, max: i64| {
+        seconds(key, value, default, max).map(|s| Duration::from_secs(s.unsigned_abs()))
+    };
+    if raw.max_connections == Some(0) {
+        return Err(bad("max_connections", "must be at least 1"));
+    }
+    let client_jwks_cache_secs = seconds(
+        "client_jwks_cache_secs",
+        raw.client_jwks_cache_secs,
+        300,
+        86_400,
+    )?;
+    let client_jwks_refetch_secs = seconds(
+        "client_jwks_refetch_secs",
+        raw.client_jwks_refetch_secs,
+        60,
+        client_jwks_cache_secs,
+    )?;
+    let client_jwks_timeout_secs = seconds(
+        "client_jwks_timeout_secs",
+        raw.client_jwks_timeout_secs,
+        3,
+        30,
+    )?
+    .unsigned_abs();
+    let client_jwks_max_bytes = raw.client_jwks_max_bytes.unwrap_or(65_536);
+    if !(1024..=1_048_576).contains(&client_jwks_max_bytes) {
+        return Err(bad(
+            "client_jwks_max_bytes",
+            format!("{client_jwks_max_bytes} is outside 1024..=1048576 bytes"),
+        ));
+    }
     let max_passkeys = raw.max_passkeys.unwrap_or(3);
     if !(1..=20).contains(&max_passkeys) {
         return Err(bad(
@@ -579,6 +702,13 @@ fn validate(raw: Raw) -> Result<Config, ConfigError> {
         database_url: SecretString::from(database_url),
         database_is_sqlite,
         database_max_connections: raw.database_max_connections.unwrap_or(16).max(1),
+        database_acquire_timeout: duration(
+            "database_acquire_timeout_secs",
+            raw.database_acquire_timeout_secs,
+            5,
+            300,
+        )?,
+        readiness_timeout: duration("readiness_timeout_secs", raw.readiness_timeout_secs, 1, 60)?,
         keys_dir: raw.keys_dir.unwrap_or_else(|| PathBuf::from("keys")),
         smtp_url,
         mail_from: non_empty("mail_from", raw.mail_from, "Kagi <no-reply@localhost>")?,
@@ -586,6 +716,19 @@ fn validate(raw: Raw) -> Result<Config, ConfigError> {
         webauthn_rp_id,
         webauthn_origins,
         tls,
+        header_read_timeout: duration(
+            "header_read_timeout_secs",
+            raw.header_read_timeout_secs,
+            10,
+            3600,
+        )?,
+        keep_alive_timeout: duration(
+            "keep_alive_timeout_secs",
+            raw.keep_alive_timeout_secs,
+            60,
+            3600,
+        )?,
+        max_connections: raw.max_connections,
         max_passkeys,
         passkey_enrollment_step_up: raw
             .passkey_enrollment_step_up
@@ -619,6 +762,11 @@ fn validate(raw: Raw) -> Result<Config, ConfigError> {
             366 * 86_400,
         )?,
         jwks_max_age_secs,
+        client_jwks_cache_secs,
+        client_jwks_refetch_secs,
+        client_jwks_timeout_secs,
+        client_jwks_max_bytes: usize::try_from(client_jwks_max_bytes).unwrap_or(65_536),
+        client_jwks_allow_private: raw.client_jwks_allow_private.unwrap_or(false),
         key_publish_lead_secs,
         key_reload_secs: raw.key_reload_secs.unwrap_or(60).max(1),
         purge_interval_secs: raw.purge_interval_secs.unwrap_or(300).max(1),
@@ -902,6 +1050,11 @@ mod tests {
         assert_eq!(config.passkey_enrollment_step_up, EnrollmentStepUp::Otp);
         assert!(config.database_is_sqlite);
         assert_eq!(config.code_ttl_secs, 60);
+        assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.keep_alive_timeout, Duration::from_secs(60));
+        assert_eq!(config.max_connections, None);
+        assert_eq!(config.database_acquire_timeout, Duration::from_secs(5));
+        assert_eq!(config.readiness_timeout, Duration::from_secs(1));
     }
 
     #[test]
@@ -940,7 +1093,24 @@ mod tests {
             ("KAGI_WEBAUTHN_RP_ID", "example.org", "KAGI_WEBAUTHN_RP_ID"),
             ("KAGI_TLS_CERT", "cert.pem", "KAGI_TLS_KEY"),
             ("KAGI_CODE_TTL_SECS", "600", "code_ttl_secs"),
+            (
+                "KAGI_CLIENT_JWKS_REFETCH_SECS",
+                "600",
+                "client_jwks_refetch_secs",
+            ),
+            ("KAGI_CLIENT_JWKS_MAX_BYTES", "100", "client_jwks_max_bytes"),
             ("KAGI_SMTP_URL", "http://mail", "KAGI_SMTP_URL"),
+            (
+                "KAGI_HEADER_READ_TIMEOUT_SECS",
+                "0",
+                "header_read_timeout_secs",
+            ),
+            ("KAGI_MAX_CONNECTIONS", "0", "max_connections"),
+            (
+                "KAGI_READINESS_TIMEOUT_SECS",
+                "61",
+                "readiness_timeout_secs",
+            ),
         ];
         for (var, value, named) in cases {
             let err = load(&[(var, value)]).unwrap_err().to_string();

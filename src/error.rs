@@ -25,6 +25,11 @@ pub enum Error {
         /// Seconds to wait.
         retry_after: i64,
     },
+    /// A service Kagi needs (the database) cannot be reached or did not answer
+    /// in time; the same request may succeed later. The cause is logged,
+    /// never shown.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(#[source] anyhow::Error),
     /// Something broke inside Kagi; the cause is logged, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),

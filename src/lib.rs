@@ -15,13 +15,14 @@ pub mod http;
 pub mod mail;
 pub mod model;
 pub mod oidc;
+#[cfg(test)]
+mod property_tests;
 pub mod startup;
 pub mod state;
 pub mod store;
 mod tasks;
 pub mod templates;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -77,6 +78,7 @@ pub async fn build(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         metrics: Arc::default(),
         discovery_json: Arc::from(discovery_json),
         webauthn,
+        client_jwks: oidc::client_jwks::ClientJwks::default(),
     }))
 }
 
@@ -86,44 +88,31 @@ pub fn app(state: AppState) -> axum::Router {
 }
 
 /// Serves `state` on `listener` with the background tasks (purge, key reload)
-/// until `shutdown` completes, then drains in-flight requests. With
-/// `tls_cert`/`tls_key` configured the listener speaks HTTPS.
+/// until `shutdown` completes, then drains in-flight requests.
+///
+/// With `tls_cert`/`tls_key` configured the listener speaks HTTPS. Either way
+/// connections get the configured header-read and keep-alive timeouts and
+/// cap ([`http::server`]).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let mut background = tasks::spawn(&state);
-    let tls = state.config.tls.clone();
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = match tls {
-        None => axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("server failed"),
-        Some((cert, key)) => {
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot load TLS certificate {} and key {}",
-                        cert.display(),
-                        key.display()
-                    )
-                })?;
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-            });
-            axum_server::from_tcp_rustls(listener.into_std()?, config)?
-                .handle(handle)
-                .serve(service)
-                .await
-                .context("server failed")
-        }
+    let tls = match &state.config.tls {
+        Some((cert, key)) => Some(http::server::load_tls(cert, key).await?),
+        None => None,
     };
+    let limits = http::server::Limits::from_config(&state.config);
+    tracing::debug!(
+        max_connections = limits.max_connections,
+        header_read_timeout_secs = limits.timeouts.header_read.as_secs(),
+        keep_alive_timeout_secs = limits.timeouts.keep_alive.as_secs(),
+        "connection limits"
+    );
+    let mut background = tasks::spawn(&state);
+    let served = http::server::serve(listener, app(state), tls, limits, shutdown)
+        .await
+        .context("server failed");
     background.abort_all();
     served
 }
@@ -148,7 +137,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // The start-up server accepts on a second handle of the same socket; when
     // it stops, connections made meanwhile wait in the socket's queue for the
     // real server instead of being refused.
-    let booting = startup::Booting::start(bound.try_clone()?, config.tls.as_ref()).await?;
+    let booting = startup::Booting::start(bound.try_clone()?, &config).await?;
     tracing::info!(listen = %listen, "listening; /readyz says 503 until the database is ready");
     let state = tokio::select! {
         state = startup::build_when_reachable(config) => state,

@@ -213,50 +213,27 @@ pub(crate) struct Booting {
 }
 
 impl Booting {
-    /// Serves [`crate::http::health::booting_router`] on `listener` (over TLS when configured).
+    /// Serves [`crate::http::health::booting_router`] on `listener` with the
+    /// configured TLS and connection limits, as the real server will.
     pub(crate) async fn start(
         listener: std::net::TcpListener,
-        tls: Option<&(PathBuf, PathBuf)>,
+        config: &Config,
     ) -> anyhow::Result<Self> {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let service = crate::http::health::booting_router().into_make_service();
-        let task = match tls {
-            None => {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                tokio::spawn(async move {
-                    axum::serve(listener, service)
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await
-                        .context("start-up server failed")
-                })
-            }
-            Some((cert, key)) => {
-                let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "cannot load TLS certificate {} and key {} (tls_cert, tls_key)",
-                            cert.display(),
-                            key.display()
-                        )
-                    })?;
-                let handle = axum_server::Handle::new();
-                let stopper = handle.clone();
-                tokio::spawn(async move {
-                    let _ = stopped.await;
-                    stopper.graceful_shutdown(Some(Duration::from_secs(2)));
-                });
-                let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle);
-                tokio::spawn(async move {
-                    server
-                        .serve(service)
-                        .await
-                        .context("start-up server failed")
-                })
-            }
+        let tls = match &config.tls {
+            Some((cert, key)) => Some(crate::http::server::load_tls(cert, key).await?),
+            None => None,
         };
+        let limits = crate::http::server::Limits::from_config(config);
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = crate::http::health::booting_router();
+        let task = tokio::spawn(async move {
+            crate::http::server::serve(listener, router, tls, limits, async {
+                let _ = stopped.await;
+            })
+            .await
+            .context("start-up server failed")
+        });
         Ok(Self { stop, task })
     }
 
@@ -264,10 +241,10 @@ impl Booting {
     /// through the other handle, so connections made meanwhile wait in its queue.
     pub(crate) async fn stop(self) {
         let _ = self.stop.send(());
-        match tokio::time::timeout(Duration::from_secs(5), self.task).await {
+        match tokio::time::timeout(crate::http::server::DRAIN, self.task).await {
             Ok(Ok(Err(e))) => tracing::warn!(error = format!("{e:#}"), "start-up server failed"),
             Ok(_) => {}
-            Err(_) => tracing::warn!("start-up server did not stop within 5 s"),
+            Err(_) => tracing::warn!("start-up server did not stop within its drain time"),
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::crypto::seal::DataKey;
 use crate::http::metrics::Metrics;
 use crate::mail::Mailer;
+use crate::oidc::client_jwks::ClientJwks;
 use crate::oidc::signing_keys::KeyRing;
 use crate::store::Store;
 use crate::templates::Templates;
@@ -64,6 +65,8 @@ pub struct Services {
     pub discovery_json: Arc<str>,
     /// The WebAuthn relying party (RP ID and allowed origins from the config).
     pub webauthn: Arc<webauthn_rs::Webauthn>,
+    /// Key sets fetched from clients' `jwks_uri`, cached on this node.
+    pub client_jwks: ClientJwks,
 }
 
 impl AppState {

@@ -61,6 +61,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     embed!("mail/login_notice.txt"),
     embed!("mail/passkey_added.txt"),
     embed!("mail/passkey_removed.txt"),
+    embed!("mail/totp_enrolled.txt"),
 ];
 
 /// The pages [`Templates::render_page`] renders (`templates/<page>.html`).
@@ -88,6 +89,7 @@ const MAILS: &[&str] = &[
     "login_notice",
     "passkey_added",
     "passkey_removed",
+    "totp_enrolled",
 ];
 
 const CATALOGUE_JA: &str = include_str!("../templates/i18n/ja.toml");
@@ -1076,6 +1078,11 @@ mod tests {
                 "passkey_removed",
                 context! { name => "岩井 太郎", provider => "Windows Hello", at => "2026-05-15 09:00" },
                 "Windows Hello",
+            ),
+            (
+                "totp_enrolled",
+                context! { name => "岩井 太郎", at => "2026-05-15 09:05" },
+                "2026-05-15 09:05",
             ),
         ]
     }

@@ -16,10 +16,10 @@ import tempfile
 import time
 import traceback
 
-from . import basic, checks, env as envmod, flows, jose, kagi_extra, logout  # noqa: F401  (modules register themselves)
+from . import basic, checks, env as envmod, flows, jose, kagi_extra, logout, report  # noqa: F401  (modules register themselves)
 from .checks import Ctx, Skip, Stop
 from .env import Backchannel, Client, Kagi
-from .registry import MODULES
+from .registry import MODULES, PLANS
 
 
 def register_clients(env: flows.Env):
@@ -30,6 +30,7 @@ def register_clients(env: flows.Env):
         redirect = kw.pop("redirect", rp(alias) + "/callback")
         plr = kw.pop("post_logout", None)
         key_obj, key_alg = kw.pop("key", None), kw.pop("key_alg", None)
+        response_mode = kw.pop("response_mode", "default")
         jwks = None
         kid = None
         if key_obj is not None:
@@ -40,13 +41,17 @@ def register_clients(env: flows.Env):
         env.clients[name] = Client(client_id=client_id, secret=out.get("client_secret"), auth_method="none" if kw.get("public") else auth,
                                   redirect_uri=redirect, id_token_alg=kw.get("id_token_alg") or "RS256", private_key=key_obj, kid=kid,
                                   key_alg=key_alg, public=bool(kw.get("public")), post_logout_redirect_uri=plr,
-                                  backchannel_logout_uri=kw.get("backchannel"))
+                                  backchannel_logout_uri=kw.get("backchannel"), response_mode=response_mode)
 
     add("basic", "conformance-basic", "kagi", post_logout=rp("kagi") + "/post_logout_redirect")
     add("basic2", "conformance-basic-2", "kagi")
     for alg in ("ES256", "PS256", "EdDSA"):
         add(f"basic-{alg.lower()}", f"conformance-basic-{alg.lower()}", "kagi", id_token_alg=alg)
     add("post", "conformance-post", "kagi", auth="client_secret_post")
+    # The Form Post plan's clients (alias kagi-fp): the same three, asking for response_mode=form_post.
+    add("fp-basic", "conformance-fp-basic", "kagi-fp", response_mode="form_post")
+    add("fp-basic2", "conformance-fp-basic-2", "kagi-fp", response_mode="form_post")
+    add("fp-post", "conformance-fp-post", "kagi-fp", auth="client_secret_post", response_mode="form_post")
     add("pkjwt", "conformance-pkjwt", "kagi", auth="private_key_jwt", key=jose.new_rsa_key(), key_alg="RS256")
     add("pkjwt2", "conformance-pkjwt-2", "kagi", auth="private_key_jwt", key=jose.new_ec_key(), key_alg="ES256")
     add("logout", "conformance-logout", "kagi-logout", post_logout=rp("kagi-logout") + "/post_logout_redirect")
@@ -82,6 +87,7 @@ def main(argv=None) -> int:
     ap.add_argument("--kagi", required=True, help="path of the kagi binary")
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("CONFORMANCE_JOBS", "4")))
     ap.add_argument("--only", action="append", default=[], help="run modules whose name matches this glob (repeatable)")
+    ap.add_argument("--plan", action="append", default=[], help="run modules of plans whose name matches this glob (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (database, keys, log)")
     ap.add_argument("--list", action="store_true", help="list the modules and exit")
     ap.add_argument("--verbose", action="store_true", help="print every finding of every module, INFO included")
@@ -90,8 +96,9 @@ def main(argv=None) -> int:
                          "form-action to the redirects after a form submission, firefox does not (default: chromium, the strict one)")
     args = ap.parse_args(argv)
 
-    plans = [basic.PLAN, logout.CONFIG_PLAN, logout.RPI_PLAN, logout.BC_PLAN, kagi_extra.PLAN]
-    modules = [m for m in MODULES if not args.only or any(fnmatch.fnmatch(m.name, p) for p in args.only)]
+    plans = [p.name for p in PLANS]
+    modules = [m for m in MODULES if (not args.only or any(fnmatch.fnmatch(m.name, p) for p in args.only))
+               and (not args.plan or any(fnmatch.fnmatch(m.plan, p) for p in args.plan))]
     modules.sort(key=lambda m: plans.index(m.plan))
     if args.list:
         for m in modules:
@@ -124,20 +131,16 @@ def main(argv=None) -> int:
         smtp.shutdown()
         backchannel.server.shutdown()
 
-    passed = failed = 0
     plan = None
     print()
     for i, m in enumerate(modules):
         ctx = results[i]
         if m.plan != plan:
             plan = m.plan
-            print(f"== {plan}")
+            cert = "certification plan" if m.certification else "NOT a certification plan"
+            print(f"== {plan} ({cert})")
             print(f"{'module':78} {'variant':36} {'result':8} reason")
         v = ctx.verdict
-        if v == "FAIL":
-            failed += 1
-        else:
-            passed += 1
         reason = ctx.reason() if v != "PASS" or not ctx.notes else ctx.notes[0]
         print(f"{m.name:78} {m.variant:36} {v:8} {clip(reason, 160)}")
     if args.verbose:
@@ -152,7 +155,7 @@ def main(argv=None) -> int:
     warned = [(m, results[i]) for i, m in enumerate(modules) if results[i].verdict in ("WARNING", "SKIPPED")]
     bad = [(m, results[i]) for i, m in enumerate(modules) if results[i].verdict == "FAIL"]
     if warned:
-        print("\nWarnings and skips (counted as passed; each is explained in conformance/README.md):")
+        print("\nWarnings and skips (a WARNING counts as passed, a SKIPPED as neither; each is explained in conformance/README.md):")
         for m, ctx in warned:
             for sev, msg in ctx.findings:
                 if sev == checks.WARN:
@@ -171,8 +174,10 @@ def main(argv=None) -> int:
         print(f"\nKagi's log: {kagi.log_path}")
     if not args.keep and not bad and ok:
         envmod.cleanup_dir(workdir)
-    print(f"\nconformance run took {time.time() - t0:.0f} s")
-    print(f"{passed} passed, {failed} failed")
+    print(f"\nconformance run took {time.time() - t0:.0f} s\n")
+    verdicts = [results[i].verdict for i in range(len(modules))]
+    print("\n".join(report.summary_lines(modules, verdicts)))
+    _, failed, _ = report.totals(modules, verdicts)
     return 1 if failed or not ok else 0
 
 

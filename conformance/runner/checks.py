@@ -149,36 +149,87 @@ def check_error_fields(ctx: Ctx, where: str, fields: dict):
 # ---- authorization responses -------------------------------------------------------
 
 class Callback:
-    """A redirect to the client, split into query and fragment parameters."""
+    """A response to the client: what arrived at its redirect URI (or
+    post-logout URI). `params` are the ones the client reads: the form body of
+    a POST, else the query; `reading` switches the source, as the suite's
+    callback handler does by response mode."""
 
-    def __init__(self, url: str, method: str = "GET", form: list[tuple[str, str]] | None = None):
+    def __init__(self, url: str, method: str = "GET", form: list[tuple[str, str]] | None = None,
+                 content_type: str | None = None, source: str | None = None):
         self.url = url
         self.method = method
+        self.content_type = content_type
         p = urllib.parse.urlsplit(url)
         self.base = urllib.parse.urlunsplit((p.scheme, p.netloc, p.path, "", ""))
         self.query_pairs = urllib.parse.parse_qsl(p.query, keep_blank_values=True)
         self.fragment_pairs = urllib.parse.parse_qsl(p.fragment, keep_blank_values=True)
         self.form_pairs = form or []
-        src = self.form_pairs if method == "POST" else self.query_pairs
+        self.source = source or ("form" if method == "POST" else "query")
+        src = self.form_pairs if self.source == "form" else self.query_pairs
         self.params: dict[str, str] = {}
         for k, v in src:
             self.params.setdefault(k, v)
         self.fragment = dict(self.fragment_pairs)
 
+    def reading(self, source: str) -> "Callback":
+        """The same arrival, with the client reading `source` ("query" or "form")."""
+        return Callback(self.url, self.method, self.form_pairs, self.content_type, source)
+
     def __repr__(self):
-        return f"Callback({self.url!r})"
+        return f"Callback({self.method} {self.url!r})"
+
+
+def check_redirect_target(ctx: Ctx, cb: Callback, redirect_uri: str, what: str = "authorization response"):
+    """The response went to the request's registered redirect_uri: scheme, host,
+    port and path compared exactly (RFC 6749 3.1.2 and 4.1.2.1; OIDC Core 3.1.2.5)."""
+    got, want = urllib.parse.urlsplit(cb.url), urllib.parse.urlsplit(redirect_uri)
+    same = (got.scheme, got.netloc, got.path) == (want.scheme, want.netloc, want.path)
+    ctx.check(same, f"{what} went to {cb.base!r}, not to the registered redirect_uri "
+                    f"{urllib.parse.urlunsplit((want.scheme, want.netloc, want.path, '', ''))!r}")
+    return same
+
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+def receive(ctx: Ctx, cb: Callback, form_post: bool) -> Callback:
+    """What the suite's callback endpoint reads, by the ResponseMode variant
+    (AbstractOIDCCServerTest.processCallback): with form_post the form body, after
+    CheckCallbackHttpMethodIsPost, CheckCallbackContentTypeIsFormUrlEncoded,
+    RejectAuthCodeInUrlQuery and RejectErrorInUrlQuery; otherwise the query."""
+    query = dict(cb.query_pairs)
+    if form_post:
+        ctx.check(cb.method == "POST", f"response_mode=form_post: the authorization response reached redirect_uri by HTTP {cb.method}, "
+                                       f"not POST (CheckCallbackHttpMethodIsPost, OAuth 2.0 Form Post Response Mode 2)")
+        if cb.method == "POST":
+            ctx.check(cb.content_type == FORM_CONTENT_TYPE, f"response_mode=form_post: the response was posted as {cb.content_type!r}, "
+                                                            f"not {FORM_CONTENT_TYPE} (CheckCallbackContentTypeIsFormUrlEncoded)")
+        ctx.check(not query.get("code"), "response_mode=form_post: code in the redirect_uri query (RejectAuthCodeInUrlQuery)")
+        ctx.check(not query.get("error"), "response_mode=form_post: error in the redirect_uri query (RejectErrorInUrlQuery)")
+        return cb.reading("form")
+    ctx.check(cb.method == "GET", f"the authorization response reached redirect_uri by HTTP {cb.method} although response_mode "
+                                  f"was not form_post; the client reads the query (RFC 6749 4.1.2)")
+    return cb.reading("query")
+
+
+def check_iss_present(ctx: Ctx, cb: Callback, what: str = "authorization response"):
+    """Kagi advertises authorization_response_iss_parameter_supported, so RFC 9207
+    section 2 requires iss in every authorization response, errors included."""
+    ctx.check("iss" in cb.params, f"{what} has no iss, although discovery advertises authorization_response_iss_parameter_supported (RFC 9207 2)")
 
 
 def check_callback_common(ctx: Ctx, cb: Callback, redirect_uri: str, issuer: str):
-    """CheckMatchingCallbackParameters and ValidateIssIfPresentInAuthorizationResponse."""
+    """CheckMatchingCallbackParameters and ValidateIssIfPresentInAuthorizationResponse,
+    plus (Kagi) iss present."""
     registered = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(redirect_uri).query, keep_blank_values=True))
     for k, v in registered.items():
         ctx.check(cb.params.get(k) == v, f"registered redirect_uri query parameter {k}={v} not returned (CheckMatchingCallbackParameters)")
-    names = [k for k, _ in (cb.form_pairs if cb.method == "POST" else cb.query_pairs)]
+    names = [k for k, _ in (cb.form_pairs if cb.source == "form" else cb.query_pairs)]
     dup = {k for k in names if names.count(k) > 1}
     ctx.check(not dup, f"authorization response repeats parameters {sorted(dup)}")
     if "iss" in cb.params:
         ctx.check(cb.params["iss"] == issuer, f"authorization response iss {cb.params['iss']!r} differs from issuer {issuer!r} (ValidateIssIfPresentInAuthorizationResponse)")
+    check_iss_present(ctx, cb)
 
 
 def check_state(ctx: Ctx, cb: Callback, state: str | None):
@@ -193,11 +244,13 @@ def check_state(ctx: Ctx, cb: Callback, state: str | None):
 ERR_EXPECTED = {"error", "error_description", "error_uri", "state", "session_state", "iss"}
 
 
-def check_err(ctx: Ctx, cb: Callback, state: str | None, issuer: str, extra_expected=()):
-    """performGenericAuthorizationEndpointErrorResponseValidation (ERR)."""
+def check_err(ctx: Ctx, cb: Callback, state: str | None, issuer: str, *, redirect_uri: str, extra_expected=()):
+    """An error redirect: it went to the registered redirect_uri (scheme, host,
+    port, path) and carries error, the state sent and iss (Kagi; RFC 9207), then
+    performGenericAuthorizationEndpointErrorResponseValidation (ERR)."""
+    check_redirect_target(ctx, cb, redirect_uri, "error response")
+    check_callback_common(ctx, cb, redirect_uri, issuer)
     check_state(ctx, cb, state)
-    if "iss" in cb.params:
-        ctx.check(cb.params["iss"] == issuer, f"error response iss {cb.params['iss']!r} differs from issuer")
     ctx.check("error" in cb.params, "authorization endpoint response has no 'error' (EnsureErrorFromAuthorizationEndpointResponse)")
     ctx.check("code" not in cb.params and "code" not in cb.fragment, "error response carries a code (RejectAuthCodeInAuthorizationEndpointResponse)")
     unexpected = sorted(set(cb.params) - ERR_EXPECTED - set(extra_expected))
@@ -311,17 +364,25 @@ def check_updated_at(ctx: Ctx, where: str, claims: dict):
 
 
 def select_keys(ctx: Ctx, jwks: dict, header: dict, what: str, require_kid: bool = False) -> list:
-    """The key choice of AbstractVerifyJwsSignature."""
+    """The key choice of AbstractVerifyJwsSignature: by kid when the header has a
+    non-empty one, else every key of the algorithm's kty (whose alg, if any, is
+    the token's and whose use, if any, is sig). No candidate is a FAIL either way."""
     alg = header.get("alg")
     kty = jose.ALG_KTY.get(alg)
     keys = [k for k in jwks.get("keys", []) if isinstance(k, dict)]
     kid = header.get("kid")
-    if kid is None:
+
+    def usable(k):
+        return k.get("kty") == kty and k.get("alg") in (None, alg) and k.get("use") in (None, "sig")
+
+    if kid is None or kid == "":  # the suite treats an empty kid as absent
         if require_kid:
             ctx.fail(f"{what} header has no kid")
-        cands = [k for k in keys if k.get("kty") == kty and k.get("alg") in (None, alg) and k.get("use") in (None, "sig")]
+        cands = [k for k in keys if usable(k)]
+        if not cands:
+            ctx.fail(f"{what} has no kid and the OP's JWKS has no key of kty {kty} usable with alg {alg} (AbstractVerifyJwsSignature)")
     else:
-        cands = [k for k in keys if k.get("kid") == kid and k.get("kty") == kty and k.get("alg") in (None, alg) and k.get("use") in (None, "sig")]
+        cands = [k for k in keys if k.get("kid") == kid and usable(k)]
         if not cands:
             ctx.fail(f"{what}: no key in the OP's JWKS has kid {kid!r} with kty {kty} and alg {alg} (AbstractVerifyJwsSignature)")
         elif len(cands) > 1:

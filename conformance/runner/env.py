@@ -248,6 +248,7 @@ class Client:
     public: bool = False
     post_logout_redirect_uri: str | None = None
     backchannel_logout_uri: str | None = None
+    response_mode: str = "default"  # the plan's ResponseMode variant: "default" or "form_post"
     extra: dict = field(default_factory=dict)
 
 

@@ -109,6 +109,8 @@ class Page(html.parser.HTMLParser):
         self.text_parts: list[str] = []
         self.meta_refresh = False
         self.refresh_url: str | None = None
+        self.messages: list[str] = []  # text of each class="message" element (templates/message.html)
+        self._msg: list | None = None  # [tag, depth, parts] while inside one
         self.is_html = resp.media_type == "text/html"
         if self.is_html:
             self.feed(resp.text)
@@ -117,6 +119,10 @@ class Page(html.parser.HTMLParser):
         a = {k: (v or "") for k, v in attrs}
         if "id" in a:
             self.ids.add(a["id"])
+        if self._msg is not None and tag == self._msg[0]:
+            self._msg[1] += 1
+        elif self._msg is None and "message" in a.get("class", "").split() and "hidden" not in a:
+            self._msg = [tag, 1, []]
         if tag == "h1":
             self._in_h1 = True
         elif tag == "meta" and a.get("http-equiv", "").lower() == "refresh":
@@ -137,16 +143,28 @@ class Page(html.parser.HTMLParser):
             self._in_h1 = False
         elif tag == "form":
             self._form = None
+        if self._msg is not None and tag == self._msg[0]:
+            self._msg[1] -= 1
+            if self._msg[1] == 0:
+                self.messages.append(" ".join(self._msg[2]))
+                self._msg = None
 
     def handle_data(self, data):
         if self._in_h1:
             self.h1 += data
         if data.strip():
             self.text_parts.append(data.strip())
+            if self._msg is not None:
+                self._msg[2].append(data.strip())
 
     @property
     def text(self) -> str:
         return " ".join(self.text_parts)
+
+    @property
+    def message(self) -> str:
+        """What the page says in its message element(s), if any."""
+        return " ".join(m for m in self.messages if m)
 
     def form(self, action: str) -> dict | None:
         for f in self.forms:
@@ -184,17 +202,38 @@ class Page(html.parser.HTMLParser):
         return "page"
 
 
-def readable_page(ctx: Ctx, page: Page, what: str) -> bool:
-    """The screenshot modules: a readable HTML page with a heading and text, that
-    neither refreshes nor auto-posts anywhere."""
+# Pages that are never an error page or a logged-out page, whatever their status.
+NOT_A_RESULT_PAGE = {"login": "the login page", "consent": "the consent page", "passkey_offer": "the passkey-registration offer",
+                     "logout_confirm": "the logout confirmation", "form_post": "an auto-posting form", "non-html": "a response that is not HTML"}
+
+
+def _result_page(ctx: Ctx, page: Page, what: str, status_class: int, status_text: str) -> bool:
+    """A page of Kagi's message template (templates/message.html) that says
+    something: a heading, a non-empty class="message" element, the expected
+    status, and none of the interactive pages; it neither refreshes nor auto-posts."""
     r = page.resp
-    ok = ctx.check(page.is_html, f"{what}: expected an HTML page, got HTTP {r.status} {r.header('content-type')!r}")
-    if ok:
-        ok &= ctx.check(page.h1.strip() != "", f"{what}: the page has no heading")
-        ok &= ctx.check(len(page.text) > 20, f"{what}: the page has no readable text")
-        ok &= ctx.check(not page.meta_refresh, f"{what}: the page refreshes to another URL")
-        ok &= ctx.check(page.kind() != "form_post", f"{what}: the page auto-posts a form")
+    kind = page.kind()
+    if not ctx.check(kind not in NOT_A_RESULT_PAGE, f"{what}: got {NOT_A_RESULT_PAGE.get(kind)} (HTTP {r.status}, "
+                                                    f"{r.header('content-type')!r}, {page.h1.strip()!r}), which is not {status_text}"):
+        return False
+    ok = ctx.check(r.status // 100 == status_class, f"{what}: HTTP {r.status}; {status_text} answers {status_class}xx")
+    ok &= ctx.check(page.h1.strip() != "", f"{what}: the page has no heading")
+    ok &= ctx.check(page.message.strip() != "", f"{what}: no message element (class=\"message\", templates/message.html) says what happened: "
+                                                f"{page.text[:120]!r}")
+    ok &= ctx.check(not page.meta_refresh, f"{what}: the page refreshes to another URL")
     return ok
+
+
+def error_page(ctx: Ctx, page: Page, what: str) -> bool:
+    """The page the suite's screenshot modules expect instead of a redirect: a
+    4xx response whose page says what went wrong. A login, consent, passkey-offer
+    or confirmation page is not one, whatever it shows."""
+    return _result_page(ctx, page, what, 4, "an error page")
+
+
+def logged_out_page(ctx: Ctx, page: Page, what: str) -> bool:
+    """The 'you are logged out' page (ExpectSuccessfulLogoutPage): a 2xx message page."""
+    return _result_page(ctx, page, what, 2, "a logged-out page")
 
 
 @dataclass
@@ -272,6 +311,31 @@ def login(ctx: Ctx, env: Env, br: web.Browser, page: Page, customer: Customer) -
     return r
 
 
+_NOT_SUBMITTED = {"submit", "button", "image", "reset", "file"}
+
+
+def auto_submit(ctx: Ctx, page: Page) -> Callback:
+    """What a browser sends when the page's auto-submitting form is submitted
+    (OAuth 2.0 Form Post Response Mode 2): the form's method and enctype decide
+    the request; the page's CSP form-action must allow the action, path included
+    (CSP 3 matches paths on the form's own target, not after redirects)."""
+    f = next(f for f in page.forms if f["attrs"].get("data-autosubmit") == "true")
+    action = urllib.parse.urljoin(page.resp.url, f["action"] or page.resp.url)
+    sources = web.form_action_sources(page.resp)
+    if sources is not None and not web.source_allows(sources, action, page.resp.url, match_path=True):
+        ctx.fail_once(f"CSP form-action {' '.join(sources)} of the form_post page does not allow its own action {action!r}: "
+                      f"a browser refuses to submit the response to the client")
+    fields = [(i["name"], i.get("value", "")) for i in f["inputs"] if i.get("name") and i.get("type", "text").lower() not in _NOT_SUBMITTED]
+    if f["method"] != "post":
+        # A GET form replaces the action's query with the fields (HTML "mutate action URL").
+        p = urllib.parse.urlsplit(action)
+        return Callback(urllib.parse.urlunsplit((p.scheme, p.netloc, p.path, urllib.parse.urlencode(fields), "")))
+    enctype = f["attrs"].get("enctype", "").strip().lower()
+    if enctype not in ("multipart/form-data", "text/plain"):
+        enctype = checks.FORM_CONTENT_TYPE  # the default, also for an invalid value
+    return Callback(action, "POST", fields, content_type=enctype)
+
+
 def drive(ctx: Ctx, env: Env, br: web.Browser, resp: web.Response, *, customer: Customer | None,
           allow_login: bool = True, allow_consent: bool = False, cross_site: bool = False) -> Outcome:
     """Follow the browser from `resp` until it leaves the OP (a redirect to the
@@ -316,8 +380,7 @@ def drive(ctx: Ctx, env: Env, br: web.Browser, resp: web.Response, *, customer: 
             resp = br.get(page.refresh_url)
             continue
         if kind == "form_post":
-            f = next(f for f in page.forms if f["attrs"].get("data-autosubmit") == "true")
-            return Outcome("callback", callback=Callback(f["action"], "POST", [(i["name"], i.get("value", "")) for i in f["inputs"] if i.get("name")]), seen=seen)
+            return Outcome("callback", callback=auto_submit(ctx, page), seen=seen)
         seen.append(kind)
         return Outcome("page", page=page, seen=seen)
     ctx.stop("too many redirects inside the OP")
@@ -363,6 +426,8 @@ def auth_params(client: Client, *, scope: str = "openid", state_len: int | None 
         p.append(("nonce", nonce))
     if response_type:
         p.append(("response_type", "code"))
+    if client.response_mode != "default":
+        p.append(("response_mode", client.response_mode))  # SetAuthorizationEndpointRequestResponseModeToFormPost
     p.extend(extra)
     return p, state, nonce
 
@@ -385,6 +450,8 @@ def authorize(ctx: Ctx, env: Env, br: web.Browser, flow: Flow, *, customer: Cust
         resp = br.get(web.with_query(ep, flow.params), cross_site=True)
     flow.outcome = drive(ctx, env, br, resp, customer=customer, allow_login=allow_login, allow_consent=allow_consent, cross_site=True)
     o = flow.outcome
+    if o.kind == "callback":
+        o.callback = checks.receive(ctx, o.callback, form_post=flow.client.response_mode == "form_post")
     ctx.info(f"authorization ({method}, {[k for k, _ in flow.params]}): pages {o.seen} -> "
              + (f"redirect {sorted(o.callback.params)}" if o.kind == "callback" else f"page {o.page.resp.status} {o.page.h1.strip()!r}"))
     return o
@@ -472,8 +539,7 @@ def check_success_callback(ctx: Ctx, env: Env, flow: Flow, *, entropy: bool = Fa
         ctx.stop(f"expected a redirect to the client, the browser stayed at the OP on a {what}")
     cb = o.callback
     redirect_uri = flow.param("redirect_uri") or flow.client.redirect_uri
-    ctx.check(cb.base == urllib.parse.urlunsplit(urllib.parse.urlsplit(redirect_uri)._replace(query="", fragment="")),
-              f"redirected to {cb.base!r}, not to the request's redirect_uri")
+    checks.check_redirect_target(ctx, cb, redirect_uri)
     checks.check_callback_common(ctx, cb, redirect_uri, env.issuer)
     if "error" in cb.params:
         ctx.stop(f"authorization endpoint returned error={cb.params['error']!r} ({cb.params.get('error_description')!r}) (CheckIfAuthorizationEndpointError)")

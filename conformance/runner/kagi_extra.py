@@ -10,9 +10,9 @@ import time
 from . import checks, flows, jose
 from .checks import Ctx
 from .flows import Env, Flow, auth_params, authorize, check_success_callback, configure, exchange, happy, userinfo
-from .registry import module
+from .registry import KAGI, module
 
-PLAN = "kagi"
+PLAN = KAGI
 MFA = "urn:kagi:acr:mfa"
 PHR = "phr"
 PWD_OTP = ["pwd", "otp", "mfa"]
@@ -33,10 +33,10 @@ def access_claims(ctx: Ctx, srv, token: str, label: str) -> dict:
     return jwt.claims
 
 
-def expect_error(ctx: Ctx, env: Env, o, state: str, error: str):
+def expect_error(ctx: Ctx, env: Env, o, state: str, error: str, redirect_uri: str):
     if o.kind != "callback":
         ctx.stop(f"expected a redirect with error={error}, the OP showed a page {o.seen} ({o.page.resp.status} {o.page.h1.strip()!r})")
-    checks.check_err(ctx, o.callback, state, env.issuer)
+    checks.check_err(ctx, o.callback, state, env.issuer, redirect_uri=redirect_uri)
     ctx.check(o.callback.params.get("error") == error, f"error {o.callback.params.get('error')!r}, expected {error}")
 
 
@@ -63,7 +63,7 @@ def essential_phr_public(ctx, env, m):
     params, state, nonce = auth_params(c, extra=[("claims", essential([PHR])), ("code_challenge", challenge), ("code_challenge_method", "S256")])
     o = authorize(ctx, env, env.browser(), Flow(c, params, state, nonce), customer=env.customer(), disc=srv.disc)
     ctx.check(o.login_shown, "the customer was not asked to log in")
-    expect_error(ctx, env, o, state, "unmet_authentication_requirements")
+    expect_error(ctx, env, o, state, "unmet_authentication_requirements", c.redirect_uri)
     ctx.note("public client, no passkey: unmet_authentication_requirements after login")
 
 
@@ -85,7 +85,7 @@ def _offer_then_decline(ctx, env, srv, c, extra):
     f = o.page.form("/authorize/decline")
     r = br.submit(o.page.resp, env.issuer + "/authorize/decline", flows.Page.hidden(f))
     o2 = flows.drive(ctx, env, br, r, customer=None, allow_login=False)
-    expect_error(ctx, env, o2, state, "unmet_authentication_requirements")
+    expect_error(ctx, env, o2, state, "unmet_authentication_requirements", c.redirect_uri)
     ctx.note("passkey offer shown; declined -> unmet_authentication_requirements")
 
 

@@ -9,12 +9,12 @@ import urllib.parse
 
 from . import checks, flows, jose, web
 from .checks import UI_REQUIRED, WARN, Callback, Ctx
-from .flows import Env, Flow, Page, auth_params, authorize, configure, happy, readable_page
-from .registry import module
+from .flows import Env, Flow, Page, auth_params, authorize, configure, error_page, happy, logged_out_page
+from .registry import BC_LOGOUT, CONFIG, RP_LOGOUT, module
 
-CONFIG_PLAN = "oidcc-config-certification-test-plan"
-RPI_PLAN = "oidcc-rp-initiated-logout-certification-test-plan"
-BC_PLAN = "oidcc-backchannel-rp-initiated-logout-certification-test-plan"
+CONFIG_PLAN = CONFIG
+RPI_PLAN = RP_LOGOUT
+BC_PLAN = BC_LOGOUT
 BC_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
@@ -198,7 +198,7 @@ class Logout:
             self.ctx.fail(f"prompt=none {what} showed a page {o.seen} instead of redirecting with an error")
             return False
         cb = o.callback
-        checks.check_err(self.ctx, cb, state, self.env.issuer)
+        checks.check_err(self.ctx, cb, state, self.env.issuer, redirect_uri=self.client.redirect_uri)
         err = cb.params.get("error")
         return self.ctx.check(err in UI_REQUIRED, f"prompt=none {what}: got {('error=' + repr(err)) if err else 'a code: the session is still alive'}, expected login_required or another UI-required error")
 
@@ -225,19 +225,30 @@ class Logout:
         return cb
 
     def expect_page(self, what: str, logs_out: bool):
-        """Screenshot modules: no redirect; an error, confirmation or logged-out page.
-        A confirmation is pressed, as the tester would, and must not redirect either."""
+        """Screenshot modules: no redirect. Where the suite expects an error or a
+        confirmation (logs_out False), the page is an error page or the logout
+        confirmation; where it expects "you are logged out" (logs_out True), the
+        logged-out page or the confirmation. A confirmation is pressed, as the
+        tester would; what follows must not redirect and must be the logged-out
+        page (or, where an error was acceptable, an error page)."""
         kind, x = self.end_session()
         if kind == "callback":
             self.ctx.stop(f"the OP redirected to {x.base!r}; it must show {what} instead")
-        readable_page(self.ctx, x, what)
         seen = f"{x.resp.status} {x.h1.strip()!r}"
         if _confirm_form(x) is not None:
+            self.ctx.check(x.resp.status == 200 and x.h1.strip() != "", f"logout confirmation: HTTP {x.resp.status}, heading {x.h1.strip()!r}")
             kind, y = _confirm(self.ctx, self.env, self.br, x)
             if kind == "callback":
                 self.ctx.stop(f"after the user confirmed, the OP redirected to {y.base!r}")
-            readable_page(self.ctx, y, "page after the logout confirmation")
+            if not logs_out and 400 <= y.resp.status < 500:
+                error_page(self.ctx, y, "page after the logout confirmation")
+            else:
+                logged_out_page(self.ctx, y, "page after the logout confirmation")
             seen += f", confirmed -> {y.resp.status} {y.h1.strip()!r}"
+        elif logs_out:
+            logged_out_page(self.ctx, x, what)
+        else:
+            error_page(self.ctx, x, what)
         if logs_out and self.prompt_none_fails("after the logout page"):
             seen += ", session ended"
         self.ctx.note(f"page shown, no redirect ({seen}); suite: screenshot review")

@@ -8,7 +8,7 @@ import base64
 import sys
 import time
 
-from . import checks, flows, jose, web
+from . import basic, checks, flows, jose, kagi_extra, logout, registry, report, web  # noqa: F401  (modules register themselves)
 from .checks import FAIL, WARN, Callback, Ctx
 
 ISS = "https://op.example"
@@ -28,8 +28,10 @@ class T:
         self.failures: list[str] = []
         self.count = 0
 
-    def expect(self, name: str, fn, want: str | None):
-        """Runs fn(ctx); `want` is the worst severity expected (None: no finding above INFO)."""
+    def expect(self, name: str, fn, want: str | None, why: str | None = None):
+        """Runs fn(ctx); `want` is the worst severity expected (None: no finding
+        above INFO) and `why`, if given, a text one finding of that severity holds,
+        so the check fires for the defect the input carries and not another."""
         self.count += 1
         ctx = _ctx()
         try:
@@ -40,6 +42,8 @@ class T:
         worst = FAIL if FAIL in sevs else WARN if WARN in sevs else None
         if worst != want:
             self.failures.append(f"{name}: expected {want}, got {worst} {ctx.findings}")
+        elif why is not None and not any(s == want and why in m for s, m in ctx.findings):
+            self.failures.append(f"{name}: expected a {want} about {why!r}, got {ctx.findings}")
 
 
 def main() -> int:
@@ -81,6 +85,18 @@ def main() -> int:
     t.expect("essential acr missing", check(idt({k: v for k, v in base.items() if k != "acr"}), acr_request=["phr"]), FAIL)
     t.expect("essential acr other", check(idt(), acr_request=["phr"]), FAIL)
     t.expect("wrong alg for client", check(idt(), expected_alg="ES256"), FAIL)
+    # no kid: the key is chosen by kty (and alg/use when the key has them); none usable is a FAIL
+    no_kid = {"typ": "JWT"}
+    t.expect("no kid, RSA key matches", check(idt(header=no_kid)), None)
+    t.expect("empty kid counts as none", check(idt(header={"kid": ""})), None)
+    t.expect("no kid, signed by another key", check(idt(header=no_kid, k=jose.new_rsa_key())), FAIL, "does not verify")
+    ec_other = jose.new_ec_key()
+    t.expect("no kid, kty EC matches no published key", check(jose.sign("ES256", ec_other, no_kid, {**base, "at_hash": jose.half_hash("ES256", at)})), FAIL, "no key of kty EC")
+    t.expect("no kid, published key has another alg", lambda ctx: checks.check_id_token(
+        ctx, idt(header=no_kid), client_id=CID, issuer=ISS, jwks={"keys": [{**jwks["keys"][0], "alg": "PS256"}]}, nonce="n1", access_token=at), FAIL, "no key of kty RSA")
+    t.expect("no kid, published key is for encryption", lambda ctx: checks.check_id_token(
+        ctx, idt(header=no_kid), client_id=CID, issuer=ISS, jwks={"keys": [{**jwks["keys"][0], "use": "enc"}]}, nonce="n1", access_token=at), FAIL, "no key of kty RSA")
+    t.expect("no kid where one is required", lambda ctx: checks.verify_jws(ctx, jose.Jwt(idt(header=no_kid)), jwks, "access token", require_kid=True), FAIL, "has no kid")
     ec = jose.new_ec_key()
     ec_jwks = {"keys": [jose.public_jwk(ec, "e1", "ES256")]}
     ec_tok = jose.sign("ES256", ec, {"kid": "e1"}, {**base, "at_hash": jose.half_hash("ES256", at)})
@@ -88,18 +104,91 @@ def main() -> int:
     t.expect("unrequested claim", lambda ctx: checks.check_no_unrequested_claims(ctx, {**base, "email": "a@b"}, "openid"), WARN)
     t.expect("scope claim allowed", lambda ctx: checks.check_no_unrequested_claims(ctx, {**base, "email": "a@b"}, "openid email"), None)
 
-    # authorization error responses (ERR)
-    def err(url, state="st"):
-        return lambda ctx: checks.check_err(ctx, Callback(url), state, ISS)
-    t.expect("good error", err("https://rp/cb?error=login_required&error_description=log%20in&state=st&iss=https%3A%2F%2Fop.example"), None)
-    t.expect("state missing", err("https://rp/cb?error=login_required"), FAIL)
-    t.expect("code in error", err("https://rp/cb?error=x&state=st&code=abc"), FAIL)
-    t.expect("non-ASCII description", err("https://rp/cb?error=x&state=st&error_description=%E3%82%A8%E3%83%A9%E3%83%BC"), FAIL)
-    t.expect("quote in description", err("https://rp/cb?error=x&state=st&error_description=a%22b"), FAIL)
-    t.expect("CRLF in description", err("https://rp/cb?error=x&state=st&error_description=a%0D%0Ab"), WARN)
-    t.expect("unexpected parameter", err("https://rp/cb?error=x&state=st&foo=bar"), WARN)
-    t.expect("wrong iss", err("https://rp/cb?error=x&state=st&iss=https%3A%2F%2Fevil"), FAIL)
+    # authorization error responses: destination, error, state, iss, then ERR
+    RU = "https://rp.example/cb"
+    ISS_Q = "iss=https%3A%2F%2Fop.example"
+
+    def err(url, state="st", redirect_uri=RU):
+        return lambda ctx: checks.check_err(ctx, Callback(url), state, ISS, redirect_uri=redirect_uri)
+    t.expect("good error", err(f"{RU}?error=login_required&error_description=log%20in&state=st&{ISS_Q}"), None)
+    t.expect("error to another host", err(f"https://evil.example/cb?error=login_required&state=st&{ISS_Q}"), FAIL, "not to the registered redirect_uri")
+    t.expect("error to another path", err(f"{RU}/other?error=login_required&state=st&{ISS_Q}"), FAIL, "not to the registered redirect_uri")
+    t.expect("error to another scheme", err(f"http://rp.example/cb?error=login_required&state=st&{ISS_Q}"), FAIL, "not to the registered redirect_uri")
+    t.expect("error to another port", err(f"https://rp.example:8443/cb?error=login_required&state=st&{ISS_Q}"), FAIL, "not to the registered redirect_uri")
+    t.expect("error without iss", err(f"{RU}?error=login_required&state=st"), FAIL, "has no iss")
+    t.expect("error without error", err(f"{RU}?state=st&{ISS_Q}"), FAIL, "has no 'error'")
+    t.expect("registered query dropped", err(f"{RU}?error=x&state=st&{ISS_Q}", redirect_uri=RU + "?a=1"), FAIL, "a=1 not returned")
+    t.expect("registered query kept", err(f"{RU}?a=1&error=x&state=st&{ISS_Q}", redirect_uri=RU + "?a=1"), WARN)  # a=1 is not an ERR parameter
+    t.expect("state missing", err(f"{RU}?error=login_required&{ISS_Q}"), FAIL, "state not echoed")
+    t.expect("code in error", err(f"{RU}?error=x&state=st&code=abc&{ISS_Q}"), FAIL)
+    t.expect("non-ASCII description", err(f"{RU}?error=x&state=st&error_description=%E3%82%A8%E3%83%A9%E3%83%BC&{ISS_Q}"), FAIL)
+    t.expect("quote in description", err(f"{RU}?error=x&state=st&error_description=a%22b&{ISS_Q}"), FAIL)
+    t.expect("CRLF in description", err(f"{RU}?error=x&state=st&error_description=a%0D%0Ab&{ISS_Q}"), WARN)
+    t.expect("unexpected parameter", err(f"{RU}?error=x&state=st&foo=bar&{ISS_Q}"), WARN)
+    t.expect("wrong iss", err(f"{RU}?error=x&state=st&iss=https%3A%2F%2Fevil"), FAIL)
     t.expect("state not sent but returned", lambda ctx: checks.check_state(ctx, Callback("https://rp/cb?code=1&state=x"), None), FAIL)
+    t.expect("success without iss", lambda ctx: checks.check_callback_common(ctx, Callback(f"{RU}?code=c&state=st"), RU, ISS), FAIL, "has no iss")
+    t.expect("success to another path", lambda ctx: checks.check_redirect_target(ctx, Callback(f"{RU}x?code=c&{ISS_Q}"), RU), FAIL, "not to the registered redirect_uri")
+
+    # response modes: what the client's callback reads (Form Post plan and default)
+    form = [("code", "c"), ("state", "st"), ("iss", ISS)]
+    posted = Callback(RU, "POST", form, content_type=checks.FORM_CONTENT_TYPE)
+    t.expect("form_post received as a form POST", lambda ctx: checks.receive(ctx, posted, form_post=True), None)
+    t.expect("form_post answered by a GET redirect", lambda ctx: checks.receive(ctx, Callback(f"{RU}?code=c&state=st&{ISS_Q}"), form_post=True), FAIL, "CheckCallbackHttpMethodIsPost")
+    t.expect("form_post posted as text/plain", lambda ctx: checks.receive(ctx, Callback(RU, "POST", form, content_type="text/plain"), form_post=True), FAIL, "CheckCallbackContentTypeIsFormUrlEncoded")
+    t.expect("form_post with code in the query", lambda ctx: checks.receive(ctx, Callback(RU + "?code=c", "POST", form, content_type=checks.FORM_CONTENT_TYPE), form_post=True), FAIL, "RejectAuthCodeInUrlQuery")
+    t.expect("form_post with error in the query", lambda ctx: checks.receive(ctx, Callback(RU + "?error=x", "POST", form, content_type=checks.FORM_CONTENT_TYPE), form_post=True), FAIL, "RejectErrorInUrlQuery")
+    t.expect("default mode answered by a form POST", lambda ctx: checks.receive(ctx, posted, form_post=False), FAIL, "was not form_post")
+    if checks.receive(_ctx(), Callback(f"{RU}?code=c&state=st"), form_post=True).params:
+        t.failures.append("form_post: a GET redirect must leave the client nothing to read (the suite reads the body)")
+    t.count += 1
+
+    # the auto-posting page of form_post, as a browser submits it
+    def fp_page(form_attrs='method="post"', csp=f"default-src 'none'; form-action {RU}", action=RU):
+        fields = "".join(f'<input type="hidden" name="{k}" value="{v}">' for k, v in form)
+        body = f'<html><body><form {form_attrs} action="{action}" data-autosubmit="true">{fields}<button type="submit">Continue</button></form></body></html>'
+        headers = [("Content-Type", "text/html; charset=utf-8")] + ([("Content-Security-Policy", csp)] if csp else [])
+        return flows.Page(web.Response(200, headers, body.encode(), "https://op.example/authorize"))
+
+    def submitted(page, form_post=True):
+        def run(ctx):
+            checks.receive(ctx, flows.auto_submit(ctx, page), form_post=form_post)
+        return run
+    t.expect("form_post page submits as it should", submitted(fp_page()), None)
+    t.expect("form_post page whose CSP blocks its action", submitted(fp_page(csp=f"form-action {RU}/other")), FAIL, "does not allow its own action")
+    t.expect("form_post page with a GET form", submitted(fp_page(form_attrs='method="get"')), FAIL, "CheckCallbackHttpMethodIsPost")
+    t.expect("form_post page with enctype text/plain", submitted(fp_page(form_attrs='method="post" enctype="text/plain"')), FAIL, "CheckCallbackContentTypeIsFormUrlEncoded")
+
+    # the error page the screenshot modules expect (and the logged-out page)
+    def html(status, h1, content, head=""):
+        body = f"<!doctype html><html><head>{head}</head><body><main><h1>{h1}</h1>{content}</main></body></html>"
+        return flows.Page(web.Response(status, [("Content-Type", "text/html; charset=utf-8")], body.encode(), "https://op.example/authorize"))
+    msg = '<p class="message">We could not confirm the registration of the service that asked you to log in.</p>'
+    login_form = '<form method="post" action="/login"><input type="hidden" name="csrf" value="x"><input name="customer_code"><input type="password" name="password"></form>'
+    consent_form = '<form method="post" action="/authorize/consent"><input type="hidden" name="request" value="r"><button name="decision" value="accept">OK</button></form>'
+    offer = '<form method="post" action="/authorize/decline"><input type="hidden" name="request" value="r"></form><a id="passkey-register" href="/account/passkeys/confirm">Add</a>'
+    confirm = '<form method="post" action="/session/end/confirm"><button id="logout-confirm">Log out</button></form>'
+    good_error = html(400, "This login request cannot be accepted", msg)
+
+    def page_check(fn, page):
+        return lambda ctx: fn(ctx, page, "expected page")
+    t.expect("error page", page_check(flows.error_page, good_error), None)
+    t.expect("login page as the error page", page_check(flows.error_page, html(200, "Log in", msg + login_form)), FAIL, "got the login page")
+    t.expect("login page with 400 as the error page", page_check(flows.error_page, html(400, "Log in", msg + login_form)), FAIL, "got the login page")
+    t.expect("consent page as the error page", page_check(flows.error_page, html(400, "Allow access", msg + consent_form)), FAIL, "got the consent page")
+    t.expect("passkey offer as the error page", page_check(flows.error_page, html(400, "Add a passkey", msg + offer)), FAIL, "got the passkey-registration offer")
+    t.expect("logout confirmation as the error page", page_check(flows.error_page, html(400, "Log out", msg + confirm)), FAIL, "got the logout confirmation")
+    t.expect("form_post page as the error page", page_check(flows.error_page, fp_page()), FAIL, "auto-posting form")
+    t.expect("error page with 200", page_check(flows.error_page, html(200, "Error", msg)), FAIL, "answers 4xx")
+    t.expect("error page with 500", page_check(flows.error_page, html(500, "Error", msg)), FAIL, "answers 4xx")
+    t.expect("error page without a message element", page_check(flows.error_page, html(400, "Error", "<p>Please start again from the beginning.</p>")), FAIL, "no message element")
+    t.expect("error page with an empty message", page_check(flows.error_page, html(400, "Error", '<p class="message"> </p><p>Other text here for length</p>')), FAIL, "no message element")
+    t.expect("error page without heading", page_check(flows.error_page, html(400, "", msg)), FAIL, "no heading")
+    t.expect("error page that refreshes", page_check(flows.error_page, html(400, "Error", msg, '<meta http-equiv="refresh" content="0;url=https://rp.example/cb">')), FAIL, "refreshes")
+    t.expect("JSON as the error page", page_check(flows.error_page, flows.Page(web.Response(400, [("Content-Type", "application/json")], b'{"error":"invalid_request"}', "https://op.example/authorize"))), FAIL, "not HTML")
+    t.expect("logged-out page", page_check(flows.logged_out_page, html(200, "You are logged out", '<p class="message">You have been logged out.</p>')), None)
+    t.expect("error page as the logged-out page", page_check(flows.logged_out_page, good_error), FAIL, "answers 2xx")
+    t.expect("login page as the logged-out page", page_check(flows.logged_out_page, html(200, "Log in", msg + login_form)), FAIL, "got the login page")
 
     # token endpoint errors (TERR)
     def resp(status, body, ct="application/json"):
@@ -154,6 +243,33 @@ def main() -> int:
     if not 0.75 < rate < 0.99:
         t.failures.append(f"16-byte tokens should fail the entropy rule ~89% of the time, got {rate:.0%}")
     t.count += 1
+
+    # the report: verdicts kept apart per plan; kagi-* and other non-certification groups apart
+    def mod(plan, name="m"):
+        return registry.Module(plan, name, "-", lambda *a: None)
+    mods = [mod(registry.BASIC), mod(registry.BASIC), mod(registry.BASIC), mod(registry.FORM_POST), mod(registry.KAGI, "kagi-x"), mod(registry.COMPREHENSIVE)]
+    verdicts = ["PASS", "WARNING", "SKIPPED", "PASS", "FAIL", "PASS"]
+    by = report.per_plan(mods, verdicts)
+    lines = report.summary_lines(mods, verdicts)
+    if by[registry.BASIC] != {"PASS": 1, "WARNING": 1, "SKIPPED": 1} or by[registry.KAGI] != {"FAIL": 1}:
+        t.failures.append(f"report: per-plan counts must keep PASS, WARNING and SKIPPED apart and kagi alone: {dict(by)}")
+    if lines[-1] != "4 passed, 1 failed":
+        t.failures.append(f"report: final line must count PASS+WARNING as passed, SKIPPED as neither, and a kagi FAIL as failed: {lines[-1]!r}")
+    cert_at = next(i for i, line in enumerate(lines) if line.startswith("certification plans"))
+    other_at = next(i for i, line in enumerate(lines) if line.startswith("not certification"))
+    kagi_at = next(i for i, line in enumerate(lines) if line.strip().startswith(registry.KAGI + " "))
+    if not cert_at < other_at < kagi_at:
+        t.failures.append("report: the kagi group must be listed under 'not certification'")
+    t.count += 3
+    # the plans: the Form Post plan runs the Basic plan's module list, every module in a known plan
+    names = {p: sorted(m.name for m in registry.MODULES if m.plan == p) for p in (registry.BASIC, registry.FORM_POST)}
+    if names[registry.BASIC] != names[registry.FORM_POST] or len(names[registry.BASIC]) != 35:
+        t.failures.append(f"the Basic and Form Post plans must both run the same 35 modules: {len(names[registry.BASIC])} and {len(names[registry.FORM_POST])}")
+    if any(m.response_mode != "form_post" for m in registry.MODULES if m.plan == registry.FORM_POST):
+        t.failures.append("every Form Post module must use response_mode=form_post")
+    if any(m.name.startswith("kagi-") and m.plan != registry.KAGI for m in registry.MODULES):
+        t.failures.append("kagi-* modules belong to the kagi group")
+    t.count += 3
 
     if t.failures:
         print("runner self-test FAILED:")

@@ -132,9 +132,21 @@ def form_action_sources(resp: Response) -> list[str] | None:
     return None
 
 
-def source_allows(sources: list[str], url: str, self_url: str) -> bool:
-    """CSP source-list matching of a navigation target (after a redirect, so
-    paths are not compared, as CSP 3 says)."""
+def _path_matches(source_path: str | None, url: str) -> bool:
+    """CSP 3 path-part matching: an empty source path matches everything, one
+    ending in "/" is a prefix, any other must equal the URL's path. A query in
+    the source is ignored, as browsers do."""
+    if not source_path:
+        return True
+    want = urllib.parse.unquote(source_path.split("?", 1)[0].split("#", 1)[0])
+    got = urllib.parse.unquote(urllib.parse.urlsplit(url).path) or "/"
+    return got.startswith(want) if want.endswith("/") else got == want
+
+
+def source_allows(sources: list[str], url: str, self_url: str, match_path: bool = False) -> bool:
+    """CSP source-list matching of a navigation target. After a redirect paths
+    are not compared (CSP 3); `match_path` compares them, as for the form's own
+    action."""
     scheme, host, port = origin(url)
     for src in sources:
         s = src.strip()
@@ -154,10 +166,11 @@ def source_allows(sources: list[str], url: str, self_url: str) -> bool:
             if scheme == low[:-1] or (low == "http:" and scheme == "https"):
                 return True
             continue
-        m = re.fullmatch(r"(?:([a-z][a-z0-9+.-]*)://)?(\*\.)?([^/:]+|\*)(?::(\d+|\*))?(/.*)?", low)
+        m = re.fullmatch(r"(?:([a-z][a-z0-9+.-]*)://)?(\*\.)?([^/:]+|\*)(?::(\d+|\*))?(/.*)?", s, re.I)
         if not m:
             continue
-        sscheme, wild, shost, sport, _path = m.groups()
+        sscheme, wild, shost, sport, spath = m.groups()
+        sscheme, shost = (sscheme or "").lower() or None, shost.lower()
         if sscheme and sscheme != scheme and not (sscheme == "http" and scheme == "https"):
             continue
         if not sscheme and scheme not in ("http", "https"):
@@ -174,6 +187,8 @@ def source_allows(sources: list[str], url: str, self_url: str) -> bool:
             if port != int(sport):
                 continue
         elif port != {"https": 443, "http": 80}.get(sscheme or scheme, 0):
+            continue
+        if match_path and not _path_matches(spath, url):
             continue
         return True
     return False

@@ -114,9 +114,17 @@ pub async fn send(
 }
 
 /// Checks an entered code against the attempt's live code.
+///
+/// The try is claimed before the comparison, so entries racing on one or
+/// several nodes share the 5 tries instead of each seeing the count before
+/// the others were recorded.
 pub async fn verify(state: &AppState, attempt: &AttemptRow, entered: &str) -> Result<CodeOutcome> {
     let now = state.clock.now();
-    let Some(live) = state.store.live_email_code(&attempt.id, now).await? else {
+    let Some(live) = state
+        .store
+        .claim_email_code_try(&attempt.id, MAX_WRONG_TRIES, now)
+        .await?
+    else {
         return Ok(CodeOutcome::Expired);
     };
     let entered = entered.trim();
@@ -129,13 +137,9 @@ pub async fn verify(state: &AppState, attempt: &AttemptRow, entered: &str) -> Re
             CodeOutcome::Expired
         });
     }
-    let tries = state
-        .store
-        .record_wrong_email_code(&live.id, MAX_WRONG_TRIES, now)
-        .await?;
-    Ok(if tries >= MAX_WRONG_TRIES {
-        CodeOutcome::Dead
-    } else {
-        CodeOutcome::Wrong
-    })
+    if live.wrong_tries >= MAX_WRONG_TRIES {
+        state.store.kill_email_code(&live.id, now).await?;
+        return Ok(CodeOutcome::Dead);
+    }
+    Ok(CodeOutcome::Wrong)
 }

@@ -4,6 +4,8 @@
 //! doubles each time, and the 100th disables it until an operator unlocks it
 //! (NIST SP 800-63B-4 §3.2.2 ceiling).
 
+use crate::store::lockouts::LockSchedule;
+
 /// Wrong passwords in a row that trigger a lock.
 pub const FAILURES_PER_LOCK: i64 = 5;
 /// Consecutive failures after which only an operator can unlock.
@@ -19,6 +21,25 @@ pub const DISABLED_UNTIL: i64 = 253_402_300_799;
 pub const IP_FAILURES_PER_WINDOW: i64 = 20;
 /// Per-IP throttle window.
 pub const IP_WINDOW_SECS: i64 = 15 * 60;
+
+/// The rule above as data for the store, which sets a lock in the same
+/// write that counts the failure reaching it.
+pub fn schedule() -> LockSchedule {
+    let mut lengths = Vec::new();
+    for nth in 1..=HARD_CEILING / FAILURES_PER_LOCK {
+        let secs = lock_until(nth * FAILURES_PER_LOCK, 0).unwrap_or(LONGEST_LOCK_SECS);
+        lengths.push(secs);
+        if secs >= LONGEST_LOCK_SECS {
+            break;
+        }
+    }
+    LockSchedule {
+        every: FAILURES_PER_LOCK,
+        lengths,
+        ceiling: HARD_CEILING,
+        disabled_until: DISABLED_UNTIL,
+    }
+}
 
 /// Until when an account is locked after `failures` consecutive wrong passwords, if at all.
 pub fn lock_until(failures: i64, now: i64) -> Option<i64> {
@@ -46,6 +67,16 @@ mod tests {
         assert_eq!(lock_until(15, 0), Some(60 * 60));
         assert_eq!(lock_until(50, 0), Some(24 * 3600));
         assert_eq!(lock_until(95, 0), Some(24 * 3600));
+    }
+
+    #[test]
+    fn the_schedule_lists_each_lock_length_once_up_to_the_longest() {
+        let schedule = schedule();
+        assert_eq!(
+            schedule.lengths,
+            [900, 1800, 3600, 7200, 14400, 28800, 57600, 86400]
+        );
+        assert_eq!((schedule.every, schedule.ceiling), (5, 100));
     }
 
     #[test]

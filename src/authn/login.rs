@@ -51,7 +51,15 @@ pub struct PasswordLogin<'a> {
     pub lang: Lang,
 }
 
-/// Checks a customer code and password (`docs/product.md#logging-in`; passkey registration step 1).
+/// Checks a customer code and password (`docs/product.md#logging-in`;
+/// `docs/security.md#r15`, lockout and throttle).
+///
+/// Both limits are claimed in the database before the argon2id work they
+/// guard: the per-IP throttle takes a slot (given back when the password is
+/// right) and the account counts the attempt as a failure (undone when it is
+/// right). So N attempts at once cost at most as many hashes as the
+/// throttle allows, lock the account once and send one lock mail, exactly
+/// as N attempts in a row would.
 pub async fn check_password(
     state: &AppState,
     login: PasswordLogin<'_>,
@@ -59,7 +67,16 @@ pub async fn check_password(
 ) -> Result<PasswordOutcome> {
     let now = state.clock.now();
     let ip_key = format!("login-fail-ip:{}", login.ip);
-    if state.store.rate_limit_hits(&ip_key, now).await? >= lockout::IP_FAILURES_PER_WINDOW {
+    let ip_slot = state
+        .store
+        .claim_rate_limit(
+            &ip_key,
+            lockout::IP_FAILURES_PER_WINDOW,
+            lockout::IP_WINDOW_SECS,
+            now,
+        )
+        .await?;
+    if ip_slot.is_none() {
         let event = AuditEvent::new(AuditKind::LoginFailed, Outcome::Failure)
             .with_ip(login.ip)
             .with_detail(json!({ "reason": "ip_throttled" }));
@@ -70,29 +87,37 @@ pub async fn check_password(
         Ok(code) => state.store.find_customer_by_code(&code).await?,
         Err(_) => None,
     };
+    let claimed = match &customer {
+        Some(c) => {
+            state
+                .store
+                .claim_password_attempt(&c.id, now, &lockout::schedule())
+                .await?
+        }
+        None => None,
+    };
+    // Locked and unknown accounts are hashed too, against the dummy hash or
+    // their own, so that timing tells nothing (ASVS 6.3.8).
     let phc = customer
         .as_ref()
         .map_or_else(|| state.dummy_hash.to_string(), |c| c.password_hash.clone());
     let verdict = state.hasher.verify(password, phc).await?;
     let Some(customer) = customer else {
-        return fail(state, &login, None, "unknown_customer", now).await;
+        return fail(state, &login, None, "unknown_customer").await;
     };
-    if customer.locked_until.is_some_and(|until| until > now) {
-        return fail(state, &login, Some(&customer), "locked", now).await;
-    }
+    let Some(failures) = claimed else {
+        return fail(state, &login, Some(&customer), "locked").await;
+    };
     if !verdict.matches {
-        let failures = state
-            .store
-            .record_password_failure(&customer.id, now)
-            .await?;
         if let Some(until) = lockout::lock_until(failures, now) {
-            lock(state, &customer, until, failures, &login).await?;
+            locked(state, &customer, until, failures, &login).await;
         }
-        return fail(state, &login, Some(&customer), "wrong_password", now).await;
+        return fail(state, &login, Some(&customer), "wrong_password").await;
     }
+    state.store.release_rate_limit(&ip_key, now).await?;
     state
         .store
-        .record_password_success(&customer.id, now)
+        .settle_right_password(&customer.id, failures, now)
         .await?;
     if verdict.needs_rehash {
         rehash(state, &customer, verdict.password).await;
@@ -112,21 +137,13 @@ pub async fn check_password(
     })
 }
 
+/// Audits a failed password; the failure is already counted by its claims.
 async fn fail(
     state: &AppState,
     login: &PasswordLogin<'_>,
     customer: Option<&Customer>,
     reason: &str,
-    now: i64,
 ) -> Result<PasswordOutcome> {
-    state
-        .store
-        .hit_rate_limit(
-            &format!("login-fail-ip:{}", login.ip),
-            lockout::IP_WINDOW_SECS,
-            now,
-        )
-        .await?;
     let mut event = AuditEvent::new(AuditKind::LoginFailed, Outcome::Failure)
         .with_ip(login.ip)
         .with_detail(json!({ "reason": reason, "step": "password" }));
@@ -138,15 +155,14 @@ async fn fail(
     Ok(PasswordOutcome::Failed)
 }
 
-async fn lock(
+/// Audits and announces a lock that this attempt's claim set.
+async fn locked(
     state: &AppState,
     customer: &Customer,
     until: i64,
     failures: i64,
     login: &PasswordLogin<'_>,
-) -> Result<()> {
-    let now = state.clock.now();
-    state.store.lock_customer(&customer.id, until, now).await?;
+) {
     let event = AuditEvent::new(AuditKind::AccountLocked, Outcome::Info)
         .with_customer(&customer.id, customer.customer_code.as_str())
         .with_ip(login.ip)
@@ -154,7 +170,6 @@ async fn lock(
     state.audit(event).await;
     let ctx = minijinja::context! { name => &customer.name, until => crate::clock::rfc3339(until) };
     notice::spawn_to_all(state, customer, "account_locked", login.lang, ctx);
-    Ok(())
 }
 
 async fn rehash(state: &AppState, customer: &Customer, password: SecretString) {

@@ -176,6 +176,7 @@ pub(crate) fn step_up_spend<'a>(
         not_before: state.clock.now() - STEP_UP_TTL_SECS,
         passkey_only: has_passkeys
             && state.config.passkey_enrollment_step_up == EnrollmentStepUp::Strongest,
+        method: None,
     }
 }
 

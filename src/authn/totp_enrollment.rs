@@ -1,19 +1,23 @@
 //! Self-service authenticator-app enrolment on the account page.
 //!
 //! A fresh secret is shown (QR code and text) and becomes the customer's second
-//! factor once the app shows a right code. Only a session that authenticated
-//! within the last few minutes may start it; others step up first.
+//! factor once the app shows a right code. Adding or replacing a factor is as
+//! sensitive as adding a passkey: it needs a fresh, single-use step-up of this
+//! session, made with a passkey when the customer has one, and with the
+//! current app when one is being replaced, so that one phished login cannot
+//! leave the attacker a lasting second factor. Every address is told.
 
 use serde_json::json;
 
-use super::totp;
+use super::passkey::{STEP_UP_TTL_SECS, passkey_step_up_url, step_up_url};
+use super::{Method, notice, totp};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::error::Result;
 use crate::model::Customer;
 use crate::state::AppState;
-
-/// How recent the session's last authentication must be to change factors.
-pub const FRESH_AUTH_SECS: i64 = 10 * 60;
+use crate::store::sessions::StepUpSpend;
+use crate::store::totp::TotpConfirmation;
+use crate::templates::Lang;
 
 /// What the enrolment page shows.
 #[derive(Debug)]
@@ -33,14 +37,49 @@ pub enum Confirmation {
     Wrong(Shown),
     /// No enrolment was started.
     NothingPending,
+    /// The step-up that allowed it is gone (spent or too old).
+    StepUpRequired,
 }
 
-/// Whether the session authenticated (login or step-up) within [`FRESH_AUTH_SECS`].
-pub async fn recently_authenticated(state: &AppState, sid: &str) -> Result<bool> {
-    let now = state.clock.now();
-    let events = state.store.session_auth_events(sid).await?;
-    Ok(events.iter().any(|e| now - e.at <= FRESH_AUTH_SECS))
+/// The step-up that allows this session to enrol an app for `customer`.
+///
+/// It is younger than [`STEP_UP_TTL_SECS`] and made by passkey when the
+/// customer has one, else by the enrolled app when it is being replaced,
+/// else by either second factor.
+pub async fn step_up_spend<'a>(
+    state: &AppState,
+    sid: &'a str,
+    customer: &Customer,
+) -> Result<StepUpSpend<'a>> {
+    let has_passkeys = !state.store.list_passkeys(&customer.id).await?.is_empty();
+    Ok(StepUpSpend {
+        sid,
+        not_before: state.clock.now() - STEP_UP_TTL_SECS,
+        passkey_only: has_passkeys,
+        method: (!has_passkeys && customer.totp_enrolled).then_some(Method::PasswordTotp.as_str()),
+    })
 }
+
+/// Where a customer without the right step-up goes before enrolling; `None`
+/// when this session has one.
+pub async fn step_up_needed(
+    state: &AppState,
+    sid: &str,
+    customer: &Customer,
+) -> Result<Option<String>> {
+    let spend = step_up_spend(state, sid, customer).await?;
+    if state.store.has_step_up(&spend).await? {
+        return Ok(None);
+    }
+    Ok(Some(if spend.passkey_only {
+        passkey_step_up_url(ENROLMENT_PATH)
+    } else {
+        step_up_url(false, ENROLMENT_PATH)
+    }))
+}
+
+/// The page that starts an enrolment, where a step-up returns to.
+pub const ENROLMENT_PATH: &str = "/account/totp";
 
 /// Creates and stores (sealed) a new pending secret.
 pub async fn start(state: &AppState, customer: &Customer) -> Result<()> {
@@ -69,13 +108,15 @@ fn shown(secret: &[u8], customer: &Customer) -> Result<Shown> {
     })
 }
 
-/// Enrols the pending secret if `code` is right for it.
+/// Enrols the pending secret if `code` is right for it, spending the step-up.
 pub async fn confirm(
     state: &AppState,
     customer: &Customer,
+    sid: &str,
     code: &str,
-    ip: &str,
+    context: (&str, Lang),
 ) -> Result<Confirmation> {
+    let (ip, lang) = context;
     let Some(sealed) = state.store.pending_totp(&customer.id).await? else {
         return Ok(Confirmation::NothingPending);
     };
@@ -84,13 +125,22 @@ pub async fn confirm(
     let Some(step) = totp::verify(&secret, code.trim(), now, None) else {
         return Ok(Confirmation::Wrong(shown(&secret, customer)?));
     };
-    if !state.store.confirm_totp(&customer.id, step, now).await? {
-        return Ok(Confirmation::NothingPending);
+    let spend = step_up_spend(state, sid, customer).await?;
+    match state
+        .store
+        .confirm_totp(&customer.id, step, &spend, now)
+        .await?
+    {
+        TotpConfirmation::Enrolled => {}
+        TotpConfirmation::NothingPending => return Ok(Confirmation::NothingPending),
+        TotpConfirmation::NoStepUp => return Ok(Confirmation::StepUpRequired),
     }
     let event = AuditEvent::new(AuditKind::TotpEnrolled, Outcome::Success)
         .with_customer(&customer.id, customer.customer_code.as_str())
         .with_ip(ip)
-        .with_detail(json!({ "by": "customer" }));
+        .with_detail(json!({ "by": "customer", "replaced": customer.totp_enrolled }));
     state.audit(event).await;
+    let ctx = minijinja::context! { name => &customer.name, at => crate::clock::rfc3339(now) };
+    notice::spawn_to_all(state, customer, "totp_enrolled", lang, ctx);
     Ok(Confirmation::Enrolled)
 }

@@ -24,32 +24,36 @@ pub enum TotpOutcome {
 }
 
 /// Checks `entered` for `customer`.
+///
+/// The try is claimed before the code is checked, so codes racing on one or
+/// several nodes share the 5 tries (docs/security.md, TOTP).
 pub async fn verify(state: &AppState, customer: &Customer, entered: &str) -> Result<TotpOutcome> {
     let now = state.clock.now();
-    let Some(current) = state.store.totp_state(&customer.id).await? else {
-        return Ok(TotpOutcome::NotEnrolled);
+    let Some(current) = state
+        .store
+        .claim_totp_try(&customer.id, totp::MAX_FAILURES, now)
+        .await?
+    else {
+        return Ok(match state.store.totp_state(&customer.id).await? {
+            None => TotpOutcome::NotEnrolled,
+            Some(_) => TotpOutcome::Locked,
+        });
     };
-    if current.failures >= totp::MAX_FAILURES {
-        return Ok(TotpOutcome::Locked);
-    }
     let secret = state
         .data_key
         .open(&current.sealed_secret, customer.id.as_bytes())?;
-    if let Some(step) = totp::verify(&secret, entered.trim(), now, current.last_step) {
-        if state
+    if let Some(step) = totp::verify(&secret, entered.trim(), now, current.last_step)
+        && state
             .store
-            .accept_totp_step(&customer.id, step, now)
+            .accept_totp_step(&customer.id, step, current.failures, now)
             .await?
-        {
-            return Ok(TotpOutcome::Accepted);
-        }
-        return Ok(TotpOutcome::Wrong);
+    {
+        return Ok(TotpOutcome::Accepted);
     }
-    let failures = state.store.record_totp_failure(&customer.id, now).await?;
-    if failures >= totp::MAX_FAILURES {
+    if current.failures >= totp::MAX_FAILURES {
         let event = AuditEvent::new(AuditKind::TotpLocked, Outcome::Info)
             .with_customer(&customer.id, customer.customer_code.as_str())
-            .with_detail(json!({ "failures": failures }));
+            .with_detail(json!({ "failures": current.failures }));
         state.audit(event).await;
         return Ok(TotpOutcome::Locked);
     }

@@ -12,7 +12,7 @@ use crate::model::{AuthMethod, Client, ClientId, RedirectKind, RedirectUri, Sign
 /// Client commands.
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Register a client. Confidential clients get a generated secret, shown once.
+    /// Register a client. Clients authenticating with a secret get a generated one, shown once.
     Add(AddArgs),
 }
 
@@ -81,7 +81,12 @@ pub(super) async fn run(cmd: ClientCommand, config: &Config, out: &Output) -> an
             "client {} registered\nclient_secret: {s}\n(shown once; only its hash is stored)",
             client.client_id
         ),
-        None => format!("public client {} registered", client.client_id),
+        None if client.public => format!("public client {} registered", client.client_id),
+        None => format!(
+            "client {} registered; it authenticates with {} and has no secret",
+            client.client_id,
+            client.auth_method.as_str()
+        ),
     };
     out.print(
         &serde_json::json!({ "client_id": client.client_id.as_str(), "client_secret": secret }),
@@ -90,7 +95,8 @@ pub(super) async fn run(cmd: ClientCommand, config: &Config, out: &Output) -> an
     Ok(())
 }
 
-/// Validates the arguments into a client and, for confidential clients, a new secret.
+/// Validates the arguments into a client and, for clients that authenticate
+/// with a secret (`client_secret_basic`/`_post`), a new secret.
 fn build(args: AddArgs, now: i64) -> anyhow::Result<(Client, Option<String>)> {
     let client_id = ClientId::parse(&args.client_id)?;
     let name = args.name.trim().to_owned();
@@ -143,7 +149,13 @@ fn build(args: AddArgs, now: i64) -> anyhow::Result<(Client, Option<String>)> {
     {
         bail!("--require-acr takes one acr value");
     }
-    let secret = (!args.public).then(random::handle);
+    // A `private_key_jwt` client proves itself with its key (RFC 7523 §2.2);
+    // a secret would be a second credential no endpoint accepts from it.
+    let uses_secret = matches!(
+        auth_method,
+        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+    );
+    let secret = uses_secret.then(random::handle);
     let client = Client {
         client_id,
         name,

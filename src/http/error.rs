@@ -36,6 +36,7 @@ impl PageError {
             403 => "error.forbidden.heading",
             404 => "error.not_found.heading",
             429 => "error.rate_limited.heading",
+            503 => "error.unavailable.heading",
             _ => "error.internal.heading",
         };
         Self {
@@ -83,13 +84,35 @@ impl From<Error> for PageError {
                 );
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "error.internal")
             }
+            Error::Unavailable(cause) => {
+                tracing::warn!(
+                    error = format!("{cause:#}"),
+                    "database unavailable on a hosted page"
+                );
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "error.unavailable")
+            }
         }
     }
+}
+
+/// Seconds a client is asked to wait after a 503 (RFC 9110 §10.2.3): about
+/// what a database restart or a failover takes, short enough that a retrying
+/// customer is not kept waiting long after the database is back.
+const RETRY_AFTER_SECS: u32 = 5;
+
+/// The `Retry-After` value of every 503.
+pub(crate) fn retry_after() -> HeaderValue {
+    HeaderValue::from(RETRY_AFTER_SECS)
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let mut response = self.status.into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after());
+        }
         response.extensions_mut().insert(self);
         response
     }
@@ -101,19 +124,22 @@ pub async fn render_page_errors(
     request: Request,
     next: Next,
 ) -> Response {
-    let accept = request
-        .headers()
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    // Known before the handler runs, for errors that come before the session
+    // (and the customer's saved language) could be read: `?lang=`/`ui_locales`,
+    // then `Accept-Language`.
+    let asked =
+        super::extract::query_lang(request.uri().query().unwrap_or_default()).or_else(|| {
+            request
+                .headers()
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        });
     let mut response = next.run(request).await;
     let Some(error) = response.extensions_mut().remove::<PageError>() else {
         return response;
     };
-    let lang = error
-        .lang
-        .or_else(|| accept.as_deref().and_then(Lang::from_accept_language))
-        .unwrap_or(Lang::Ja);
+    let lang = error.lang.or(asked).unwrap_or(Lang::Ja);
     let ctx = minijinja::context! {
         heading => error.heading,
         message => error.message,

@@ -56,7 +56,8 @@ pub fn client_ip(parts: &Parts, state: &AppState) -> String {
         )
 }
 
-fn query_lang(query: &str) -> Option<Lang> {
+/// The language a query asks for: `lang`, else the first known `ui_locales` tag.
+pub(crate) fn query_lang(query: &str) -> Option<Lang> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
     let find = |name: &str| {
         pairs

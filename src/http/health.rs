@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::store::Store;
+use crate::state::AppState;
 
 /// `GET /healthz`: the process answers.
 pub async fn healthz() -> &'static str {
@@ -12,11 +12,23 @@ pub async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the database answers too; 503 otherwise, so a load balancer
 /// takes this node out instead of letting it fail logins.
-pub async fn readyz(State(store): State<Store>) -> (StatusCode, &'static str) {
-    match store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n"),
-        Err(e) => {
+///
+/// The probe has its own short deadline (`readiness_timeout_secs`), not the
+/// pool's acquire timeout: a stalled database must make the node unready at
+/// once, and a probe that hangs is read by most balancers as a failure anyway.
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    let deadline = state.config.readiness_timeout;
+    match tokio::time::timeout(deadline, state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n"),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n")
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout_ms = deadline.as_millis(),
+                "readiness check failed: the database did not answer in time"
+            );
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n")
         }
     }

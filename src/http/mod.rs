@@ -1,11 +1,15 @@
 //! The HTTP surface: the one route table and the middleware around it.
 //!
 //! Middleware order, outermost first: request id → trace → metrics →
-//! security headers → page errors → timeout → handler. Metrics sit outside
-//! the timeout so timed-out requests are still counted.
+//! security headers → `Connection: close` unless the body was read → page
+//! errors → timeout → handler. Metrics sit outside the timeout so timed-out
+//! requests are still counted; the `Connection` check sits outside the page
+//! errors, which rebuild the response. Connections themselves (timeouts, the
+//! cap, TLS) are [`server`]'s.
 
 pub mod authorize;
 pub mod discovery;
+mod drain;
 pub mod end_session;
 pub mod error;
 pub mod extract;
@@ -18,6 +22,7 @@ pub mod pages;
 pub mod par;
 pub mod revoke;
 mod security_headers;
+pub mod server;
 mod static_files;
 pub mod token;
 pub mod userinfo;
@@ -111,6 +116,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             error::render_page_errors,
         ))
+        .layer(axum::middleware::from_fn(drain::close_unless_drained))
         .layer(axum::middleware::from_fn(
             security_headers::security_headers,
         ))

@@ -1,7 +1,11 @@
 //! OAuth error responses of the back-channel endpoints (RFC 6749 §5.2).
 //!
 //! Always a JSON object with an ASCII `error` and `error_description`, never a
-//! framework's plain-text rejection; 401 only for `invalid_client`.
+//! framework's plain-text rejection; 401 only for `invalid_client`. When the
+//! database is out of reach the answer is 503 `temporarily_unavailable` with
+//! `Retry-After` (the code RFC 6749 §4.1.2.1 defines for the authorization
+//! endpoint, used at every endpoint so a client can tell an outage from a
+//! refusal and retry).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -49,6 +53,16 @@ impl OAuthError {
             basic_challenge: false,
         }
     }
+
+    /// `temporarily_unavailable` (503, with `Retry-After`); the cause was logged.
+    pub fn unavailable() -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "temporarily_unavailable",
+            description: "the service is temporarily unavailable; retry later",
+            basic_challenge: false,
+        }
+    }
 }
 
 impl From<crate::error::Error> for OAuthError {
@@ -61,6 +75,13 @@ impl From<crate::error::Error> for OAuthError {
                 );
                 Self::internal()
             }
+            crate::error::Error::Unavailable(cause) => {
+                tracing::warn!(
+                    error = format!("{cause:#}"),
+                    "database unavailable at an OAuth endpoint"
+                );
+                Self::unavailable()
+            }
             _ => Self::bad("invalid_request", "the request is invalid"),
         }
     }
@@ -71,6 +92,11 @@ impl IntoResponse for OAuthError {
         let body =
             serde_json::json!({ "error": self.error, "error_description": self.description });
         let mut response = (self.status, no_store_json(body.to_string())).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, super::error::retry_after());
+        }
         if self.basic_challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -1,14 +1,16 @@
 //! `GET`/`POST /userinfo` (OIDC Core §5.3).
 //!
 //! The bearer token comes in the `Authorization` header (any case of the scheme) or, for POST, in the form
-//! body (RFC 6750 §2.2). Errors carry `WWW-Authenticate: Bearer` (RFC 6750 §3).
+//! body (RFC 6750 §2.2). Errors carry `WWW-Authenticate: Bearer` (RFC 6750 §3);
+//! a database failure is the token endpoint's JSON (503 `temporarily_unavailable`
+//! when the database is out of reach).
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::oauth_error::no_store_json;
+use super::oauth_error::{OAuthError, no_store_json};
 use crate::oidc::{claims, grant::GrantContext, jwt};
 use crate::state::AppState;
 
@@ -16,6 +18,7 @@ use crate::state::AppState;
 struct AccessClaims {
     jti: String,
     exp: i64,
+    scope: String,
 }
 
 fn challenge(status: StatusCode, error: Option<&str>) -> Response {
@@ -90,23 +93,21 @@ pub async fn userinfo(State(state): State<AppState>, request: Request) -> Respon
     let family = match state.store.active_access_token(&claims.jti, now).await {
         Ok(Some(f)) => f,
         Ok(None) => return invalid(),
-        Err(e) => {
-            tracing::error!(error = %e, "userinfo lookup failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
+        Err(e) => return OAuthError::from(e).into_response(),
     };
-    let grant: GrantContext = match serde_json::from_str(&family.grant_context) {
+    let mut grant: GrantContext = match serde_json::from_str(&family.grant_context) {
         Ok(g) => g,
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
+    // The token's own scope, which a refresh may have narrowed (RFC 6749 §6), not the whole grant's.
+    grant
+        .scope
+        .retain(|granted| claims.scope.split(' ').any(|s| s == granted));
     match state.store.find_customer(&family.customer_id).await {
         Ok(Some(customer)) => no_store_json(
             serde_json::Value::Object(claims::userinfo(&customer, &grant)).to_string(),
         ),
         Ok(None) => invalid(),
-        Err(e) => {
-            tracing::error!(error = %e, "userinfo lookup failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
+        Err(e) => OAuthError::from(e).into_response(),
     }
 }

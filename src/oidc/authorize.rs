@@ -73,6 +73,11 @@ pub async fn decide(
             serde_urlencoded::to_string(q).unwrap_or_default()
         )
     };
+    // A hint that is not one of Kagi's ID tokens is refused whoever is logged in.
+    let hinted = match hint_subject(state, req).await? {
+        Ok(hinted) => hinted,
+        Err(refused) => return Ok(Next::Error(refused)),
+    };
     let Some(customer) = customer else {
         return Ok(if req.prompt_none {
             Next::Error(login_required())
@@ -80,18 +85,12 @@ pub async fn decide(
             Next::Interact(login_path())
         });
     };
-    if let Some(hint) = &req.id_token_hint {
-        match hint_subject(state, hint) {
-            Some(sub) if sub == customer.id => {}
-            Some(_) if req.prompt_none => return Ok(Next::Error(login_required())),
-            Some(_) => return Ok(Next::Interact(login_path())),
-            None => {
-                return Ok(Next::Error(AuthError {
-                    error: "invalid_request",
-                    description: "id_token_hint is not a valid ID token of this issuer",
-                }));
-            }
+    match hinted {
+        Some(sub) if sub != customer.id && req.prompt_none => {
+            return Ok(Next::Error(login_required()));
         }
+        Some(sub) if sub != customer.id => return Ok(Next::Interact(login_path())),
+        _ => {}
     }
     let window = Window {
         not_before: [
@@ -118,7 +117,7 @@ pub async fn decide(
             login_path()
         }));
     };
-    let required = required_acr(req, client, now);
+    let required = required_acr(req, client, now, phr, mfa);
     let reported = match required.as_deref() {
         None => best.clone(),
         Some(values) => match satisfied(values, &best, phr, mfa) {
@@ -162,24 +161,65 @@ fn login_required() -> AuthError {
     }
 }
 
-fn hint_subject(state: &AppState, hint: &str) -> Option<String> {
-    let claims: serde_json::Value =
-        super::jwt::verify_own(&state.keys, &state.config.issuer_str(), hint, None, false).ok()?;
-    claims.get("sub")?.as_str().map(str::to_owned)
+/// The customer the request's `id_token_hint` names, if it has one; an error
+/// unless it is an ID token Kagi issued to a registered client.
+async fn hint_subject(
+    state: &AppState,
+    req: &AuthRequest,
+) -> Result<std::result::Result<Option<String>, AuthError>> {
+    let Some(raw) = &req.id_token_hint else {
+        return Ok(Ok(None));
+    };
+    let refused = AuthError {
+        error: "invalid_request",
+        description: "id_token_hint is not a valid ID token of this issuer",
+    };
+    let Ok(hint) = super::jwt::verify_id_token_hint(&state.keys, &state.config.issuer_str(), raw)
+    else {
+        return Ok(Err(refused));
+    };
+    Ok(match state.store.find_client(&hint.client_id).await? {
+        Some(_) => Ok(Some(hint.sub)),
+        None => Err(refused),
+    })
 }
 
-/// The essential `acr` values: the `claims` parameter's, or the client's
-/// `require_acr` once its start date has passed.
-fn required_acr(req: &AuthRequest, client: &Client, now: i64) -> Option<Vec<String>> {
-    if let Some(values) = &req.essential_acr {
-        return Some(values.clone());
-    }
+/// The `acr` values a code may be issued for: the request's essential
+/// values and the client's `require_acr` (once its start date has passed),
+/// whichever is stricter.
+///
+/// A request may narrow what the client demands but never lower it: values
+/// ranked below the client's floor are dropped, and if none is left the
+/// client's own value is required. Otherwise a request carrying
+/// `claims={"id_token":{"acr":{"essential":true,"values":["<mfa>"]}}}` would
+/// satisfy a client that demands a passkey with a password and a relayed code.
+fn required_acr(
+    req: &AuthRequest,
+    client: &Client,
+    now: i64,
+    phr: &str,
+    mfa: &str,
+) -> Option<Vec<String>> {
     let active = client.require_acr_from.is_none_or(|from| from <= now);
-    client
-        .require_acr
-        .as_ref()
-        .filter(|_| active)
-        .map(|acr| vec![acr.clone()])
+    let floor = client.require_acr.as_ref().filter(|_| active);
+    match (&req.essential_acr, floor) {
+        (None, None) => None,
+        (Some(values), None) => Some(values.clone()),
+        (None, Some(floor)) => Some(vec![floor.clone()]),
+        (Some(values), Some(floor)) => {
+            let floor_rank = acr::rank(floor, phr, mfa);
+            let at_least_floor: Vec<String> = values
+                .iter()
+                .filter(|v| *v == floor || (floor_rank > 0 && acr::rank(v, phr, mfa) >= floor_rank))
+                .cloned()
+                .collect();
+            Some(if at_least_floor.is_empty() {
+                vec![floor.clone()]
+            } else {
+                at_least_floor
+            })
+        }
+    }
 }
 
 /// The requested value `best` satisfies, if any: itself, or a lower known

@@ -7,6 +7,8 @@
 //! A client must use the method it registered; any failure is
 //! `invalid_client` without saying which part was wrong.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::JwkSet;
@@ -23,8 +25,14 @@ use crate::state::AppState;
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Longest lifetime accepted for a client assertion.
 const MAX_ASSERTION_LIFETIME_SECS: i64 = 300;
-/// How far in the future an assertion's `iat` may be (clock skew).
-const IAT_SKEW_SECS: i64 = 10;
+/// How far in the future an assertion's `iat` or `nbf` may be: FAPI 2.0
+/// §5.3.2.1 requires accepting up to 10 s (clock skew) and refusing beyond 60 s;
+/// Kagi accepts exactly the 10 s.
+const SKEW_SECS: i64 = 10;
+/// How old an assertion's `iat` may be. FAPI 2.0 bounds only the future side;
+/// Kagi also wants assertions made for this request, not kept for a minute or
+/// more (together with the single-use `jti`, see `docs/security.md`).
+const MAX_IAT_AGE_SECS: i64 = 60;
 
 /// Why authentication failed; every variant answers `invalid_client` except `Malformed`.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,9 +50,11 @@ pub enum AuthFailure {
 struct AssertionClaims {
     iss: String,
     sub: String,
+    aud: serde_json::Value,
     jti: Option<String>,
     exp: i64,
     iat: Option<i64>,
+    nbf: Option<i64>,
 }
 
 /// Decodes an HTTP Basic header into (`client_id`, secret), both form-urldecoded (RFC 6749 §2.3.1).
@@ -149,36 +159,61 @@ fn secret_matches(client: &Client, secret: Option<&str>) -> bool {
     }
 }
 
-/// The `sub` of an assertion, read before verification only to find the client.
-fn assertion_subject(assertion: &str) -> Option<String> {
+/// The still unverified payload of an assertion.
+fn payload<T: serde::de::DeserializeOwned>(assertion: &str) -> Option<T> {
     let payload = assertion.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The `sub` of an assertion, read before verification only to find the client.
+fn assertion_subject(assertion: &str) -> Option<String> {
+    let claims: serde_json::Value = payload(assertion)?;
     claims.get("sub")?.as_str().map(str::to_owned)
 }
 
-async fn client_keys(client: &Client) -> Option<JwkSet> {
+/// Whether an assertion's claims could pass (RFC 7523 §3): `iss` = `sub` =
+/// the client, an accepted `aud`, a `jti`, a bounded `exp` in the future,
+/// an `iat` neither in the future (beyond the skew) nor older than 60 s, and
+/// an `nbf`, if any, not in the future.
+fn acceptable(claims: &AssertionClaims, client_id: &str, audiences: &[String], now: i64) -> bool {
+    let aud_ok = match &claims.aud {
+        serde_json::Value::String(one) => audiences.contains(one),
+        serde_json::Value::Array(many) => many
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .any(|a| audiences.iter().any(|accepted| accepted == a)),
+        _ => false,
+    };
+    aud_ok
+        && claims.iss == client_id
+        && claims.sub == client_id
+        && claims.jti.as_deref().is_some_and(|j| !j.is_empty())
+        && claims.exp > now
+        && claims.exp <= now + MAX_ASSERTION_LIFETIME_SECS + SKEW_SECS
+        && claims
+            .iat
+            .is_some_and(|iat| iat <= now + SKEW_SECS && iat >= now - MAX_IAT_AGE_SECS)
+        && claims.nbf.is_none_or(|nbf| nbf <= now + SKEW_SECS)
+}
+
+/// The client's keys: registered inline, or from its `jwks_uri` through the cache.
+async fn client_keys(
+    state: &AppState,
+    client: &Client,
+    kid: Option<&str>,
+    now: i64,
+) -> Option<Arc<JwkSet>> {
     if let Some(jwks) = &client.jwks {
-        return serde_json::from_str(jwks).ok();
+        return serde_json::from_str(jwks).ok().map(Arc::new);
     }
     let uri = client.jwks_uri.as_deref()?;
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .build()
-        .ok()?;
-    let body = http
-        .get(uri)
-        .send()
+    state
+        .client_jwks
+        .keys(&state.config, now, client.client_id.as_str(), uri, kid)
         .await
-        .ok()?
-        .error_for_status()
-        .ok()?
-        .bytes()
-        .await
-        .ok()?;
-    serde_json::from_slice(&body).ok()
 }
 
 /// RSA client keys must have at least 2048 bits (`docs/security.md#r35`).
@@ -195,49 +230,43 @@ fn strong_enough(jwk: &jsonwebtoken::jwk::Jwk) -> bool {
 }
 
 /// Verifies a `private_key_jwt` assertion (RFC 7523 §3) and records its `jti`.
+///
+/// The header and claims are read and checked before any key is looked up,
+/// so an assertion that could never pass costs no fetch of a `jwks_uri`.
 async fn check_assertion(
     state: &AppState,
     client: &Client,
     assertion: &str,
     audiences: &[String],
 ) -> Result<bool> {
+    let now = state.clock.now();
     let Ok(header) = jsonwebtoken::decode_header(assertion) else {
         return Ok(false);
     };
-    let allowed = SigningAlg::ALL.iter().any(|a| a.jws() == header.alg);
-    let Some(keys) = client_keys(client).await else {
+    let Some(claims) = payload::<AssertionClaims>(assertion) else {
         return Ok(false);
     };
-    let candidates = keys
-        .keys
-        .iter()
-        .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
-        .filter(|k| strong_enough(k));
+    if !SigningAlg::ALL.iter().any(|a| a.jws() == header.alg)
+        || !acceptable(&claims, client.client_id.as_str(), audiences, now)
+    {
+        return Ok(false);
+    }
+    let Some(keys) = client_keys(state, client, header.kid.as_deref(), now).await else {
+        return Ok(false);
+    };
     let mut validation = Validation::new(header.alg);
     validation.set_audience(audiences);
     validation.set_issuer(&[client.client_id.as_str()]);
-    validation.validate_exp = false; // checked below against Kagi's clock
+    validation.validate_exp = false; // checked above against Kagi's clock
     validation.required_spec_claims.clear();
-    let mut claims = None;
-    for jwk in candidates {
-        let Ok(key) = DecodingKey::from_jwk(jwk) else {
-            continue;
-        };
-        if let Ok(data) = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation) {
-            claims = Some(data.claims);
-            break;
-        }
-    }
-    let Some(claims) = claims.filter(|_| allowed) else {
-        return Ok(false);
-    };
-    let now = state.clock.now();
-    let fresh = claims.sub == client.client_id.as_str()
-        && claims.iss == client.client_id.as_str()
-        && claims.exp > now
-        && claims.exp <= now + MAX_ASSERTION_LIFETIME_SECS + IAT_SKEW_SECS
-        && claims.iat.is_none_or(|iat| iat <= now + IAT_SKEW_SECS);
-    let Some(jti) = claims.jti.filter(|_| fresh) else {
+    let verified = keys
+        .keys
+        .iter()
+        .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
+        .filter(|k| strong_enough(k))
+        .filter_map(|jwk| DecodingKey::from_jwk(jwk).ok())
+        .any(|key| jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &validation).is_ok());
+    let (true, Some(jti)) = (verified, claims.jti) else {
         return Ok(false);
     };
     state
@@ -281,5 +310,67 @@ mod tests {
             basic(&format!("basic {}", STANDARD.encode("a:b"))),
             Some(("a".into(), "b".into()))
         );
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn encode_pair(id: &str, secret: &str) -> String {
+            let form =
+                |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+            format!(
+                "Basic {}",
+                STANDARD.encode(format!("{}:{}", form(id), form(secret)))
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn basic_credentials_round_trip_and_garbage_is_refused_without_a_panic(
+                id in any::<String>(), secret in any::<String>(), garbage in any::<String>()
+            ) {
+                prop_assert_eq!(basic(&encode_pair(&id, &secret)), Some((id, secret)));
+                let _ = basic(&garbage);
+                let _ = basic(&format!("Basic {garbage}"));
+            }
+
+            #[test]
+            fn an_assertion_is_read_without_a_panic_whatever_it_holds(
+                header in "[A-Za-z0-9_-]{0,40}", body in any::<Vec<u8>>(), tail in any::<String>()
+            ) {
+                let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&body);
+                let assertion = format!("{header}.{b64}.{tail}");
+                let _ = assertion_subject(&assertion);
+                let _ = payload::<AssertionClaims>(&assertion);
+                let _ = assertion_subject(&tail);
+            }
+
+            #[test]
+            fn only_a_fresh_assertion_for_this_client_and_audience_is_acceptable(
+                iat_offset in -200_i64..200, exp_offset in -100_i64..400, nbf in proptest::option::of(-100_i64..100),
+                iss in prop_oneof![Just("c".to_owned()), "[a-z]{1,3}"], aud in prop_oneof![Just("https://op".to_owned()), "[a-z:/]{1,12}"],
+            ) {
+                let now = 1_000_000;
+                let claims = AssertionClaims {
+                    iss: iss.clone(),
+                    sub: "c".into(),
+                    aud: serde_json::Value::String(aud.clone()),
+                    jti: Some("j".into()),
+                    exp: now + exp_offset,
+                    iat: Some(now + iat_offset),
+                    nbf: nbf.map(|n| now + n),
+                };
+                let ok = acceptable(&claims, "c", &["https://op".to_owned()], now);
+                let expected = iss == "c"
+                    && aud == "https://op"
+                    && exp_offset > 0
+                    && exp_offset <= MAX_ASSERTION_LIFETIME_SECS + SKEW_SECS
+                    && iat_offset <= SKEW_SECS
+                    && iat_offset >= -MAX_IAT_AGE_SECS
+                    && nbf.is_none_or(|n| n <= SKEW_SECS);
+                prop_assert_eq!(ok, expected);
+            }
+        }
     }
 }

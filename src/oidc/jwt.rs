@@ -4,8 +4,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Validation;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
 
 use super::signing_keys::KeyRing;
@@ -65,6 +65,74 @@ pub fn verify_own<T: DeserializeOwned>(
         .map_err(|_| invalid())
 }
 
+/// What a valid `id_token_hint` says: whom and which client it was issued to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdTokenHint {
+    /// The customer.
+    pub sub: String,
+    /// The client it was issued to (its `aud`).
+    pub client_id: String,
+    /// The browser session it was issued in.
+    pub sid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct HintClaims {
+    sub: String,
+    aud: serde_json::Value,
+    azp: Option<String>,
+    sid: Option<String>,
+    iat: i64,
+    exp: i64,
+    events: Option<serde_json::Value>,
+    client_id: Option<serde_json::Value>,
+}
+
+/// Verifies an `id_token_hint` (OIDC Core §3.1.2.1, RP-Initiated Logout 1.0 §2).
+///
+/// It must be an ID token Kagi issued, not just any JWT Kagi signed. Kagi's
+/// ID tokens carry `typ: JWT`, access tokens `typ: at+jwt` (RFC 9068 §2.1)
+/// and logout tokens `typ: logout+jwt` (OpenID Back-Channel Logout 1.0
+/// §2.4), so the header decides. The claims must agree: an ID token's `aud`
+/// is a client, never the issuer (an access token's); it has `sub`, `iat` and
+/// `exp`; it has no `events` (a logout token's) and no `client_id` (an access
+/// token's). Expiry is not checked: a hint may have expired.
+pub fn verify_id_token_hint(keys: &KeyRing, issuer: &str, token: &str) -> Result<IdTokenHint> {
+    let invalid = || Error::Invalid("not an ID token issued here".into());
+    let claims: HintClaims = verify_own(keys, issuer, token, Some("JWT"), false)?;
+    if claims.events.is_some() || claims.client_id.is_some() || claims.sub.is_empty() {
+        return Err(invalid());
+    }
+    if claims.iat <= 0 || claims.exp <= claims.iat {
+        return Err(invalid());
+    }
+    let client_id = audience(&claims.aud, claims.azp.as_deref()).ok_or_else(invalid)?;
+    if client_id.is_empty() || client_id == issuer {
+        return Err(invalid());
+    }
+    Ok(IdTokenHint {
+        sub: claims.sub,
+        client_id,
+        sid: claims.sid,
+    })
+}
+
+/// The client an ID token was issued to: its single `aud`, or `azp` when it lists several.
+fn audience(aud: &serde_json::Value, azp: Option<&str>) -> Option<String> {
+    match aud {
+        serde_json::Value::String(one) => Some(one.clone()),
+        serde_json::Value::Array(many) => {
+            let many: Vec<&str> = many.iter().filter_map(serde_json::Value::as_str).collect();
+            match (many.as_slice(), azp) {
+                ([one], _) => Some((*one).to_owned()),
+                (_, Some(azp)) if many.contains(&azp) => Some(azp.to_owned()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// `at_hash`/`c_hash` (OIDC Core §3.1.3.6): the left half of the hash the
 /// JWS algorithm uses (SHA-512 for `EdDSA` with Ed25519), base64url.
 pub fn half_hash(alg: SigningAlg, value: &str) -> String {
@@ -78,6 +146,20 @@ pub fn half_hash(alg: SigningAlg, value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_of_a_hint_is_its_single_audience_or_its_azp() {
+        use serde_json::json;
+        assert_eq!(audience(&json!("c"), None).as_deref(), Some("c"));
+        assert_eq!(audience(&json!(["c"]), None).as_deref(), Some("c"));
+        assert_eq!(
+            audience(&json!(["c", "d"]), Some("d")).as_deref(),
+            Some("d")
+        );
+        assert_eq!(audience(&json!(["c", "d"]), Some("e")), None);
+        assert_eq!(audience(&json!(["c", "d"]), None), None);
+        assert_eq!(audience(&json!(7), None), None);
+    }
 
     #[test]
     fn at_hash_matches_the_oidc_example() {

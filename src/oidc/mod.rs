@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod backchannel;
 pub mod claims;
 pub mod client_auth;
+pub mod client_jwks;
 pub mod discovery;
 pub mod grant;
 pub mod introspection;

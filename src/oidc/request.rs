@@ -95,11 +95,32 @@ pub fn trusted_redirect(client: Option<&Client>, params: &[(String, String)]) ->
 }
 
 /// The response mode asked for, defaulting to `query` when absent or unknown.
+///
+/// A client may send `response_mode` only inside a request object (OIDC Core
+/// §6.1). Kagi refuses request objects with `request_not_supported`, but that
+/// error must still reach the client the way it asked, or a `form_post`
+/// client never reads it. So when `response_mode` is absent outside, it is
+/// read from the object's payload, unverified. That is safe: it only picks
+/// how the error is delivered, and the error still goes only to the
+/// `redirect_uri` checked outside the object.
 pub fn response_mode(params: &[(String, String)]) -> ResponseMode {
-    match param(params, "response_mode") {
+    let outside = param(params, "response_mode");
+    let inside = || param(params, "request").and_then(request_object_response_mode);
+    match outside.map(str::to_owned).or_else(inside).as_deref() {
         Some("form_post") => ResponseMode::FormPost,
         _ => ResponseMode::Query,
     }
+}
+
+/// `response_mode` from the payload of a compact JWS (RFC 7515 §7.1), if any.
+fn request_object_response_mode(jwt: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("response_mode")?.as_str().map(str::to_owned)
 }
 
 /// Validates everything but the client and redirect URI (checked before).
@@ -266,30 +287,43 @@ fn claims(params: &[(String, String)]) -> Result<Claims, AuthError> {
             Some(_) => Err(bad.clone()),
         }
     };
-    let acr = object.get("id_token").and_then(|t| t.get("acr"));
-    let essential_acr = match acr {
-        Some(spec) if spec.get("essential").and_then(serde_json::Value::as_bool) == Some(true) => {
-            let mut values: Vec<String> = spec
-                .get("values")
-                .and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if let Some(one) = spec.get("value").and_then(|v| v.as_str()) {
-                values.push(one.to_owned());
-            }
-            (!values.is_empty()).then_some(values)
+    // An essential `acr` may be asked for the ID token or for userinfo
+    // (OIDC Core §5.5.1.1); when both are, a value must satisfy both.
+    let id_token_acr = essential_acr(object.get("id_token"));
+    let userinfo_acr = essential_acr(object.get("userinfo"));
+    let essential_acr = match (id_token_acr, userinfo_acr) {
+        (Some(a), Some(b)) => {
+            let both: Vec<String> = a.iter().filter(|v| b.contains(v)).cloned().collect();
+            Some(if both.is_empty() { a } else { both })
         }
-        _ => None,
+        (a, b) => a.or(b),
     };
     Ok(Claims {
         essential_acr,
         id_token: names("id_token")?,
         userinfo: names("userinfo")?,
     })
+}
+
+/// The values of an essential `acr` request in one member of `claims`.
+fn essential_acr(member: Option<&serde_json::Value>) -> Option<Vec<String>> {
+    let spec = member?.get("acr")?;
+    if spec.get("essential").and_then(serde_json::Value::as_bool) != Some(true) {
+        return None;
+    }
+    let mut values: Vec<String> = spec
+        .get("values")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(one) = spec.get("value").and_then(|v| v.as_str()) {
+        values.push(one.to_owned());
+    }
+    (!values.is_empty()).then_some(values)
 }
 
 #[cfg(test)]
@@ -321,6 +355,48 @@ mod tests {
             all.push(((*k).to_owned(), (*v).to_owned()));
         }
         all
+    }
+
+    /// An unsigned request object (`alg: none`) carrying `claims`.
+    fn request_object(claims: &str) -> String {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(claims))
+    }
+
+    #[test]
+    fn response_mode_only_inside_a_request_object_still_delivers_its_error_by_form_post() {
+        let object = request_object(r#"{"response_mode":"form_post","state":"s"}"#);
+        let p = with(&[("request", &object)]);
+        assert_eq!(response_mode(&p), ResponseMode::FormPost);
+        assert_eq!(
+            parse(&client(false), "https://rp.example.com/cb", &p).map(|_| ()),
+            Err(err(
+                "request_not_supported",
+                "request objects are not supported; send plain parameters or use PAR"
+            ))
+        );
+    }
+
+    #[test]
+    fn response_mode_outside_the_request_object_wins_and_garbage_inside_means_query() {
+        let object = request_object(r#"{"response_mode":"form_post"}"#);
+        assert_eq!(
+            response_mode(&with(&[("request", &object), ("response_mode", "query")])),
+            ResponseMode::Query
+        );
+        for garbage in [
+            "not-a-jwt",
+            "a.%%%.b",
+            &request_object("[1]"),
+            &request_object(r#"{"response_mode":7}"#),
+        ] {
+            assert_eq!(
+                response_mode(&with(&[("request", garbage)])),
+                ResponseMode::Query,
+                "{garbage}"
+            );
+        }
     }
 
     #[test]

@@ -12,8 +12,8 @@ use crate::crypto::random;
 use crate::error::{Error, Result};
 use crate::model::Client;
 use crate::state::AppState;
-use crate::store::codes::Redemption;
-use crate::store::tokens::FamilyRow;
+use crate::store::codes::CodeRow;
+use crate::store::tokens::{FamilyRow, RefreshRow};
 
 /// A retry of a refresh within this many seconds, while its successor is
 /// unused, gets new tokens instead of revoking the family (a lost response; RFC 9700 §4.14.2).
@@ -36,7 +36,13 @@ fn context(json: &str) -> Result<GrantContext> {
     serde_json::from_str(json).map_err(|e| Error::Internal(e.into()))
 }
 
-/// `grant_type=authorization_code`.
+/// `grant_type=authorization_code` (RFC 6749 §4.1.3).
+///
+/// The code's bindings (client, `redirect_uri`, PKCE verifier) are checked
+/// before anything is written: a request that fails them is refused and leaves
+/// the code as it was, so whoever merely saw a code can neither spend it nor,
+/// by replaying it, revoke what its client was issued. Only a presentation
+/// that passes them and finds the code spent is a replay.
 pub async fn exchange_code(
     state: &AppState,
     client: &Client,
@@ -47,71 +53,32 @@ pub async fn exchange_code(
         return Ok(Err(fail("invalid_request", "code is required")));
     };
     let hash = random::hash_secret(code);
-    let row = match state.store.redeem_code(&hash, now).await? {
-        Redemption::Fresh(row) => row,
-        Redemption::Unknown => return Ok(Err(fail("invalid_grant", "the code is invalid"))),
-        Redemption::Replayed(row) => {
-            // RFC 6749 §4.1.2: a code used twice revokes what it granted.
-            let revoked = state.store.revoke_families_of_code(&hash, now).await?;
-            let mut event = AuditEvent::new(AuditKind::TokenReuseDetected, Outcome::Failure)
-                .with_client(&row.client_id)
-                .with_detail(json!({ "token": "authorization_code", "families_revoked": revoked }));
-            event.customer_id = Some(row.customer_id.clone());
-            state.audit(event).await;
-            return Ok(Err(fail("invalid_grant", "the code was already used")));
-        }
+    let Some(found) = state.store.find_code(&hash).await? else {
+        return Ok(Err(fail("invalid_grant", "the code is invalid")));
     };
-    if row.client_id != client.client_id.as_str() {
-        return Ok(Err(fail(
-            "invalid_grant",
-            "the code was issued to another client",
-        )));
+    let row = found.code;
+    if let Err(refused) = check_bindings(&row, client, params) {
+        return Ok(Err(refused));
+    }
+    if found.used_at.is_some() {
+        return replayed(state, &row, now).await;
     }
     if row.expires_at <= now {
         return Ok(Err(fail("invalid_grant", "the code has expired")));
-    }
-    match param(params, "redirect_uri") {
-        Some(uri) if uri == row.redirect_uri => {}
-        Some(_) => {
-            return Ok(Err(fail(
-                "invalid_grant",
-                "redirect_uri does not match the authorization request",
-            )));
-        }
-        None => return Ok(Err(fail("invalid_request", "redirect_uri is required"))),
-    }
-    match (&row.code_challenge, param(params, "code_verifier")) {
-        (Some(challenge), Some(verifier)) if pkce::verify(challenge, verifier) => {}
-        (Some(_), _) => {
-            return Ok(Err(fail(
-                "invalid_grant",
-                "code_verifier does not match the code_challenge",
-            )));
-        }
-        (None, Some(_)) => {
-            return Ok(Err(fail(
-                "invalid_grant",
-                "code_verifier sent but no code_challenge was",
-            )));
-        }
-        (None, None) => {}
     }
     let Some(customer) = state.store.find_customer(&row.customer_id).await? else {
         return Ok(Err(fail("invalid_grant", "the customer no longer exists")));
     };
     let grant = context(&row.grant_context)?;
-    let family = FamilyRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        client_id: row.client_id.clone(),
-        customer_id: customer.id.clone(),
-        sid: Some(row.sid.clone()),
-        code_hash: Some(hash),
-        grant_context: row.grant_context.clone(),
-        created_at: now,
-        expires_at: now + state.config.refresh_token_ttl_secs,
-        revoked_at: None,
-    };
-    state.store.insert_family(&family).await?;
+    let family = family_of(&row, now, state.config.refresh_token_ttl_secs);
+    if !state
+        .store
+        .take_code(&hash, client.client_id.as_str(), now, &family)
+        .await?
+    {
+        // A concurrent redemption spent it between the read and the update.
+        return replayed(state, &row, now).await;
+    }
     let refresh = tokens::gets_refresh_token(client, &grant).then_some(None);
     let issued = tokens::issue(
         state,
@@ -129,7 +96,76 @@ pub async fn exchange_code(
     Ok(Ok(issued))
 }
 
-/// `grant_type=refresh_token`, rotating the token on every use.
+/// The token family a code grants, alive for `ttl` seconds from `now`.
+fn family_of(row: &CodeRow, now: i64, ttl: i64) -> FamilyRow {
+    FamilyRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        client_id: row.client_id.clone(),
+        customer_id: row.customer_id.clone(),
+        sid: Some(row.sid.clone()),
+        code_hash: Some(row.code_hash.clone()),
+        grant_context: row.grant_context.clone(),
+        created_at: now,
+        expires_at: now + ttl,
+        revoked_at: None,
+    }
+}
+
+/// The code was issued to this client for this `redirect_uri` and PKCE challenge.
+fn check_bindings(
+    row: &CodeRow,
+    client: &Client,
+    params: &[(String, String)],
+) -> std::result::Result<(), TokenError> {
+    if row.client_id != client.client_id.as_str() {
+        // The same answer as for an unknown code: nothing tells another client the code exists.
+        return Err(fail("invalid_grant", "the code is invalid"));
+    }
+    match param(params, "redirect_uri") {
+        Some(uri) if uri == row.redirect_uri => {}
+        Some(_) => {
+            return Err(fail(
+                "invalid_grant",
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        None => return Err(fail("invalid_request", "redirect_uri is required")),
+    }
+    match (&row.code_challenge, param(params, "code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce::verify(challenge, verifier) => Ok(()),
+        (Some(_), _) => Err(fail(
+            "invalid_grant",
+            "code_verifier does not match the code_challenge",
+        )),
+        (None, Some(_)) => Err(fail(
+            "invalid_grant",
+            "code_verifier sent but no code_challenge was",
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
+/// A spent code presented again by its own client: refused, and what it
+/// granted is revoked (RFC 6749 §4.1.2).
+async fn replayed(state: &AppState, row: &CodeRow, now: i64) -> Result<Result<Issued, TokenError>> {
+    let revoked = state
+        .store
+        .revoke_families_of_code(&row.code_hash, now)
+        .await?;
+    let mut event = AuditEvent::new(AuditKind::TokenReuseDetected, Outcome::Failure)
+        .with_client(&row.client_id)
+        .with_detail(json!({ "token": "authorization_code", "families_revoked": revoked }));
+    event.customer_id = Some(row.customer_id.clone());
+    state.audit(event).await;
+    Ok(Err(fail("invalid_grant", "the code was already used")))
+}
+
+/// `grant_type=refresh_token` (RFC 6749 §6), rotating the token on every use.
+///
+/// A `scope` narrower than the grant's applies to this response only: its
+/// `scope`, access token and so userinfo. The new refresh token keeps the
+/// original scope ("identical to that of the refresh token included by the
+/// client", RFC 6749 §6), so a later refresh may ask for it all again.
 pub async fn refresh(
     state: &AppState,
     client: &Client,
@@ -154,42 +190,19 @@ pub async fn refresh(
     {
         return invalid;
     }
-    if !state.store.use_refresh_token(&hash, now).await? {
-        let used_at = refresh.used_at.unwrap_or(now);
-        let retry =
-            now - used_at <= REFRESH_RETRY_GRACE_SECS && !state.store.successor_used(&hash).await?;
-        if !retry {
-            state.store.revoke_family(&family.id, now).await?;
-            let mut event = AuditEvent::new(AuditKind::TokenReuseDetected, Outcome::Failure)
-                .with_client(&family.client_id)
-                .with_detail(json!({ "token": "refresh_token", "family": family.id }));
-            event.customer_id = Some(family.customer_id.clone());
-            state.audit(event).await;
-            return Ok(Err(fail(
-                "invalid_grant",
-                "the refresh token was already used",
-            )));
-        }
-        state.store.retire_successors(&hash, now).await?;
+    let mut grant = context(&family.grant_context)?;
+    // Checked before the token is spent, so a bad request does not cost the client its grant.
+    match requested_scope(&grant, params) {
+        Ok(Some(scope)) => grant.scope = scope,
+        Ok(None) => {}
+        Err(refused) => return Ok(Err(refused)),
+    }
+    if let Err(refused) = spend(state, &hash, &refresh, &family, now).await? {
+        return Ok(Err(refused));
     }
     let Some(customer) = state.store.find_customer(&family.customer_id).await? else {
         return invalid;
     };
-    let mut grant = context(&family.grant_context)?;
-    if let Some(scope) = param(params, "scope") {
-        let asked: Vec<String> = scope
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if !asked.iter().all(|s| grant.has_scope(s)) {
-            return Ok(Err(fail(
-                "invalid_scope",
-                "a refresh cannot widen the granted scope",
-            )));
-        }
-        grant.scope = asked;
-    }
     let issued = tokens::issue(
         state,
         IssueFor {
@@ -204,6 +217,66 @@ pub async fn refresh(
     .await?;
     audit_issued(state, client, &customer.id, "refresh_token").await;
     Ok(Ok(issued))
+}
+
+/// The `scope` a refresh asks for, `None` when it asks for the grant's own
+/// (no `scope`, or an empty one). Every value must have been granted
+/// (RFC 6749 §6), and `openid` must stay, since every answer carries an ID token.
+fn requested_scope(
+    grant: &GrantContext,
+    params: &[(String, String)],
+) -> std::result::Result<Option<Vec<String>>, TokenError> {
+    let mut asked: Vec<String> = Vec::new();
+    for value in param(params, "scope").unwrap_or_default().split(' ') {
+        if !value.is_empty() && !asked.iter().any(|a| a == value) {
+            asked.push(value.to_owned());
+        }
+    }
+    if asked.is_empty() {
+        return Ok(None);
+    }
+    if !asked.iter().all(|s| grant.has_scope(s)) {
+        return Err(fail(
+            "invalid_scope",
+            "a refresh cannot widen the granted scope",
+        ));
+    }
+    if !asked.iter().any(|s| s == "openid") {
+        return Err(fail("invalid_scope", "scope must contain openid"));
+    }
+    Ok(Some(asked))
+}
+
+/// Marks the refresh token used. A token used before revokes its family
+/// (RFC 9700 §4.14.2), unless it is a retry within the grace window while its
+/// successor is unused: then the successor is retired and the retry proceeds.
+async fn spend(
+    state: &AppState,
+    hash: &str,
+    refresh: &RefreshRow,
+    family: &FamilyRow,
+    now: i64,
+) -> Result<std::result::Result<(), TokenError>> {
+    if state.store.use_refresh_token(hash, now).await? {
+        return Ok(Ok(()));
+    }
+    let used_at = refresh.used_at.unwrap_or(now);
+    let retry =
+        now - used_at <= REFRESH_RETRY_GRACE_SECS && !state.store.successor_used(hash).await?;
+    if !retry {
+        state.store.revoke_family(&family.id, now).await?;
+        let mut event = AuditEvent::new(AuditKind::TokenReuseDetected, Outcome::Failure)
+            .with_client(&family.client_id)
+            .with_detail(json!({ "token": "refresh_token", "family": family.id }));
+        event.customer_id = Some(family.customer_id.clone());
+        state.audit(event).await;
+        return Ok(Err(fail(
+            "invalid_grant",
+            "the refresh token was already used",
+        )));
+    }
+    state.store.retire_successors(hash, now).await?;
+    Ok(Ok(()))
 }
 
 async fn audit_issued(state: &AppState, client: &Client, customer_id: &str, grant_type: &str) {

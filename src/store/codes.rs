@@ -3,6 +3,7 @@
 use sqlx::Row as _;
 
 use super::Store;
+use super::tokens::{FamilyRow, insert_family};
 use crate::error::Result;
 
 /// A stored authorization code.
@@ -26,15 +27,13 @@ pub struct CodeRow {
     pub expires_at: i64,
 }
 
-/// What redeeming a code found.
+/// A stored code and whether it was spent.
 #[derive(Debug)]
-pub enum Redemption {
-    /// First use: the code is now spent.
-    Fresh(CodeRow),
-    /// The code was used before: a replay.
-    Replayed(CodeRow),
-    /// No such code (or purged).
-    Unknown,
+pub struct FoundCode {
+    /// The code.
+    pub code: CodeRow,
+    /// When it was redeemed, if it was.
+    pub used_at: Option<i64>,
 }
 
 impl Store {
@@ -69,39 +68,64 @@ impl Store {
         Ok(())
     }
 
-    /// Spends a code: the first caller gets [`Redemption::Fresh`], every later one [`Redemption::Replayed`].
-    pub async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<Redemption> {
-        let spent = sqlx::query(
-            "UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL",
-        )
-        .bind(code_hash)
-        .bind(now)
-        .execute(self.pool())
-        .await?;
+    /// The code with this hash, spent or not; reading it changes nothing, so
+    /// a request that fails the code's bindings leaves it for its client.
+    pub async fn find_code(&self, code_hash: &str) -> Result<Option<FoundCode>> {
         let row = sqlx::query(
-            "SELECT code_hash, client_id, customer_id, sid, redirect_uri, grant_context, code_challenge, expires_at \
+            "SELECT code_hash, client_id, customer_id, sid, redirect_uri, grant_context, code_challenge, expires_at, used_at \
              FROM authorization_codes WHERE code_hash = $1",
         )
         .bind(code_hash)
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else {
-            return Ok(Redemption::Unknown);
+            return Ok(None);
         };
-        let code = CodeRow {
-            code_hash: row.try_get("code_hash")?,
-            client_id: row.try_get("client_id")?,
-            customer_id: row.try_get("customer_id")?,
-            sid: row.try_get("sid")?,
-            redirect_uri: row.try_get("redirect_uri")?,
-            grant_context: row.try_get("grant_context")?,
-            code_challenge: row.try_get("code_challenge")?,
-            expires_at: row.try_get("expires_at")?,
-        };
-        Ok(if spent.rows_affected() == 1 {
-            Redemption::Fresh(code)
-        } else {
-            Redemption::Replayed(code)
-        })
+        Ok(Some(FoundCode {
+            code: CodeRow {
+                code_hash: row.try_get("code_hash")?,
+                client_id: row.try_get("client_id")?,
+                customer_id: row.try_get("customer_id")?,
+                sid: row.try_get("sid")?,
+                redirect_uri: row.try_get("redirect_uri")?,
+                grant_context: row.try_get("grant_context")?,
+                code_challenge: row.try_get("code_challenge")?,
+                expires_at: row.try_get("expires_at")?,
+            },
+            used_at: row.try_get("used_at")?,
+        }))
+    }
+
+    /// Spends a code for `client_id` and stores the family it grants; true for
+    /// the one caller that spent it.
+    ///
+    /// One conditional `UPDATE` decides the race, and the family is written in
+    /// the same transaction: a concurrent loser's update waits for the
+    /// winner's commit, so when the loser revokes the code's families as a
+    /// replay (RFC 6749 §4.1.2) the winner's family is already there to revoke.
+    pub async fn take_code(
+        &self,
+        code_hash: &str,
+        client_id: &str,
+        now: i64,
+        family: &FamilyRow,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let spent = sqlx::query(
+            "UPDATE authorization_codes SET used_at = $3 \
+             WHERE code_hash = $1 AND client_id = $2 AND used_at IS NULL",
+        )
+        .bind(code_hash)
+        .bind(client_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if spent.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_family(&mut tx, family).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

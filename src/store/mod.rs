@@ -64,8 +64,43 @@ pub struct PoolStats {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        Error::Internal(e.into())
+        // PostgreSQL refuses text it cannot store (a NUL byte, SQLSTATE 22021)
+        // where SQLite keeps it: a value of the input, not a failure of Kagi.
+        if let sqlx::Error::Database(db) = &e
+            && db.code().as_deref() == Some("22021")
+        {
+            return Error::Invalid("the input holds a character that cannot be stored".into());
+        }
+        if unreachable(&e) {
+            Error::Unavailable(e.into())
+        } else {
+            Error::Internal(e.into())
+        }
     }
+}
+
+/// Whether `e` says the database cannot be reached or is overloaded right
+/// now, rather than that the query or the data is wrong: the same call may
+/// work later, so callers answer 503 instead of 500.
+fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        // No connection within the acquire timeout (refused, stalled or all
+        // busy), the pool shutting down, or a connection that broke mid-query.
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| transient_code(&code)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL SQLSTATEs (five characters) of class 08 (connection exception),
+/// 53300 `too_many_connections` and 57P01–57P03 (shutdown, cannot connect
+/// now); SQLite result codes (numbers) whose primary code is `SQLITE_BUSY`
+/// (5) or `SQLITE_LOCKED` (6), left after the 5 s busy timeout.
+fn transient_code(code: &str) -> bool {
+    if code.len() == 5 {
+        return code.starts_with("08") || matches!(code, "53300" | "57P01" | "57P02" | "57P03");
+    }
+    code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 impl Store {
@@ -74,12 +109,18 @@ impl Store {
         Self::connect_url(
             config.database_url.expose_secret(),
             config.database_max_connections,
+            config.database_acquire_timeout,
         )
         .await
     }
 
-    /// Connects to `url` with at most `max` pooled connections.
-    pub async fn connect_url(url: &str, max: u32) -> anyhow::Result<Self> {
+    /// Connects to `url` with at most `max` pooled connections, for which a
+    /// caller waits at most `acquire_timeout` (then gets [`Error::Unavailable`]).
+    pub async fn connect_url(
+        url: &str,
+        max: u32,
+        acquire_timeout: Duration,
+    ) -> anyhow::Result<Self> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -88,7 +129,7 @@ impl Store {
         };
         let mut options = AnyPoolOptions::new()
             .max_connections(max)
-            .acquire_timeout(Duration::from_secs(10));
+            .acquire_timeout(acquire_timeout);
         if backend == Backend::Sqlite {
             create_sqlite_folder(url)?;
             // WAL lets readers run beside the one writer; sqlx leaves journal_mode
@@ -179,13 +220,12 @@ fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
 /// up: the errors that waiting can cure, as opposed to a refused password or
 /// a failed migration.
 pub fn is_unreachable(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
-            Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)) => true,
-            // 57P03 cannot_connect_now: "the database system is starting up".
-            Some(sqlx::Error::Database(db)) => db.code().as_deref() == Some("57P03"),
-            _ => false,
-        })
+    e.chain().any(|cause| {
+        matches!(cause.downcast_ref::<Error>(), Some(Error::Unavailable(_)))
+            || cause
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(|e| unreachable(e) || matches!(e, sqlx::Error::Tls(_)))
+    })
 }
 
 /// The URL with any password replaced, for messages.
@@ -236,6 +276,20 @@ mod tests {
     fn both_backends_have_the_same_migrations_in_lock_step() {
         assert_eq!(migration_names("sqlite"), migration_names("postgres"));
         assert!(!migration_names("sqlite").is_empty());
+    }
+
+    #[test]
+    fn only_connection_failures_count_as_the_database_being_unavailable() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(super::unreachable(&sqlx::Error::PoolTimedOut));
+        assert!(super::unreachable(&sqlx::Error::Io(refused)));
+        assert!(!super::unreachable(&sqlx::Error::RowNotFound));
+        for code in ["08006", "08001", "57P01", "53300", "5", "517", "6"] {
+            assert!(super::transient_code(code), "{code}");
+        }
+        for code in ["23505", "42P01", "40001", "19", "2067", "1"] {
+            assert!(!super::transient_code(code), "{code}");
+        }
     }
 
     #[test]

@@ -30,6 +30,13 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
+        // Writing the attempt row first serialises two sends for one attempt
+        // (a row lock on PostgreSQL, the single writer on SQLite), so the
+        // second one sees and spends the first one's code: one live code.
+        sqlx::query("UPDATE login_attempts SET expires_at = expires_at WHERE id = $1")
+            .bind(attempt_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "UPDATE email_codes SET spent_at = $2 WHERE attempt_id = $1 AND spent_at IS NULL",
         )
@@ -88,29 +95,61 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Spends a code on its correct entry; true only for the one caller that spent it.
+    /// Claims one entry against the attempt's live code before it is
+    /// compared, counting it as wrong until [`Store::take_email_code`] says
+    /// otherwise; `None` when no code can be entered (expired, spent, dead).
+    ///
+    /// One conditional `UPDATE`: N entries at once get at most `max` tries
+    /// between them, as N entries in a row would.
+    pub async fn claim_email_code_try(
+        &self,
+        attempt_id: &str,
+        max: i64,
+        now: i64,
+    ) -> Result<Option<EmailCodeRow>> {
+        let row = sqlx::query(
+            "UPDATE email_codes SET wrong_tries = wrong_tries + 1 \
+             WHERE attempt_id = $1 AND spent_at IS NULL AND expires_at > $2 AND wrong_tries < $3 \
+             RETURNING id, code_hash, email_position, wrong_tries, expires_at",
+        )
+        .bind(attempt_id)
+        .bind(now)
+        .bind(max)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| {
+            Ok(EmailCodeRow {
+                id: row.try_get("id")?,
+                code_hash: row.try_get("code_hash")?,
+                email_position: row.try_get("email_position")?,
+                wrong_tries: row.try_get("wrong_tries")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Spends a code on its correct entry, uncounting the try claimed for
+    /// it; true only for the one caller that spent it.
     pub async fn take_email_code(&self, id: &str, now: i64) -> Result<bool> {
-        let done =
-            sqlx::query("UPDATE email_codes SET spent_at = $2 WHERE id = $1 AND spent_at IS NULL")
-                .bind(id)
-                .bind(now)
-                .execute(self.pool())
-                .await?;
+        let done = sqlx::query(
+            "UPDATE email_codes SET spent_at = $2, wrong_tries = wrong_tries - 1 \
+             WHERE id = $1 AND spent_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Counts a wrong entry; the `max`-th kills the code. Returns the new count.
-    pub async fn record_wrong_email_code(&self, id: &str, max: i64, now: i64) -> Result<i64> {
-        let tries: i64 = sqlx::query_scalar(
-            "UPDATE email_codes SET wrong_tries = wrong_tries + 1, \
-             spent_at = CASE WHEN wrong_tries + 1 >= $2 THEN $3 ELSE spent_at END \
-             WHERE id = $1 RETURNING wrong_tries",
-        )
-        .bind(id)
-        .bind(max)
-        .bind(now)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(tries)
+    /// Kills a code whose last try was wrong.
+    pub async fn kill_email_code(&self, id: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE email_codes SET spent_at = $2 WHERE id = $1 AND spent_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 }

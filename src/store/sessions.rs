@@ -216,11 +216,13 @@ impl Store {
     pub async fn has_step_up(&self, spend: &StepUpSpend<'_>) -> Result<bool> {
         let found: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM session_auth_events WHERE sid = $1 AND purpose = 'step_up' \
-             AND consumed_at IS NULL AND at >= $2 AND ($3 = 0 OR method = 'passkey')",
+             AND consumed_at IS NULL AND at >= $2 AND ($3 = 0 OR method = 'passkey') \
+             AND ($4 = '' OR method = $4)",
         )
         .bind(spend.sid)
         .bind(spend.not_before)
         .bind(super::flag(spend.passkey_only))
+        .bind(spend.method.unwrap_or_default())
         .fetch_one(self.pool())
         .await?;
         Ok(found > 0)
@@ -286,6 +288,8 @@ pub struct StepUpSpend<'a> {
     pub not_before: i64,
     /// Only a passkey step-up counts (policy `strongest`).
     pub passkey_only: bool,
+    /// Only a step-up by this method counts (an `authn::Method` name), if set.
+    pub method: Option<&'static str>,
 }
 
 /// The one statement that spends a step-up: it marks the newest matching
@@ -293,7 +297,8 @@ pub struct StepUpSpend<'a> {
 /// allows one action even when two requests race.
 const SPEND_STEP_UP: &str = "UPDATE session_auth_events SET consumed_at = $4 WHERE consumed_at IS NULL AND id = \
      (SELECT id FROM session_auth_events WHERE sid = $1 AND purpose = 'step_up' AND consumed_at IS NULL \
-      AND at >= $2 AND ($3 = 0 OR method = 'passkey') ORDER BY at DESC, id LIMIT 1)";
+      AND at >= $2 AND ($3 = 0 OR method = 'passkey') AND ($5 = '' OR method = $5) \
+      ORDER BY at DESC, id LIMIT 1)";
 
 /// Spends a step-up inside the caller's transaction (see [`StepUpSpend`]);
 /// false when there is none to spend.
@@ -307,6 +312,7 @@ pub(crate) async fn spend_step_up(
         .bind(spend.not_before)
         .bind(super::flag(spend.passkey_only))
         .bind(now)
+        .bind(spend.method.unwrap_or_default())
         .execute(conn)
         .await?;
     Ok(done.rows_affected() == 1)

@@ -62,26 +62,26 @@ fn family(row: &sqlx::any::AnyRow) -> Result<FamilyRow> {
     })
 }
 
-impl Store {
-    /// Stores a new family.
-    pub async fn insert_family(&self, f: &FamilyRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO token_families (id, client_id, customer_id, sid, code_hash, grant_context, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&f.id)
-        .bind(&f.client_id)
-        .bind(&f.customer_id)
-        .bind(f.sid.as_deref())
-        .bind(f.code_hash.as_deref())
-        .bind(&f.grant_context)
-        .bind(f.created_at)
-        .bind(f.expires_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
+/// Inserts a new family inside an open transaction (see `Store::take_code`).
+pub(super) async fn insert_family(conn: &mut sqlx::AnyConnection, f: &FamilyRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO token_families (id, client_id, customer_id, sid, code_hash, grant_context, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&f.id)
+    .bind(&f.client_id)
+    .bind(&f.customer_id)
+    .bind(f.sid.as_deref())
+    .bind(f.code_hash.as_deref())
+    .bind(&f.grant_context)
+    .bind(f.created_at)
+    .bind(f.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
 
+impl Store {
     /// Stores an issued refresh token.
     pub async fn insert_refresh_token(&self, r: &RefreshRow) -> Result<()> {
         sqlx::query(

@@ -8,6 +8,7 @@
 use sqlx::Row as _;
 
 use super::Store;
+use super::sessions::{StepUpSpend, spend_step_up};
 use crate::error::Result;
 
 /// What checking a TOTP code needs to know about an enrolled customer.
@@ -29,6 +30,17 @@ impl std::fmt::Debug for TotpState {
             .field("failures", &self.failures)
             .finish_non_exhaustive()
     }
+}
+
+/// What confirming a pending seed did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TotpConfirmation {
+    /// The pending seed is now the enrolled one.
+    Enrolled,
+    /// No seed was pending; nothing changed.
+    NothingPending,
+    /// No step-up allowed it; nothing changed.
+    NoStepUp,
 }
 
 impl Store {
@@ -55,11 +67,22 @@ impl Store {
         Ok(pending.flatten())
     }
 
-    /// Makes the pending seed the enrolled one, recording `step` as used; false when none was pending.
+    /// Makes the pending seed the enrolled one, recording `step` as used, and
+    /// spends the step-up that allows it, in one transaction.
     ///
     /// The step of the confirming code counts as used, so the code typed to
     /// confirm cannot log in a second time.
-    pub async fn confirm_totp(&self, customer_id: &str, step: i64, now: i64) -> Result<bool> {
+    pub async fn confirm_totp(
+        &self,
+        customer_id: &str,
+        step: i64,
+        step_up: &StepUpSpend<'_>,
+        now: i64,
+    ) -> Result<TotpConfirmation> {
+        let mut tx = self.pool().begin().await?;
+        if !spend_step_up(&mut tx, step_up, now).await? {
+            return Ok(TotpConfirmation::NoStepUp);
+        }
         let done = sqlx::query(
             "UPDATE customers SET totp_secret = totp_pending_secret, totp_pending_secret = NULL, \
              totp_enrolled_at = $3, totp_last_step = $2, totp_failures = 0, updated_at = $3 \
@@ -68,9 +91,13 @@ impl Store {
         .bind(customer_id)
         .bind(step)
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(TotpConfirmation::NothingPending);
+        }
+        tx.commit().await?;
+        Ok(TotpConfirmation::Enrolled)
     }
 
     /// Enrols a sealed seed directly (operator CLI), replacing any previous one and clearing the lock.
@@ -107,37 +134,66 @@ impl Store {
         }))
     }
 
-    /// Records `step` as used and clears the failure count, atomically; false when refused.
+    /// Claims one try of the factor before a code is checked, counting it as
+    /// wrong until [`Store::accept_totp_step`] says otherwise; `None` when the
+    /// factor is locked (`max` wrong codes in a row) or not enrolled.
     ///
-    /// Refused when the step is not after the last accepted one, when the
-    /// factor is locked by 5 wrong codes (`authn::totp::MAX_FAILURES`, spelled
-    /// out here because `store` sits below `authn`), or when no seed is
-    /// enrolled. Being one `UPDATE` with the condition in its `WHERE`, two
-    /// nodes racing with the same code change the row once: one wins.
-    pub async fn accept_totp_step(&self, customer_id: &str, step: i64, now: i64) -> Result<bool> {
+    /// One conditional `UPDATE`: N codes at once get at most `max` tries
+    /// between them, on one node or many. The returned state's `failures`
+    /// includes this try.
+    pub async fn claim_totp_try(
+        &self,
+        customer_id: &str,
+        max: i64,
+        now: i64,
+    ) -> Result<Option<TotpState>> {
+        let row = sqlx::query(
+            "UPDATE customers SET totp_failures = totp_failures + 1, updated_at = $2 \
+             WHERE id = $1 AND totp_secret IS NOT NULL AND totp_failures < $3 \
+             RETURNING totp_secret, totp_last_step, totp_failures",
+        )
+        .bind(customer_id)
+        .bind(now)
+        .bind(max)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(TotpState {
+            sealed_secret: row.try_get("totp_secret")?,
+            last_step: row.try_get("totp_last_step")?,
+            failures: row.try_get("totp_failures")?,
+        }))
+    }
+
+    /// Records `step` as used and undoes the try claimed for it, atomically;
+    /// false when the step is not after the last accepted one (a replay).
+    ///
+    /// Being one `UPDATE` with the condition in its `WHERE`, two nodes racing
+    /// with the same code change the row once: one wins. The failure count
+    /// goes back to the tries claimed after this one (`claimed` is this try's
+    /// count), as if this code had come first.
+    pub async fn accept_totp_step(
+        &self,
+        customer_id: &str,
+        step: i64,
+        claimed: i64,
+        now: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE customers SET totp_last_step = $2, totp_failures = 0, updated_at = $3 \
-             WHERE id = $1 AND totp_secret IS NOT NULL AND totp_failures < 5 \
+            "UPDATE customers SET totp_last_step = $2, \
+               totp_failures = CASE WHEN totp_failures > $4 THEN totp_failures - $4 ELSE 0 END, \
+               updated_at = $3 \
+             WHERE id = $1 AND totp_secret IS NOT NULL \
              AND (totp_last_step IS NULL OR totp_last_step < $2)",
         )
         .bind(customer_id)
         .bind(step)
         .bind(now)
+        .bind(claimed)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Counts one more wrong code and returns the new count (0 when no such customer).
-    pub async fn record_totp_failure(&self, customer_id: &str, now: i64) -> Result<i64> {
-        let count: Option<i64> = sqlx::query_scalar(
-            "UPDATE customers SET totp_failures = totp_failures + 1, updated_at = $2 \
-             WHERE id = $1 RETURNING totp_failures",
-        )
-        .bind(customer_id)
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(count.unwrap_or(0))
     }
 }

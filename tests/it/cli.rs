@@ -93,6 +93,32 @@ both_backends! {
 }
 
 both_backends! {
+    async fn client_add_gives_a_private_key_jwt_client_no_secret(backend) {
+        let app = TestApp::spawn(backend).await;
+        let jwks = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+        let base = ["client", "add", "--name", "Signed", "--redirect-uri", "https://rp.example.com/cb", "--auth-method", "private_key_jwt", "--jwks", jwks];
+        let mut json_args = vec!["--json", "--client-id", "signed"];
+        json_args.splice(1..1, base);
+        let out = app.cli(&json_args, None);
+        assert!(out.success, "{out:?}");
+        let json = out.json();
+        assert_eq!(json["client_id"], "signed");
+        assert_eq!(json["client_secret"], serde_json::Value::Null, "a key-authenticated client has no secret");
+        let stored = app.state.store.find_client("signed").await.unwrap().unwrap();
+        assert_eq!(stored.secret_hash, None, "no secret is stored");
+        assert_eq!(stored.auth_method.as_str(), "private_key_jwt");
+
+        let mut text_args = vec!["--client-id", "signed-too"];
+        text_args.splice(0..0, base);
+        let text = app.cli(&text_args, None);
+        assert!(text.success, "{text:?}");
+        assert!(!text.stdout.contains("client_secret"), "no secret line: {}", text.stdout);
+        assert!(text.stdout.contains("signed-too"), "{}", text.stdout);
+        assert_eq!(app.state.store.find_client("signed-too").await.unwrap().unwrap().secret_hash, None);
+    }
+}
+
+both_backends! {
     async fn client_add_refuses_unsafe_registrations(backend) {
         let app = TestApp::spawn(backend).await;
         let cases: &[(&[&str], &str)] = &[

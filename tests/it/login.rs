@@ -5,7 +5,7 @@ use kagi::templates::Lang;
 
 use crate::both_backends;
 use crate::helpers::TestApp;
-use crate::helpers::browser::six_digits;
+use crate::helpers::browser::{Page, six_digits};
 
 const PASSWORD: &str = "correct horse battery";
 const EMAIL: &str = "taro@example.jp";
@@ -248,7 +248,7 @@ both_backends! {
     }
 }
 
-fn totp_secret(uri: &str) -> Vec<u8> {
+pub(crate) fn totp_secret(uri: &str) -> Vec<u8> {
     let secret = uri
         .split("secret=")
         .nth(1)
@@ -417,12 +417,36 @@ both_backends! {
     }
 }
 
+/// Mails to `to` whose subject is catalogue key `key` in Japanese.
+fn mails_titled(app: &TestApp, to: &str, key: &str) -> usize {
+    let subject = app.state.templates.text(Lang::Ja, key);
+    app.smtp
+        .messages()
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t == to) && m.subject == subject)
+        .count()
+}
+
+/// Completes the step-up that `POST /account/totp/start` asked for, by email code.
+async fn step_up_by_email(app: &TestApp) -> Page {
+    let step = app.page("/stepup?return_to=%2Faccount%2Ftotp").await;
+    if step.location.as_deref() == Some("/login/totp") {
+        app.page("/login/email").await;
+    }
+    let code = app.send_email_code(0, EMAIL).await;
+    app.post("/login/code", &[("code", &code)]).await
+}
+
 both_backends! {
-    async fn a_customer_enrols_an_authenticator_app_from_the_account_page(backend) {
+    async fn enrolling_an_authenticator_app_needs_a_fresh_step_up_and_tells_every_address(backend) {
         let (app, _) = app_with_customer(backend).await;
         app.log_in_with_email_code("C0001234", PASSWORD, EMAIL).await;
         let start = app.post("/account/totp/start", &[]).await;
-        assert_eq!(start.location.as_deref(), Some("/account/totp"));
+        assert_eq!(start.location.as_deref(), Some("/stepup?return_to=%2Faccount%2Ftotp"), "a login alone is not enough");
+        let stepped = step_up_by_email(&app).await;
+        assert_eq!(stepped.location.as_deref(), Some("/account/totp"));
+        assert!(stepped.set_cookies.iter().any(|c| c.starts_with("__Host-kagi_session=")), "a new session id after a step-up");
+        assert_eq!(app.post("/account/totp/start", &[]).await.location.as_deref(), Some("/account/totp"));
         let page = app.page("/account/totp").await;
         assert!(page.html.contains("data:image/svg+xml;base64,"));
         let shown = page.html.split("<code class=\"secret\">").nth(1).unwrap().split("</code>").next().unwrap();
@@ -431,31 +455,44 @@ both_backends! {
         if wrong.location.is_none() {
             assert!(wrong.shows(&app, Lang::Ja, "totp.wrong"));
         }
-        let code = kagi::authn::totp::code_at(&secret, app.clock.now() + 30);
+        let code = kagi::authn::totp::code_at(&secret, app.clock.now());
         let done = app.post("/account/totp/confirm", &[("code", &code)]).await;
         assert_eq!(done.location.as_deref(), Some("/account?notice=totp_enrolled"), "{}", done.html);
         let audit = app.state.store.list_audit_events(Some("C0001234"), 10).await.unwrap();
-        assert!(audit.iter().any(|e| e.kind == "totp.enrolled"));
-        // The next login asks for the app.
+        assert!(audit.iter().any(|e| e.kind == "totp.enrolled" && e.detail["replaced"] == false));
+        for to in [EMAIL, WORK_EMAIL] {
+            for _ in 0..50 {
+                if mails_titled(&app, to, "mail.totp_enrolled.subject") > 0 { break; }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert_eq!(mails_titled(&app, to, "mail.totp_enrolled.subject"), 1, "a notice to {to}");
+        }
+        // The step-up is spent: another enrolment (a replacement) needs another one.
+        assert_eq!(app.post("/account/totp/start", &[]).await.location.as_deref(), Some("/stepup?return_to=%2Faccount%2Ftotp"));
+        // The next login asks for the app, and the confirming code does not log in.
         let next = TestApp::spawn_on(app.db.clone(), app.dir.clone(), &[]).await;
         assert_eq!(next.submit_password("C0001234", PASSWORD).await.location.as_deref(), Some("/login/totp"));
+        let replay = next.post("/login/totp", &[("code", &code)]).await;
+        assert!(replay.location.is_none() && replay.shows(&next, Lang::Ja, "totp.wrong"));
     }
 }
 
 both_backends! {
-    async fn an_old_login_must_step_up_before_enrolling_an_app(backend) {
+    async fn replacing_the_authenticator_app_needs_a_step_up_with_the_old_one(backend) {
         let (app, _) = app_with_customer(backend).await;
-        app.log_in_with_email_code("C0001234", PASSWORD, EMAIL).await;
-        app.clock.advance(11 * 60);
-        app.page("/account").await; // keeps the session alive
-        let start = app.post("/account/totp/start", &[]).await;
-        assert_eq!(start.location.as_deref(), Some("/stepup?return_to=%2Faccount%2Ftotp"));
-        let step = app.page("/stepup?return_to=%2Faccount%2Ftotp").await;
-        assert_eq!(step.location.as_deref(), Some("/login/email"));
-        let code = app.send_email_code(0, EMAIL).await;
-        let done = app.post("/login/code", &[("code", &code)]).await;
-        assert_eq!(done.location.as_deref(), Some("/account/totp"));
-        assert!(done.set_cookies.iter().any(|c| c.starts_with("__Host-kagi_session=")), "a new session id after a step-up");
+        let enrolled = app.cli(&["--json", "user", "totp-enroll", "--customer-code", "C0001234"], None);
+        let old = totp_secret(enrolled.json()["otpauth_uri"].as_str().unwrap());
+        app.submit_password("C0001234", PASSWORD).await;
+        let code = kagi::authn::totp::code_at(&old, app.clock.now());
+        assert_eq!(app.post("/login/totp", &[("code", &code)]).await.location.as_deref(), Some("/account"));
+        assert_eq!(app.post("/account/totp/start", &[]).await.location.as_deref(), Some("/stepup?return_to=%2Faccount%2Ftotp"));
+        // An emailed code proves the mailbox, not the app being replaced.
+        assert_eq!(step_up_by_email(&app).await.location.as_deref(), Some("/account/totp"));
+        assert_eq!(app.post("/account/totp/start", &[]).await.location.as_deref(), Some("/stepup?return_to=%2Faccount%2Ftotp"));
+        app.clock.advance(30);
+        assert_eq!(app.page("/stepup?return_to=%2Faccount%2Ftotp").await.location.as_deref(), Some("/login/totp"));
+        let code = kagi::authn::totp::code_at(&old, app.clock.now());
+        assert_eq!(app.post("/login/totp", &[("code", &code)]).await.location.as_deref(), Some("/account/totp"));
         assert_eq!(app.post("/account/totp/start", &[]).await.location.as_deref(), Some("/account/totp"));
     }
 }

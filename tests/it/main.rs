@@ -7,13 +7,18 @@ mod helpers;
 
 mod browser;
 mod cli;
+mod client_auth;
+mod concurrency;
 mod docs;
+mod fuzz;
+mod grants;
 mod keys;
 mod login;
 mod logout_and_tokens;
 mod mail;
 mod oidc;
 mod passkeys;
+mod resilience;
 mod server;
 mod startup;
 mod totp;

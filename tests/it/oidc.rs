@@ -517,3 +517,45 @@ both_backends! {
         assert_eq!(issuer_aud.status, 200, "the issuer is an accepted audience");
     }
 }
+
+both_backends! {
+    async fn no_request_parameter_lowers_the_acr_a_client_requires(backend) {
+        let (app, _) = logged_in(backend).await;
+        let web = app.register_client("trading", WEB_CALLBACK, &["--require-acr", "phr"]);
+        let native = app.register_client("native", "http://127.0.0.1/callback", &["--public", "--require-acr", "phr"]);
+        let mfa = "urn:kagi:acr:mfa";
+        let essential = |member: &str| format!(r#"{{"{member}":{{"acr":{{"essential":true,"values":["{mfa}"]}}}}}}"#);
+        let (id_token_claims, userinfo_claims) = (essential("id_token"), essential("userinfo"));
+        let single_value = format!(r#"{{"id_token":{{"acr":{{"essential":true,"value":"{mfa}"}}}}}}"#);
+        let attempts: Vec<Vec<(&str, &str)>> = vec![
+            vec![],
+            vec![("claims", &id_token_claims)],
+            vec![("claims", &userinfo_claims)],
+            vec![("claims", &single_value)],
+            vec![("acr_values", mfa)],
+            vec![("acr_values", mfa), ("claims", &id_token_claims)],
+            vec![("max_age", "86400")],
+            vec![("prompt", "consent")],
+            vec![("prompt", "login")],
+        ];
+        let (_, challenge) = pkce_pair();
+        for extra in &attempts {
+            let page = app.authorize(&web, extra).await;
+            let to_client = page.location.as_deref().is_some_and(|l| l.starts_with(WEB_CALLBACK));
+            assert!(!to_client, "{extra:?} went back to the client: {:?}", page.location);
+            if page.status == 200 {
+                assert!(page.html.contains("id=\"passkey-register\""), "{extra:?}: {}", page.html);
+            } else {
+                // prompt=login sends the customer to log in again first, never to the client.
+                assert!(page.location.as_deref().unwrap_or_default().starts_with("/login"), "{extra:?}: {:?}", page.location);
+            }
+            let mut native_extra = extra.clone();
+            native_extra.extend([("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")]);
+            let refused = app.authorize(&native, &native_extra).await;
+            assert!(location_param(&refused, "code").is_none(), "native {extra:?} got a code");
+            if !extra.contains(&("prompt", "login")) {
+                assert_eq!(location_param(&refused, "error").as_deref(), Some("unmet_authentication_requirements"), "native {extra:?}");
+            }
+        }
+    }
+}

@@ -3,6 +3,8 @@
 
 use kagi::authn::totp::{self, MAX_FAILURES, STEP_SECS};
 use kagi::crypto::seal::DataKey;
+use kagi::store::sessions::StepUpSpend;
+use kagi::store::totp::TotpConfirmation;
 
 use crate::both_backends;
 use crate::helpers::TestApp;
@@ -33,14 +35,16 @@ fn data_key(app: &TestApp) -> DataKey {
 }
 
 both_backends! {
-    async fn a_pending_seed_becomes_the_enrolled_one_when_confirmed(backend) {
+    async fn a_pending_seed_is_not_enrolled_without_a_step_up(backend) {
         let app = TestApp::spawn(backend).await;
         let store = &app.state.store;
         let id = add_customer(&app, "C0001001");
         let now = app.clock.now();
         assert!(store.totp_state(&id).await.unwrap().is_none(), "not enrolled yet");
         assert_eq!(store.pending_totp(&id).await.unwrap(), None);
-        assert!(!store.confirm_totp(&id, totp::step_at(now), now).await.unwrap(), "nothing pending");
+        // Without a step-up of the session nothing is confirmed, pending or not.
+        let no_step_up = StepUpSpend { sid: "no-such-session", not_before: 0, passkey_only: false, method: None };
+        assert_eq!(store.confirm_totp(&id, totp::step_at(now), &no_step_up, now).await.unwrap(), TotpConfirmation::NoStepUp);
 
         let key = data_key(&app);
         let seed = totp::new_secret();
@@ -51,15 +55,9 @@ both_backends! {
 
         let pending = key.open(&store.pending_totp(&id).await.unwrap().unwrap(), id.as_bytes()).unwrap();
         let step = totp::verify(&pending, &totp::code_at(&seed, now), now, None).unwrap();
-        assert!(store.confirm_totp(&id, step, now).await.unwrap());
-        assert_eq!(store.pending_totp(&id).await.unwrap(), None, "pending is cleared");
-        let state = store.totp_state(&id).await.unwrap().unwrap();
-        assert_eq!(state.sealed_secret, sealed);
-        assert_eq!(state.last_step, Some(step), "the confirming code counts as used");
-        assert_eq!(state.failures, 0);
-        assert_eq!(key.open(&state.sealed_secret, id.as_bytes()).unwrap(), seed);
-        assert!(!store.accept_totp_step(&id, step, now).await.unwrap(), "the confirming code cannot log in");
-        assert!(store.find_customer(&id).await.unwrap().unwrap().totp_enrolled);
+        assert_eq!(store.confirm_totp(&id, step, &no_step_up, now).await.unwrap(), TotpConfirmation::NoStepUp);
+        assert!(store.totp_state(&id).await.unwrap().is_none(), "still not enrolled");
+        assert_eq!(store.pending_totp(&id).await.unwrap().as_deref(), Some(sealed.as_str()), "still pending");
     }
 }
 
@@ -70,17 +68,17 @@ both_backends! {
         let id = add_customer(&app, "C0001002");
         let now = app.clock.now();
         let step = totp::step_at(now);
-        assert!(!store.accept_totp_step(&id, step, now).await.unwrap(), "not enrolled");
+        assert!(!store.accept_totp_step(&id, step, 0, now).await.unwrap(), "not enrolled");
 
         let sealed = data_key(&app).seal(&totp::new_secret(), id.as_bytes()).unwrap();
         store.enroll_totp(&id, &sealed, now).await.unwrap();
-        assert!(store.accept_totp_step(&id, step, now).await.unwrap());
-        assert!(!store.accept_totp_step(&id, step, now).await.unwrap(), "same step twice");
-        assert!(!store.accept_totp_step(&id, step - 1, now).await.unwrap(), "an older step");
+        assert!(store.accept_totp_step(&id, step, 0, now).await.unwrap());
+        assert!(!store.accept_totp_step(&id, step, 0, now).await.unwrap(), "same step twice");
+        assert!(!store.accept_totp_step(&id, step - 1, 0, now).await.unwrap(), "an older step");
 
         app.clock.advance(STEP_SECS);
         let later = app.clock.now();
-        assert!(store.accept_totp_step(&id, totp::step_at(later), later).await.unwrap());
+        assert!(store.accept_totp_step(&id, totp::step_at(later), 0, later).await.unwrap());
         assert_eq!(store.totp_state(&id).await.unwrap().unwrap().last_step, Some(step + 1));
     }
 }
@@ -97,7 +95,7 @@ both_backends! {
             .map(|_| {
                 let store = app.state.store.clone();
                 let id = id.clone();
-                tokio::spawn(async move { store.accept_totp_step(&id, step, now).await.unwrap() })
+                tokio::spawn(async move { store.accept_totp_step(&id, step, 0, now).await.unwrap() })
             })
             .collect();
         let mut accepted = 0;
@@ -117,21 +115,24 @@ both_backends! {
         let sealed = data_key(&app).seal(&totp::new_secret(), id.as_bytes()).unwrap();
         store.enroll_totp(&id, &sealed, now).await.unwrap();
 
-        // A success clears the count.
+        // Each try is claimed before its code is checked; a right code gives its try back.
+        let claim = || async { store.claim_totp_try(&id, MAX_FAILURES, now).await.unwrap().map(|s| s.failures) };
         for expected in 1..MAX_FAILURES {
-            assert_eq!(store.record_totp_failure(&id, now).await.unwrap(), expected);
+            assert_eq!(claim().await, Some(expected));
         }
         let mut step = totp::step_at(now);
-        assert!(store.accept_totp_step(&id, step, now).await.unwrap(), "under the limit");
-        assert_eq!(store.totp_state(&id).await.unwrap().unwrap().failures, 0);
+        let last = claim().await.unwrap();
+        assert_eq!(last, MAX_FAILURES, "the fifth try is still allowed");
+        assert!(store.accept_totp_step(&id, step, last, now).await.unwrap(), "a right fifth code");
+        assert_eq!(store.totp_state(&id).await.unwrap().unwrap().failures, 0, "a success clears the count");
 
         for expected in 1..=MAX_FAILURES {
-            assert_eq!(store.record_totp_failure(&id, now).await.unwrap(), expected);
+            assert_eq!(claim().await, Some(expected));
         }
+        assert_eq!(claim().await, None, "locked at {MAX_FAILURES}");
         step += 1;
-        assert!(!store.accept_totp_step(&id, step, now).await.unwrap(), "locked at {MAX_FAILURES}");
         assert_eq!(store.totp_state(&id).await.unwrap().unwrap().failures, MAX_FAILURES);
-        assert_eq!(store.record_totp_failure("no-such-customer", now).await.unwrap(), 0);
+        assert!(store.claim_totp_try("no-such-customer", MAX_FAILURES, now).await.unwrap().is_none());
 
         // Re-enrolment by the operator starts afresh.
         let resealed = data_key(&app).seal(&totp::new_secret(), id.as_bytes()).unwrap();
@@ -140,7 +141,7 @@ both_backends! {
         let state = store.totp_state(&id).await.unwrap().unwrap();
         assert_eq!((state.sealed_secret.as_str(), state.last_step, state.failures), (resealed.as_str(), None, 0));
         assert_eq!(store.pending_totp(&id).await.unwrap(), None);
-        assert!(store.accept_totp_step(&id, step, now).await.unwrap());
+        assert!(store.accept_totp_step(&id, step, 0, now).await.unwrap());
     }
 }
 

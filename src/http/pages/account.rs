@@ -213,8 +213,8 @@ pub async fn end_other_sessions(
 #[derive(Deserialize)]
 pub struct EmptyForm {}
 
-/// `POST /account/totp/start`: prepares a new authenticator-app secret after a
-/// recent authentication (else a step-up first).
+/// `POST /account/totp/start`: prepares a new authenticator-app secret once
+/// this session holds the step-up it needs (else that step-up first).
 pub async fn totp_start(
     State(state): State<AppState>,
     CsrfForm {
@@ -225,8 +225,10 @@ pub async fn totp_start(
     let Some(customer) = logged_in(&state, &browser).await? else {
         return Ok(redirect(&browser, "/login"));
     };
-    if !totp_enrollment::recently_authenticated(&state, &browser.session.sid).await? {
-        return Ok(redirect(&browser, "/stepup?return_to=%2Faccount%2Ftotp"));
+    if let Some(step_up) =
+        totp_enrollment::step_up_needed(&state, &browser.session.sid, &customer).await?
+    {
+        return Ok(redirect(&browser, &step_up));
     }
     totp_enrollment::start(&state, &customer).await?;
     Ok(redirect(&browser, "/account/totp"))
@@ -275,11 +277,17 @@ pub async fn totp_confirm(
     let Some(customer) = logged_in(&state, &browser).await? else {
         return Ok(redirect(&browser, "/login"));
     };
-    match totp_enrollment::confirm(&state, &customer, &form.code, &browser.ip).await? {
+    let context = (browser.ip.as_str(), browser.lang);
+    let sid = &browser.session.sid;
+    match totp_enrollment::confirm(&state, &customer, sid, &form.code, context).await? {
         Confirmation::Enrolled => Ok(redirect(&browser, "/account?notice=totp_enrolled")),
         Confirmation::Wrong(shown) => {
             enroll_page(&state, &browser, &shown, Messages::error("totp.wrong"))
         }
         Confirmation::NothingPending => Ok(redirect(&browser, "/account")),
+        Confirmation::StepUpRequired => {
+            let to = totp_enrollment::step_up_needed(&state, sid, &customer).await?;
+            Ok(redirect(&browser, to.as_deref().unwrap_or("/account")))
+        }
     }
 }

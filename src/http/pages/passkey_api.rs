@@ -67,6 +67,13 @@ impl From<Error> for ApiError {
                 Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited")
             }
             Error::Internal(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Error::Unavailable(cause) => {
+                tracing::warn!(
+                    error = format!("{cause:#}"),
+                    "database unavailable on a passkey endpoint"
+                );
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             _ => Self::new(StatusCode::BAD_REQUEST, "bad_request"),
         }
     }

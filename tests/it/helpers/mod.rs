@@ -6,6 +6,7 @@
 pub mod authenticator;
 pub mod browser;
 mod database;
+pub mod proxy;
 pub mod rp;
 pub mod smtp;
 pub mod webdriver;

@@ -4,6 +4,7 @@
 //! holds the shared helpers; each submodule one area.
 
 mod backchannel;
+mod hints;
 mod logout;
 mod par;
 mod tokens;
