@@ -364,10 +364,8 @@ mod tests {
                 let ok = acceptable(&claims, "c", &["https://op".to_owned()], now);
                 let expected = iss == "c"
                     && aud == "https://op"
-                    && exp_offset > 0
-                    && exp_offset <= MAX_ASSERTION_LIFETIME_SECS + SKEW_SECS
-                    && iat_offset <= SKEW_SECS
-                    && iat_offset >= -MAX_IAT_AGE_SECS
+                    && (1..=MAX_ASSERTION_LIFETIME_SECS + SKEW_SECS).contains(&exp_offset)
+                    && (-MAX_IAT_AGE_SECS..=SKEW_SECS).contains(&iat_offset)
                     && nbf.is_none_or(|n| n <= SKEW_SECS);
                 prop_assert_eq!(ok, expected);
             }
