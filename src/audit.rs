@@ -1,4 +1,4 @@
-//! Typed security events for the audit trail (PRODUCT §6).
+//! Typed security events for the audit trail (`docs/operations.md#audit-trail`).
 //!
 //! Security events go here, not to the logs: the trail is queryable with
 //! `kagi audit` and is kept in the database shared by every node.

@@ -4,13 +4,15 @@
 //! Every key has a default, so `kagi serve` runs with no configuration at all.
 //! Each key can be set in the file by its name or in the environment as `KAGI_`
 //! plus the name in capitals; the environment wins. [`SETTINGS`] is the single
-//! list of keys: loading, the README table test and error messages all use it.
+//! list of keys: loading, `kagi config check`, the generated
+//! `kagi.example.toml`, the documentation test and error messages all use it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
-use serde::Deserialize;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 /// How a setting's text from the environment is turned into a TOML value.
@@ -74,8 +76,8 @@ pub const SETTINGS: &[Setting] = &[
     setting!(
         "database_url",
         Text,
-        "sqlite://data/kagi.db?mode=rwc",
-        "`sqlite://PATH` (embedded, WAL) or `postgres://...` for several nodes."
+        "sqlite://data/kagi.db",
+        "`sqlite://PATH` (embedded, WAL; the file and its folder are created) or `postgres://...` for several nodes."
     ),
     setting!(
         "database_max_connections",
@@ -313,6 +315,29 @@ pub enum EnrollmentStepUp {
     Strongest,
 }
 
+/// Where a setting's value came from, as `kagi config check` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Nobody set it: the documented default.
+    Default,
+    /// The TOML file named by `KAGI_CONFIG`.
+    File,
+    /// A `KAGI_*` environment variable.
+    Environment,
+}
+
+/// One setting as it is in force: its value (secrets redacted) and where it came from.
+#[derive(Clone, Debug)]
+pub struct Effective {
+    /// The setting.
+    pub setting: &'static Setting,
+    /// The value in force, `None` when unset; passwords in URLs are shown as `***`.
+    pub value: Option<toml::Value>,
+    /// Where the value came from.
+    pub source: Source,
+}
+
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -410,6 +435,10 @@ pub struct Config {
     pub trusted_proxy_hops: usize,
     /// Log format.
     pub log_format: LogFormat,
+    /// The file named by `KAGI_CONFIG`, if any.
+    pub config_file: Option<PathBuf>,
+    /// The keys that were set, with their (redacted) values and sources.
+    given: BTreeMap<String, (toml::Value, Source)>,
 }
 
 /// The file-and-environment shape before validation; every field optional.
@@ -480,18 +509,29 @@ impl Config {
     /// Loads from an explicit set of environment variables (tests pass their own).
     pub fn from_sources(vars: Vec<(String, String)>) -> Result<Self, ConfigError> {
         let lookup = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let mut table = match lookup("KAGI_CONFIG") {
-            Some(path) => read_file(Path::new(&path))?,
+        let config_file = lookup("KAGI_CONFIG").map(PathBuf::from);
+        let mut table = match &config_file {
+            Some(path) => read_file(path)?,
             None => toml::Table::new(),
         };
+        let mut sources: BTreeMap<String, Source> =
+            table.keys().map(|k| (k.clone(), Source::File)).collect();
         for setting in SETTINGS {
             if let Some(text) = lookup(&setting.env_name()) {
                 table.insert(setting.key.to_owned(), env_value(setting, &text)?);
+                sources.insert(setting.key.to_owned(), Source::Environment);
             }
         }
+        let given = table
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), (redact_value(k, v), *sources.get(k)?))))
+            .collect();
         let raw = Raw::deserialize(toml::Value::Table(table))
             .map_err(|e| ConfigError(e.message().to_owned()))?;
-        validate(raw)
+        let mut config = validate(raw)?;
+        config.config_file = config_file;
+        config.given = given;
+        Ok(config)
     }
 }
 
@@ -546,32 +586,28 @@ fn validate(raw: Raw) -> Result<Config, ConfigError> {
             format!("`{listen}` is not an address like 127.0.0.1:8080"),
         )
     })?;
-    let database_url = raw
-        .database_url
-        .unwrap_or_else(|| "sqlite://data/kagi.db?mode=rwc".to_owned());
+    let database_url = database_url(
+        raw.database_url
+            .as_deref()
+            .unwrap_or("sqlite://data/kagi.db"),
+    )?;
     let database_is_sqlite = database_url.starts_with("sqlite:");
-    if !database_is_sqlite
-        && !database_url.starts_with("postgres://")
-        && !database_url.starts_with("postgresql://")
-    {
-        return Err(bad(
-            "database_url",
-            "must start with sqlite:// or postgres://",
-        ));
-    }
     let webauthn_rp_id = raw.webauthn_rp_id.unwrap_or_else(|| host.clone());
     if !(host == webauthn_rp_id || host.ends_with(&format!(".{webauthn_rp_id}"))) {
         return Err(bad(
             "webauthn_rp_id",
             format!(
-                "`{webauthn_rp_id}` is neither the issuer host `{host}` nor a parent domain of it"
+                "`{webauthn_rp_id}` is neither the issuer host `{host}` nor a parent domain of it, \
+                 so browsers would refuse every passkey; unset it (the issuer host is the default) \
+                 or set it to `{host}` or a parent domain of it"
             ),
         ));
     }
     if webauthn_rp_id.parse::<std::net::IpAddr>().is_ok() {
         return Err(bad(
             "webauthn_rp_id",
-            "WebAuthn needs a host name, not an IP address (use localhost)",
+            "WebAuthn needs a host name, not an IP address: use an issuer such as \
+             http://localhost:8080 in development",
         ));
     }
     let webauthn_origins = match raw.webauthn_origins {
@@ -756,7 +792,160 @@ fn validate(raw: Raw) -> Result<Config, ConfigError> {
         trust_forwarded_for: raw.trust_forwarded_for.unwrap_or(false),
         trusted_proxy_hops,
         log_format: raw.log_format.unwrap_or(LogFormat::Text),
+        config_file: None,
+        given: BTreeMap::new(),
     })
+}
+
+/// Checks a database URL and gives SQLite URLs `mode=rwc`, so every SQLite
+/// form (`sqlite://data/kagi.db`, `sqlite:///var/lib/kagi/kagi.db`,
+/// `sqlite:kagi.db`) creates its file instead of failing with SQLite's
+/// "unable to open database file"; an explicit `mode` is kept.
+fn database_url(url: &str) -> Result<String, ConfigError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(url.to_owned());
+    }
+    let Some(path) = sqlite_path_of(url) else {
+        return Err(bad(
+            "database_url",
+            format!(
+                "`{}` is neither sqlite://PATH nor postgres://USER@HOST/DATABASE",
+                redact_url(url)
+            ),
+        ));
+    };
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let memory = query.split('&').any(|pair| pair == "mode=memory");
+    if path.as_os_str().is_empty() && !memory {
+        return Err(bad(
+            "database_url",
+            "names no SQLite file; name one, e.g. sqlite://data/kagi.db",
+        ));
+    }
+    if path == Path::new(":memory:") || memory {
+        return Err(bad(
+            "database_url",
+            "an in-memory SQLite database is refused: it vanishes when the server stops, and the \
+             `kagi` commands, which run as separate processes, would never see it; name a file, \
+             e.g. sqlite://data/kagi.db",
+        ));
+    }
+    if query.split('&').any(|pair| pair.starts_with("mode=")) {
+        return Ok(url.to_owned());
+    }
+    let separator = if query.is_empty() && !url.contains('?') {
+        "?"
+    } else {
+        "&"
+    };
+    Ok(format!("{url}{separator}mode=rwc"))
+}
+
+/// The file an `sqlite:` URL names, as sqlx reads it: `sqlite://` or `sqlite:`
+/// followed by the path, up to any `?`.
+fn sqlite_path_of(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(PathBuf::from(rest.split('?').next().unwrap_or_default()))
+}
+
+/// `url` with any password replaced by `***`, for messages and `kagi config check`.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A value as `kagi config check` may show it: URL passwords masked, and
+/// the whole value masked for keys that name a secret.
+fn redact_value(key: &str, value: &toml::Value) -> toml::Value {
+    match value {
+        toml::Value::String(_) if key.ends_with("_secret") || key.ends_with("_password") => {
+            toml::Value::String("***".to_owned())
+        }
+        toml::Value::String(text) => toml::Value::String(redact_url(text)),
+        toml::Value::Array(items) => {
+            toml::Value::Array(items.iter().map(|v| redact_value(key, v)).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// A setting's documented default as a TOML value; `None` for defaults
+/// written in parentheses ("(unset)", "(issuer host)"), which are not values.
+fn default_value(setting: &Setting) -> Option<toml::Value> {
+    let text = setting.default;
+    if text.starts_with('(') {
+        return None;
+    }
+    Some(match setting.kind {
+        Kind::Text => toml::Value::String(text.to_owned()),
+        Kind::Integer => toml::Value::Integer(text.parse().ok()?),
+        Kind::Boolean => toml::Value::Boolean(text == "true"),
+        Kind::List => toml::Value::Array(
+            text.split(',')
+                .map(|s| toml::Value::String(s.trim().to_owned()))
+                .collect(),
+        ),
+    })
+}
+
+/// `kagi.example.toml`: every setting with its help, variable and default.
+///
+/// Every line is commented out. Generated here so it cannot drift from
+/// [`SETTINGS`]; a unit test compares the file in the repository with this text.
+pub fn example_toml() -> String {
+    let mut out = String::from(
+        "# kagi.example.toml: every setting Kagi reads, with its default.\n\
+         # Generated by `kagi config example` from the settings table in src/config.rs\n\
+         # (a unit test fails when the two differ). Kagi reads the file named by\n\
+         # KAGI_CONFIG; uncomment a line to change a setting. The environment\n\
+         # variable named beside each key wins over this file.\n\
+         # A value in angle brackets is a placeholder: <unset> means off (or\n\
+         # absent) unless set; the others are worked out at start.\n",
+    );
+    for setting in SETTINGS {
+        out.push('\n');
+        for line in wrap(setting.help, 76) {
+            out.push_str(&format!("# {line}\n"));
+        }
+        out.push_str(&format!("# Environment: {}\n", setting.env_name()));
+        let value = match default_value(setting) {
+            Some(v) => v.to_string(),
+            None => {
+                let placeholder = setting.default.trim_matches(['(', ')']);
+                match setting.kind {
+                    Kind::Integer | Kind::Boolean => format!("<{placeholder}>"),
+                    Kind::Text => format!("\"<{placeholder}>\""),
+                    Kind::List => format!("[\"<{placeholder}>\"]"),
+                }
+            }
+        };
+        out.push_str(&format!("#{} = {value}\n", setting.key));
+    }
+    out
+}
+
+/// Splits `text` into lines of at most `width` characters at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split(' ') {
+        let line = lines.last_mut().expect("starts with one line");
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(word.to_owned());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
 }
 
 fn non_empty(key: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
@@ -805,6 +994,55 @@ impl Config {
     /// browsers accept Secure cookies on `http://localhost`.
     pub fn secure_cookies(&self) -> bool {
         true
+    }
+
+    /// The SQLite file `database_url` names, or `None` for PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        sqlite_path_of(self.database_url.expose_secret())
+    }
+
+    /// Every setting as it is in force, in [`SETTINGS`] order, secrets redacted.
+    ///
+    /// Values worked out at start (the RP ID and origins from the issuer, the
+    /// hash concurrency from the cores, `mode=rwc` on SQLite URLs) are shown
+    /// as worked out; every other value is the one given, or the documented
+    /// default.
+    pub fn effective(&self) -> Vec<Effective> {
+        SETTINGS
+            .iter()
+            .map(|setting| {
+                let given = self.given.get(setting.key);
+                let value = self
+                    .worked_out(setting.key)
+                    .or_else(|| given.map(|(v, _)| v.clone()))
+                    .or_else(|| default_value(setting));
+                Effective {
+                    setting,
+                    value,
+                    source: given.map_or(Source::Default, |(_, source)| *source),
+                }
+            })
+            .collect()
+    }
+
+    fn worked_out(&self, key: &str) -> Option<toml::Value> {
+        let text = |s: String| Some(toml::Value::String(s));
+        match key {
+            "issuer" => text(self.issuer_str()),
+            "listen" => text(self.listen.to_string()),
+            "database_url" => text(redact_url(self.database_url.expose_secret())),
+            "webauthn_rp_id" => text(self.webauthn_rp_id.clone()),
+            "webauthn_origins" => Some(toml::Value::Array(
+                self.webauthn_origins
+                    .iter()
+                    .map(|o| toml::Value::String(o.origin().ascii_serialization()))
+                    .collect(),
+            )),
+            "password_hash_concurrency" => Some(toml::Value::Integer(
+                i64::try_from(self.password_hash_concurrency).unwrap_or(i64::MAX),
+            )),
+            _ => None,
+        }
     }
 }
 
@@ -913,14 +1151,185 @@ mod tests {
     }
 
     #[test]
-    fn every_setting_is_documented_in_the_readme() {
-        let readme = include_str!("../README.md");
+    fn every_setting_is_documented_in_the_operations_guide() {
+        let guide = include_str!("../docs/operations.md");
         for setting in SETTINGS {
+            let env = format!("`{}`", setting.env_name());
+            let row = guide
+                .lines()
+                .find(|l| l.starts_with('|') && l.contains(&env));
+            let row = row.unwrap_or_else(|| panic!("docs/operations.md lacks a row for {env}"));
             assert!(
-                readme.contains(&format!("`{}`", setting.env_name())),
-                "README lacks {}",
-                setting.env_name()
+                row.contains(&format!("| `{}` |", setting.default)),
+                "docs/operations.md gives {env} another default than `{}`: {row}",
+                setting.default
             );
         }
+    }
+
+    #[test]
+    fn the_example_file_is_generated_from_the_settings_table() {
+        let file = include_str!("../kagi.example.toml");
+        assert!(
+            file == example_toml(),
+            "kagi.example.toml is out of date: run `cargo run -- config example > kagi.example.toml`"
+        );
+        for setting in SETTINGS {
+            assert!(
+                file.contains(&format!("\n#{} = ", setting.key)),
+                "{}",
+                setting.key
+            );
+            assert!(file.contains(&setting.env_name()), "{}", setting.key);
+        }
+    }
+
+    #[test]
+    fn the_example_files_defaults_are_the_real_defaults() {
+        // Uncomment every key line whose default is a value and load the file:
+        // the result must equal loading nothing at all.
+        let uncommented: String = example_toml()
+            .lines()
+            .filter_map(|l| l.strip_prefix('#'))
+            .filter(|l| {
+                !l.starts_with(' ')
+                    && !l.contains("= \"<")
+                    && !l.contains("= <")
+                    && !l.contains("[\"<")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.toml");
+        std::fs::write(&path, &uncommented).unwrap();
+        let from_file = load(&[("KAGI_CONFIG", path.to_str().unwrap())]).unwrap();
+        let plain = load(&[]).unwrap();
+        let values = |c: &Config| -> Vec<Option<toml::Value>> {
+            c.effective().into_iter().map(|e| e.value).collect()
+        };
+        assert_eq!(values(&from_file), values(&plain), "{uncommented}");
+        assert!(uncommented.contains("max_passkeys = 3"), "{uncommented}");
+    }
+
+    #[test]
+    fn every_sqlite_url_form_creates_its_file_and_memory_is_refused() {
+        let cases = [
+            (
+                "sqlite://data/kagi.db",
+                "sqlite://data/kagi.db?mode=rwc",
+                "data/kagi.db",
+            ),
+            (
+                "sqlite:///var/lib/kagi/kagi.db",
+                "sqlite:///var/lib/kagi/kagi.db?mode=rwc",
+                "/var/lib/kagi/kagi.db",
+            ),
+            ("sqlite:kagi.db", "sqlite:kagi.db?mode=rwc", "kagi.db"),
+            (
+                "sqlite://k.db?cache=private",
+                "sqlite://k.db?cache=private&mode=rwc",
+                "k.db",
+            ),
+            ("sqlite://k.db?mode=ro", "sqlite://k.db?mode=ro", "k.db"),
+        ];
+        for (given, used, file) in cases {
+            let config = load(&[("KAGI_DATABASE_URL", given)]).unwrap();
+            assert_eq!(config.database_url.expose_secret(), used);
+            assert_eq!(config.sqlite_path().unwrap(), PathBuf::from(file));
+        }
+        let err = load(&[("KAGI_DATABASE_URL", "sqlite://")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("KAGI_DATABASE_URL") && err.contains("names no SQLite file"),
+            "{err}"
+        );
+        for memory in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://?mode=memory",
+        ] {
+            let err = load(&[("KAGI_DATABASE_URL", memory)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("KAGI_DATABASE_URL") && err.contains("in-memory"),
+                "{memory}: {err}"
+            );
+            assert!(err.contains("vanishes"), "the reason is given: {err}");
+        }
+        let postgres = load(&[("KAGI_DATABASE_URL", "postgres://kagi:pw@db/kagi")]).unwrap();
+        assert_eq!(
+            postgres.database_url.expose_secret(),
+            "postgres://kagi:pw@db/kagi"
+        );
+        assert!(postgres.sqlite_path().is_none());
+    }
+
+    #[test]
+    fn the_effective_configuration_names_each_source_and_hides_passwords() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.toml");
+        std::fs::write(&path, "max_passkeys = 2\nlisten = \"127.0.0.1:9000\"\n").unwrap();
+        let config = load(&[
+            ("KAGI_CONFIG", path.to_str().unwrap()),
+            ("KAGI_LISTEN", "127.0.0.1:9001"),
+            (
+                "KAGI_DATABASE_URL",
+                "postgres://kagi:hunter2@db.internal/kagi",
+            ),
+            ("KAGI_SMTP_URL", "smtps://mailer:s3cret@mail.internal:465"),
+        ])
+        .unwrap();
+        let effective = config.effective();
+        assert_eq!(effective.len(), SETTINGS.len());
+        let find = |key: &str| effective.iter().find(|e| e.setting.key == key).unwrap();
+        assert_eq!(find("max_passkeys").source, Source::File);
+        assert_eq!(find("max_passkeys").value, Some(toml::Value::Integer(2)));
+        assert_eq!(find("listen").source, Source::Environment);
+        assert_eq!(
+            find("listen").value,
+            Some(toml::Value::String("127.0.0.1:9001".into()))
+        );
+        assert_eq!(find("issuer").source, Source::Default);
+        assert_eq!(
+            find("webauthn_rp_id").value,
+            Some(toml::Value::String("localhost".into()))
+        );
+        assert_eq!(find("tls_cert").value, None);
+        let shown = format!("{effective:?}{config:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        assert_eq!(
+            find("database_url").value,
+            Some(toml::Value::String(
+                "postgres://kagi:***@db.internal/kagi".into()
+            ))
+        );
+        assert_eq!(config.config_file.as_deref(), Some(path.as_path()));
+    }
+
+    #[test]
+    fn an_rp_id_outside_the_issuer_host_is_refused_with_the_fix() {
+        let err = load(&[
+            ("KAGI_ISSUER", "https://id.broker.example"),
+            ("KAGI_WEBAUTHN_RP_ID", "broker.test"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("KAGI_WEBAUTHN_RP_ID"), "{err}");
+        assert!(
+            err.contains("unset it") && err.contains("`id.broker.example`"),
+            "{err}"
+        );
+        assert!(
+            load(&[
+                ("KAGI_ISSUER", "https://id.broker.example"),
+                ("KAGI_WEBAUTHN_RP_ID", "broker.example")
+            ])
+            .is_ok()
+        );
     }
 }

@@ -17,6 +17,7 @@ pub mod model;
 pub mod oidc;
 #[cfg(test)]
 mod property_tests;
+pub mod startup;
 pub mod state;
 pub mod store;
 mod tasks;
@@ -116,13 +117,38 @@ pub async fn run(
     served
 }
 
-/// `kagi serve`: builds, binds the configured address and serves until Ctrl-C or SIGTERM.
+/// `kagi serve`: checks, binds at once, builds, and serves until Ctrl-C or SIGTERM.
+///
+/// The folders are checked first; the configured address is bound before the
+/// database is opened, and an unreachable PostgreSQL server is waited for
+/// with backoff while `/healthz` answers and `/readyz` says 503.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let problems = startup::folder_problems(&config, true);
+    if !problems.is_empty() {
+        anyhow::bail!("configuration: {}", problems.join("\nconfiguration: "));
+    }
+    for warning in startup::warnings(&config) {
+        tracing::warn!("configuration: {warning}");
+    }
     let listen = config.listen;
-    let state = build(config, Clock::system()).await?;
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("cannot listen on {listen} (`listen`, KAGI_LISTEN)"))?;
+    bound.set_nonblocking(true)?;
+    // The start-up server accepts on a second handle of the same socket; when
+    // it stops, connections made meanwhile wait in the socket's queue for the
+    // real server instead of being refused.
+    let booting = startup::Booting::start(bound.try_clone()?, &config).await?;
+    tracing::info!(listen = %listen, "listening; /readyz says 503 until the database is ready");
+    let state = tokio::select! {
+        state = startup::build_when_reachable(config) => state,
+        () = shutdown_signal() => {
+            booting.stop().await;
+            return Ok(());
+        }
+    };
+    booting.stop().await;
+    let state = state?;
+    let listener = TcpListener::from_std(bound)?;
     tracing::info!(listen = %listen, issuer = %state.config.issuer_str(), tls = state.config.tls.is_some(), "kagi is serving");
     run(listener, state, shutdown_signal()).await
 }

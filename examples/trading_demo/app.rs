@@ -7,7 +7,7 @@
 //!
 //! - "Buy" needs `phr` from an authentication in the last 10 minutes. Below
 //!   that it asks Kagi again with an essential `acr` claim and `max_age=600`;
-//!   Kagi steps up in the same session (PRODUCT §2).
+//!   Kagi steps up in the same session (`docs/product.md#assurance`).
 //! - "Withdraw" always asks for a fresh passkey check (`max_age=0` and the
 //!   essential claim) and accepts only an `auth_time` from after the click.
 //! - "Log out" is RP-Initiated Logout 1.0: the demo forgets its session and

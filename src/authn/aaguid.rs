@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 /// Known AAGUIDs (lower-case hyphenated) and their provider names.
 const PROVIDERS: &[(&str, &str)] = &[
-    // Platforms of the broker's supported environments (seed guide rule 5).
+    // Platforms of the broker's supported environments (`docs/product.md#guide-rules`, rule 5).
     ("08987058-cadc-4b81-b6e1-30de50dcbe96", "Windows Hello"),
     ("9ddd1817-af5a-4672-a2b9-3e3dd95000a9", "Windows Hello"),
     ("6028b017-b1d4-4c02-b4b3-afcdafc96bb2", "Windows Hello"),

@@ -1,4 +1,5 @@
-//! Email one-time codes (seed step 3, PRODUCT §3).
+//! Email one-time codes (`docs/product.md`, passkey registration step 3 and
+//! logging in; `docs/security.md#r10`).
 //!
 //! Six digits from the OS CSPRNG, valid 10 minutes, single use, bound to the
 //! attempt that asked for them, dead after 5 wrong entries; a resend

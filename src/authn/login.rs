@@ -51,7 +51,8 @@ pub struct PasswordLogin<'a> {
     pub lang: Lang,
 }
 
-/// Checks a customer code and password (docs/security.md, lockout and throttle).
+/// Checks a customer code and password (`docs/product.md#logging-in`;
+/// `docs/security.md#r15`, lockout and throttle).
 ///
 /// Both limits are claimed in the database before the argon2id work they
 /// guard: the per-IP throttle takes a slot (given back when the password is
@@ -186,8 +187,10 @@ async fn rehash(state: &AppState, customer: &Customer, password: SecretString) {
     }
 }
 
-/// Starts a step-up for a logged-in customer (seed step 3): an attempt of
-/// purpose `step_up`, replacing any other flow of the session, that the
+/// Starts a step-up for a logged-in customer.
+///
+/// It is an attempt of purpose `step_up` (passkey registration step 3 in
+/// `docs/product.md`), replacing any other flow of the session, that the
 /// email-code or authenticator-app pages then complete.
 pub async fn start_step_up(
     state: &AppState,

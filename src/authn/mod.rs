@@ -1,6 +1,8 @@
-//! How customers prove who they are. Each method ends in an [`AuthEvent`]
-//! that the browser session records; `acr`, `amr` and `auth_time` of every
-//! token are derived from those events (PRODUCT §2).
+//! How customers prove who they are.
+//!
+//! Each method ends in an [`AuthEvent`] that the browser session records;
+//! `acr`, `amr` and `auth_time` of every token are derived from those events
+//! (`docs/product.md#assurance`).
 
 pub mod aaguid;
 pub mod email_code;
@@ -104,7 +106,7 @@ impl AuthEvent {
     /// The event for a WebAuthn assertion with user presence and user
     /// verification: `acr` is the phishing-resistant value (`phr`), `amr` is
     /// `["hwk", "user", "mfa"]` for a device-bound key (BE flag clear) and
-    /// `["swk", "user", "mfa"]` for a syncable one (RFC 8176 §2; PRODUCT §2).
+    /// `["swk", "user", "mfa"]` for a syncable one (RFC 8176 §2; `docs/product.md#assurance`).
     /// Never `phrh` (no attestation proves the hardware) and never `fido`.
     pub fn passkey(backup_eligible: bool, purpose: Purpose, config: &Config, at: i64) -> Self {
         let key = if backup_eligible { "swk" } else { "hwk" };

@@ -2,12 +2,12 @@
 //! and step-up share.
 //!
 //! - The relying party ([`build_webauthn`]): RP ID and the exact origin
-//!   allowlist from the config, no port wildcard (security requirement 24).
+//!   allowlist from the config, no port wildcard (`docs/security.md#r24`).
 //! - Ceremony state: serialised into `webauthn_ceremonies`, bound to the
-//!   browser session, single use, [`CEREMONY_TTL_SECS`] (requirement 21).
+//!   browser session, single use, [`CEREMONY_TTL_SECS`] (`docs/security.md#r21`).
 //! - The gate for adding or deleting a passkey: an unspent step-up of this
 //!   session younger than [`STEP_UP_TTL_SECS`]; under the `strongest` policy a
-//!   customer who has a passkey must have stepped up with one (requirement 17).
+//!   customer who has a passkey must have stepped up with one (`docs/security.md#r17`).
 //! - Facts webauthn-rs keeps private (AAGUID, flags) read from the
 //!   authenticator data.
 //!
@@ -35,10 +35,10 @@ use crate::store::ceremonies::NewCeremony;
 use crate::store::sessions::{AuthEventRow, StepUpSpend};
 
 /// How long a started ceremony can be finished (WebAuthn's recommended
-/// timeout, and PRODUCT §4's five minutes).
+/// timeout, and the five minutes of `docs/product.md`, passkey registration step 4).
 pub const CEREMONY_TTL_SECS: i64 = 300;
-/// How long a step-up allows adding or deleting a passkey (seed step 3,
-/// security requirement 17: at most 10 minutes).
+/// How long a step-up allows adding or deleting a passkey (`docs/product.md`,
+/// passkey registration step 3; `docs/security.md#r17`: at most 10 minutes).
 pub const STEP_UP_TTL_SECS: i64 = 600;
 /// Longest nickname a customer may give a passkey.
 pub const NICKNAME_MAX_CHARS: usize = 64;
@@ -205,7 +205,7 @@ pub fn step_up_url(passkey_only: bool, return_to: &str) -> String {
 /// (a local path) afterwards: `/stepup/passkey?return_to=<urlencoded>`.
 ///
 /// The OIDC endpoints send a session below `phr` here when a client asks for
-/// a passkey (PRODUCT §2).
+/// a passkey (`docs/product.md#assurance`).
 pub fn passkey_step_up_url(return_to: &str) -> String {
     format!("/stepup/passkey?{}", return_to_query(return_to))
 }
@@ -217,7 +217,7 @@ fn return_to_query(return_to: &str) -> String {
 }
 
 /// The newest passkey authentication (login or step-up) of session `sid` at or
-/// after `not_before`, if any: what `acr=phr` needs (security requirement 2).
+/// after `not_before`, if any: what `acr=phr` needs (`docs/security.md#r2`).
 pub async fn passkey_event_since(
     state: &AppState,
     sid: &str,

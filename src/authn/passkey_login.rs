@@ -1,5 +1,6 @@
-//! Logging in and stepping up with a passkey (PRODUCT §3 and §2, seed
-//! "login" step 4, security requirements 2, 3, 9, 22 and 23).
+//! Logging in and stepping up with a passkey (`docs/product.md#logging-in`,
+//! `docs/product.md#assurance`, the guide's rule 4; `docs/security.md#r2`,
+//! `#r3`, `#r9`, `#r22` and `#r23`).
 //!
 //! Login is a discoverable-credential assertion: the customer types nothing,
 //! the authenticator names the credential and the user handle
@@ -57,9 +58,10 @@ pub enum AssertionOutcome {
     Expired,
 }
 
-/// Starts a discoverable login: no allowed credentials, UV required. The
-/// button sends no `mediation`; the autofill request sends `conditional`
-/// (webauthn-rs always sets it, crate-stack.md §4.2).
+/// Starts a discoverable login: no allowed credentials, UV required.
+///
+/// The button sends no `mediation`; the autofill request sends `conditional`
+/// (webauthn-rs always sets it, `docs/architecture.md#crate-choices`).
 pub async fn start_login(state: &AppState, sid: &str, conditional: bool) -> Result<Challenge> {
     let (mut options, auth) = state
         .webauthn

@@ -2,7 +2,7 @@
 //!
 //! Renaming needs no step-up (a nickname is only a label). Deleting needs a
 //! fresh step-up, spent by the deletion, and mails a notice to every address
-//! (PRODUCT §4, security requirement 20).
+//! (`docs/product.md#notices`, `docs/security.md#r20`).
 
 use serde_json::json;
 

@@ -1,5 +1,5 @@
-//! Adding a passkey: seed "register" steps 3 to 6, PRODUCT §4, security
-//! requirements 17 to 21.
+//! Adding a passkey: `docs/product.md`, passkey registration steps 3 to 6;
+//! `docs/security.md#r17` to `#r21`.
 //!
 //! `start` needs an unspent step-up of this session (it does not spend it)
 //! and a free place under `max_passkeys`, and answers WebAuthn creation
@@ -126,7 +126,7 @@ pub async fn start(
     })
 }
 
-/// Forces what webauthn-rs leaves loose (crate-stack.md §4.2): a discoverable
+/// Forces what webauthn-rs leaves loose (`docs/architecture.md#crate-choices`): a discoverable
 /// credential (`residentKey: required`, `requireResidentKey: true`), user
 /// verification, no attestation, ES256/RS256 only, a 5-minute timeout.
 fn shape_options(options: &mut CreationChallengeResponse) {

@@ -148,7 +148,7 @@ pub async fn complete(
 /// Records a verified passkey assertion (login or step-up) in the session.
 ///
 /// Binds the session to the customer with a new cookie value and CSRF token
-/// (security requirement 9), adds an [`AuthEvent::passkey`] and audits it.
+/// (`docs/security.md#r9`), adds an [`AuthEvent::passkey`] and audits it.
 /// Returns the new cookie value, or `None` when the session is gone or
 /// belongs to another customer.
 pub async fn complete_passkey(

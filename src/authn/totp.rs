@@ -5,7 +5,7 @@
 //! refused by step number: a code is accepted only for a step strictly after
 //! the last one accepted, and the store records that step atomically
 //! (`Store::accept_totp_step`), so two nodes racing with one code accept it
-//! once (security requirement 12, RFC 6238 §5.2).
+//! once (`docs/security.md#r12`, RFC 6238 §5.2).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -22,7 +22,7 @@ pub const STEP_SECS: i64 = 30;
 /// Digits in a code.
 pub const DIGITS: usize = 6;
 
-/// Consecutive wrong codes after which the factor is locked (security requirement 12).
+/// Consecutive wrong codes after which the factor is locked (`docs/security.md#r12`).
 pub const MAX_FAILURES: i64 = 5;
 
 /// Steps accepted either side of the current one, for clock drift and typing time.

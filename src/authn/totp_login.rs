@@ -1,6 +1,6 @@
 //! The authenticator-app factor of a login or step-up: a code from the
 //! enrolled app, ±1 step, each step accepted once, the factor locked after
-//! 5 wrong codes in a row (security requirement 12).
+//! 5 wrong codes in a row (`docs/security.md#r12`).
 
 use serde_json::json;
 

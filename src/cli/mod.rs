@@ -1,8 +1,10 @@
-//! The `kagi` command line (PRODUCT §7). Every command accepts `--json`, which
-//! prints exactly one JSON object on stdout, also for errors.
+//! The `kagi` command line (the interface contract in `docs/operations.md`).
+//! Every command accepts `--json`, which prints exactly one JSON object on
+//! stdout, also for errors.
 
 mod audit;
 mod client;
+mod config;
 mod keys;
 mod migrate;
 mod serve;
@@ -47,6 +49,9 @@ pub enum Command {
     Keys(keys::KeysCommand),
     /// Show the audit trail of security events.
     Audit(audit::AuditArgs),
+    /// Check the configuration, or print a sample configuration file.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 /// Sets up logging to stderr, at the level in `RUST_LOG` (default `info` for
@@ -71,6 +76,9 @@ fn init_tracing(format: LogFormat, command: &Command) {
 /// Runs a parsed command and returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     let out = Output { json: cli.json };
+    if let Command::Config(cmd) = &cli.command {
+        return config::run(cmd, &out);
+    }
     let config = match Config::load() {
         Ok(c) => c,
         Err(e) => return out.fail(&e.to_string()),
@@ -83,6 +91,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Client(cmd) => client::run(cmd, &config, &out).await,
         Command::Keys(cmd) => keys::run(cmd, &config, &out).await,
         Command::Audit(args) => audit::run(args, &config, &out).await,
+        Command::Config(_) => unreachable!("handled before the configuration is loaded"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -240,7 +240,7 @@ async fn remove_passkeys(config: &Config, out: &Output, code: &str) -> anyhow::R
 }
 
 /// Mails the "passkey deleted" notice to every address of `customer`, naming
-/// the providers of the removed passkeys (PRODUCT §4: removals are announced,
+/// the providers of the removed passkeys (`docs/product.md#notices`: removals are announced,
 /// whoever makes them). Operators act for customers who call in, so the
 /// notice is in Japanese, the customers' default language.
 async fn notify_removal(

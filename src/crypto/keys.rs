@@ -1,7 +1,7 @@
 //! Signing key material: generation, PEM files, and public JWKs.
 //!
 //! Keys are generated with aws-lc-rs (constant-time RSA, and 8 to 10 times
-//! faster signing than the pure-Rust backend, crate-stack.md §0) and stored as
+//! faster signing than the pure-Rust backend, `docs/architecture.md#crate-choices`) and stored as
 //! PKCS#8 v1 PEM files readable by the owner only. Which key signs when is
 //! decided by `oidc::signing_keys` from the database; this module only deals
 //! with one key at a time.
@@ -120,7 +120,7 @@ pub fn generate_pem(alg: SigningAlg) -> anyhow::Result<String> {
                 .to_vec()
         }
         SigningAlg::EdDsa => {
-            // jsonwebtoken reads only PKCS#8 v1 Ed25519 keys (crate-stack.md §4.4).
+            // jsonwebtoken reads only PKCS#8 v1 Ed25519 keys (`docs/architecture.md#crate-choices`).
             Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new())
                 .map_err(|_| anyhow!("Ed25519 key generation failed"))?
                 .as_ref()

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 /// A 256-bit random handle, base64url without padding (43 characters).
 ///
 /// Used for codes, tokens, session cookies and request handles: the
-/// conformance suite's entropy rule and PRODUCT §5 ask for at least 256 bits.
+/// conformance suite's entropy rule and `docs/protocol.md` ask for at least 256 bits.
 pub fn handle() -> String {
     URL_SAFE_NO_PAD.encode(bytes::<32>())
 }

@@ -4,7 +4,7 @@
 //! passwords), but a TOTP seed has to be recovered to compute the expected
 //! code, so it is sealed instead: AES-256-GCM under a data key kept in
 //! `keys/data.key`, outside the database. A copy of the database alone
-//! therefore reveals no seed (security requirement 12). The caller passes
+//! therefore reveals no seed (`docs/security.md#r12`). The caller passes
 //! the owner's id as associated data, so a sealed value copied into another
 //! row does not open.
 

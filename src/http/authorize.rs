@@ -247,7 +247,7 @@ pub struct DeclineForm {
     request: String,
 }
 
-/// `POST /authorize/decline`: the customer declines to register a passkey (PRODUCT §2).
+/// `POST /authorize/decline`: the customer declines to register a passkey (`docs/product.md#assurance`).
 pub async fn decline(
     State(state): State<AppState>,
     CsrfForm { browser, form }: CsrfForm<DeclineForm>,

@@ -33,3 +33,30 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str)
         }
     }
 }
+
+/// The routes a node answers while it waits for its database at start.
+///
+/// `/healthz` says the process is alive (so a supervisor does not restart it
+/// into a crash loop); `/readyz` and every other path answer 503 with
+/// `Retry-After`, so a load balancer sends no customer here yet.
+pub fn booting_router() -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/healthz", get(healthz))
+        .fallback(starting)
+}
+
+async fn starting() -> (
+    StatusCode,
+    [(axum::http::HeaderName, &'static str); 2],
+    &'static str,
+) {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (axum::http::header::RETRY_AFTER, "5"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        "starting: waiting for the database\n",
+    )
+}

@@ -19,7 +19,7 @@ use crate::oidc::request::{self, param};
 use crate::state::AppState;
 use crate::store::requests::RequestRow;
 
-/// Lifetime of a `request_uri` (RFC 9126 §2.2; security requirement 33: under 600 s).
+/// Lifetime of a `request_uri` (RFC 9126 §2.2; `docs/security.md#r33`: under 600 s).
 pub const PAR_TTL_SECS: i64 = 60;
 
 /// Client credentials, which are never stored with the request.

@@ -1,4 +1,4 @@
-//! Assurance of a session for one request (PRODUCT §2): the `acr`, `amr` and
+//! Assurance of a session for one request (`docs/product.md#assurance`): the `acr`, `amr` and
 //! `auth_time` a token carries come from the session's authentication events.
 //!
 //! Only events inside the request's window count: younger than `max_age`, and

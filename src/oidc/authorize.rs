@@ -107,7 +107,7 @@ pub async fn decide(
         if req.prompt_none {
             return Ok(Next::Error(login_required()));
         }
-        // Re-authenticate with the same method class (PRODUCT §2): a passkey
+        // Re-authenticate with the same method class (`docs/product.md#assurance`): a passkey
         // session is asked for its passkey again, others for the password.
         let had_passkey =
             acr::best(&events, Window::default(), phr, mfa).is_some_and(|b| b.acr == phr);
@@ -257,7 +257,7 @@ async fn step_up(
             description: "a passkey step-up is required",
         }),
         (true, false, _) => Next::Interact(passkey_step_up_url(resume)),
-        // Passkeys are registered only on the web (seed rule 1): a native client is told.
+        // Passkeys are registered only on the web (`docs/product.md#guide-rules`, rule 1): a native client is told.
         (false, _, true) | (false, true, _) => Next::Error(unmet()),
         (false, false, false) => Next::OfferPasskey,
     })

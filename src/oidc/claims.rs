@@ -1,7 +1,7 @@
 //! Identity claims (OIDC Core §5.1, §5.4).
 //!
 //! Which of the customer's claims a grant releases. Scope claims go to userinfo; the ID token carries them only
-//! when asked for through `claims.id_token` (PRODUCT §5).
+//! when asked for through `claims.id_token` (`docs/protocol.md`, OIDC Core §5.5).
 
 use serde_json::{Map, Value};
 

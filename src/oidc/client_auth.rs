@@ -216,7 +216,7 @@ async fn client_keys(
         .await
 }
 
-/// RSA client keys must have at least 2048 bits (security requirement 35).
+/// RSA client keys must have at least 2048 bits (`docs/security.md#r35`).
 fn strong_enough(jwk: &jsonwebtoken::jwk::Jwk) -> bool {
     match &jwk.algorithm {
         jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) => {

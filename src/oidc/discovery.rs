@@ -53,7 +53,7 @@ pub struct ProviderMetadata {
     pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// `code_challenge_methods_supported`: S256 only (RFC 9700 §2.1.1).
     pub code_challenge_methods_supported: Vec<&'static str>,
-    /// `acr_values_supported`: `phr` and the MFA value (PRODUCT §2).
+    /// `acr_values_supported`: `phr` and the MFA value (`docs/product.md#assurance`).
     pub acr_values_supported: Vec<String>,
     /// `claims_supported`.
     pub claims_supported: Vec<&'static str>,

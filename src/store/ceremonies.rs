@@ -2,10 +2,10 @@
 //!
 //! The state is serialised JSON of webauthn-rs's registration or
 //! authentication state, kept in the database so any node can finish a
-//! ceremony another node started (PRODUCT §6). A row is bound to the browser
+//! ceremony another node started (`docs/operations.md#several-nodes`). A row is bound to the browser
 //! session that started it, lives for a few minutes and is deleted by the
 //! first `finish` that names it, so a replayed response meets no state
-//! (security requirement 21).
+//! (`docs/security.md#r21`).
 
 use sqlx::Row as _;
 

@@ -2,7 +2,7 @@
 //!
 //! One `AnyPool` serves both databases: queries use `$1, $2` placeholders,
 //! which both accept, and only plain types (text, 64-bit integers) cross the
-//! driver (crate-stack.md §4.6). The one place the backends differ is the DDL,
+//! driver (`docs/architecture.md#storage-through-one-driver`). The one place the backends differ is the DDL,
 //! kept in `migrations/sqlite/` and `migrations/postgres/` in lock-step, and the
 //! SQLite connection set-up (WAL), both in this file.
 
@@ -212,6 +212,20 @@ fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create database folder {}", parent.display()))?;
     }
     Ok(())
+}
+
+/// Whether `e` says the database server could not be reached.
+///
+/// Connection refused or timed out, a TLS failure, the server still starting
+/// up: the errors that waiting can cure, as opposed to a refused password or
+/// a failed migration.
+pub fn is_unreachable(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(cause.downcast_ref::<Error>(), Some(Error::Unavailable(_)))
+            || cause
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(|e| unreachable(e) || matches!(e, sqlx::Error::Tls(_)))
+    })
 }
 
 /// The URL with any password replaced, for messages.

@@ -1,4 +1,4 @@
-//! The command-line contract of PRODUCT §7: JSON shapes, validation, exit codes.
+//! The command-line contract (`docs/product.md#interface-contract`): JSON shapes, validation, exit codes.
 
 use crate::both_backends;
 use crate::helpers::{TestApp, run_cli};

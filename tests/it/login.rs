@@ -1,5 +1,5 @@
 //! Hosted login: password + email code or TOTP, lockout, throttling,
-//! sessions, CSRF and languages (issue: hosted login; PRODUCT §3).
+//! sessions, CSRF and languages (`docs/product.md#logging-in`, `docs/security.md`).
 
 use kagi::templates::Lang;
 

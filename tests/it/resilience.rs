@@ -229,7 +229,9 @@ impl ServerProcess {
             .build()
             .unwrap();
         for _ in 0..150 {
-            let answer = client.get(format!("{}/healthz", server.base)).send().await;
+            // /readyz, not /healthz: the start-up server answers /healthz
+            // before the real one takes over.
+            let answer = client.get(format!("{}/readyz", server.base)).send().await;
             if answer.is_ok_and(|r| r.status() == 200) {
                 return server;
             }

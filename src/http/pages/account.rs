@@ -1,7 +1,7 @@
 //! The account page (`/account`).
 //!
 //! Profile, masked addresses, "Password settings" with the passkey and authenticator-app rows, and the customer's
-//! sessions with "end this session" (security requirement 38).
+//! sessions with "end this session" (`docs/security.md#r38`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -117,7 +117,7 @@ pub async fn show(
 }
 
 /// What the page's script passes to the WebAuthn Signal API (WebAuthn L3
-/// §5.1.10, security requirement 25): the exact list of credentials still
+/// §5.1.10, `docs/security.md#r25`): the exact list of credentials still
 /// registered, after every listing and deletion, and the user's names after
 /// a rename.
 fn passkey_signal(
@@ -177,7 +177,7 @@ pub async fn end_session(
 }
 
 /// `POST /account/sessions/end-others`: ends every other session of the
-/// customer, offered after a factor changes (security requirement 38).
+/// customer, offered after a factor changes (`docs/security.md#r38`).
 pub async fn end_other_sessions(
     State(state): State<AppState>,
     CsrfForm {

@@ -1,5 +1,5 @@
-//! `GET /login` and `POST /login`: customer code and password (PRODUCT §3,
-//! seed "register" step 1). Works without JavaScript.
+//! `GET /login` and `POST /login`: customer code and password
+//! (`docs/product.md#logging-in`, passkey registration step 1). Works without JavaScript.
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -1,4 +1,4 @@
-//! The second factor of a login or step-up (seed step 3).
+//! The second factor of a login or step-up (`docs/product.md`, passkey registration step 3).
 //!
 //! Choose a masked address and send a code, enter it (with "Back" to resend), or enter an
 //! authenticator-app code instead. A step-up (`super::step_up`) starts on

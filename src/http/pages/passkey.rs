@@ -1,8 +1,8 @@
 //! Passkey pages and routes.
 //!
-//! Registration from the account page (seed "register" steps 2 to 6),
+//! Registration from the account page (`docs/product.md`, passkey registration steps 2 to 6),
 //! renaming and deleting, and the passkey step-up page that the OIDC
-//! endpoints send a session below `phr` to (PRODUCT §2, §4).
+//! endpoints send a session below `phr` to (`docs/product.md#assurance`, `docs/passkeys.md`).
 //!
 //! The pages work as plain forms; the WebAuthn ceremonies themselves need
 //! the script (`/static/kagi.js`) and its JSON endpoints in [`super::passkey_api`].
@@ -85,7 +85,7 @@ pub struct RegisterForm {
     return_to: Option<String>,
 }
 
-/// `POST /account/passkeys/register` (`#passkey-register`, seed step 2): on to
+/// `POST /account/passkeys/register` (`#passkey-register`, passkey registration step 2): on to
 /// the step-up (step 3) or, with a fresh one, the confirmation page.
 pub async fn register(
     State(state): State<AppState>,
@@ -108,7 +108,7 @@ pub struct ConfirmQuery {
     return_to: Option<String>,
 }
 
-/// `GET /account/passkeys/confirm` (seed step 4): explains the device's own check.
+/// `GET /account/passkeys/confirm` (passkey registration step 4): explains the device's own check.
 ///
 /// `#passkey-register-confirm` starts the ceremony. This is also the entry
 /// point for flows that offer registration and then continue at `return_to`.
@@ -237,8 +237,8 @@ pub async fn delete_confirm(
 /// `GET /stepup/passkey?return_to=<local path>`: asks for a passkey again.
 ///
 /// The logged-in customer presses `#passkey-login`, then continues at
-/// `return_to` in the same session with a new cookie value (security
-/// requirement 9).
+/// `return_to` in the same session with a new cookie value
+/// (`docs/security.md#r9`).
 pub async fn step_up(
     State(state): State<AppState>,
     LoggedIn { browser, customer }: LoggedIn,

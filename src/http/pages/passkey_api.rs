@@ -206,7 +206,7 @@ pub struct AssertionFinishBody {
     return_to: Option<String>,
 }
 
-/// `POST /account/passkeys/register/start`: creation options (seed step 4).
+/// `POST /account/passkeys/register/start`: creation options (`docs/product.md`, passkey registration step 4).
 pub async fn register_start(
     State(state): State<AppState>,
     call: JsonCall<StartBody>,
@@ -247,7 +247,7 @@ pub(super) fn confirm_path(return_to: &str) -> String {
     )
 }
 
-/// `POST /account/passkeys/register/finish`: verifies and stores the new passkey (seed steps 5, 6).
+/// `POST /account/passkeys/register/finish`: verifies and stores the new passkey (`docs/product.md`, passkey registration steps 5 and 6).
 pub async fn register_finish(
     State(state): State<AppState>,
     call: JsonCall<RegisterFinishBody>,

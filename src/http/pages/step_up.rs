@@ -1,7 +1,7 @@
 //! `GET /stepup` and `POST /stepup`: the email-code or app-code step-up.
 //!
 //! A logged-in customer proves again that it is them before a sensitive
-//! action (seed step 3), then continues at `return_to`.
+//! action (passkey registration step 3 in `docs/product.md`), then continues at `return_to`.
 //!
 //! The GET only shows the form: GET must be safe (RFC 9110 §9.2.1), and any
 //! site can make a browser send one with a link or an image. The POST, whose

@@ -148,7 +148,7 @@ async fn a_native_app_logs_in_with_pkce_through_a_loopback_redirect_on_a_random_
     assert_eq!(refused.status, 400, "{}", refused.json);
     assert_eq!(refused.json["error"], "invalid_grant");
 
-    // Passkeys are registered only on the web (seed rule 1): a native app
+    // Passkeys are registered only on the web (docs/product.md, guide rule 1): a native app
     // that makes phr essential for a customer without one is told so.
     let (_, challenge) = pkce_pair();
     let essential = r#"{"id_token":{"acr":{"essential":true,"values":["phr"]}}}"#;

@@ -42,7 +42,7 @@ impl TestDatabase {
                 let admin = postgres_admin_url();
                 let name = format!("kagi_t_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap_or_else(|e| {
-                    panic!("PostgreSQL is needed at {admin} (set KAGI_TEST_POSTGRES_URL; .ci/run starts it): {e}")
+                    panic!("PostgreSQL is needed at {admin} (set KAGI_TEST_POSTGRES_URL; scripts/test starts it): {e}")
                 });
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)

@@ -1,6 +1,6 @@
 //! Logging in and stepping up with a passkey: `acr`/`amr`, a new session id,
-//! and the assertions that are refused and audited (security requirements
-//! 2, 3, 9, 16, 22, 23).
+//! and the assertions that are refused and audited (`docs/security.md#r2`,
+//! `#r3`, `#r9`, `#r16`, `#r22`, `#r23`).
 
 use kagi::templates::Lang;
 use serde_json::json;

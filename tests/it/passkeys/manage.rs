@@ -1,6 +1,6 @@
 //! Renaming and deleting passkeys, the `strongest` enrolment policy, the
-//! Signal API data and the operator CLI (PRODUCT §4, security requirements
-//! 17, 20, 25).
+//! Signal API data and the operator CLI (`docs/product.md#registration`;
+//! `docs/security.md#r17`, `#r20`, `#r25`).
 
 use kagi::templates::Lang;
 

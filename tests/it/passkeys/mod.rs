@@ -1,6 +1,6 @@
-//! Passkeys end to end over HTTP with a software authenticator (issue:
-//! passkeys; PRODUCT §2–§4; security requirements 2, 3, 9, 17–25), on SQLite
-//! and PostgreSQL.
+//! Passkeys end to end over HTTP with a software authenticator
+//! (`docs/passkeys.md`; `docs/security.md#r2`, `#r3`, `#r9`, `#r17` to `#r25`),
+//! on SQLite and PostgreSQL.
 //!
 //! [`Web`] is one browser: its own cookie jar, the forms a customer submits
 //! and the JSON calls `kagi.js` makes.

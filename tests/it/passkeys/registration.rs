@@ -1,5 +1,5 @@
 //! Adding a passkey: the step-up gate, the creation options, the cap, the
-//! notices, and the ceremony state (security requirements 17–21).
+//! notices, and the ceremony state (`docs/security.md#r17` to `#r21`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
