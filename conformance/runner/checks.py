@@ -1,5 +1,5 @@
 """The suite's conditions, re-expressed: each check records a finding at the
-severity the suite gives it (see ../shared/reference/conformance-checklist.md;
+severity the suite gives it (the suite's condition classes, read from its source;
 the suite class a check mirrors is named in its message where useful).
 
 A module's verdict is the worst finding: FAIL > WARNING > PASS. `stop` is a

@@ -1,4 +1,4 @@
-"""Kagi's own modules, for what the plans do not test (PRODUCT.md section 2):
+"""Kagi's own modules, for what the plans do not test (docs/product.md, assurance):
 essential acr through the claims parameter, amr per login method, acr/amr/
 auth_time kept across refresh, and a client's require_acr (with a start date)."""
 

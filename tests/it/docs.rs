@@ -17,6 +17,7 @@ const FOLDERS: &[&str] = &[
     "scripts",
     "docs",
     ".ci",
+    "conformance",
 ];
 /// Single files checked as well.
 const FILES: &[&str] = &[
