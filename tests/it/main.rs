@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod client_auth;
 mod concurrency;
+mod durability;
 mod fuzz;
 mod grants;
 mod keys;
