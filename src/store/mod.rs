@@ -25,21 +25,26 @@ pub mod totp;
 pub mod users;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use secrecy::ExposeSecret as _;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor as _};
+use sqlx::{Any, AnyPool, Executor as _, Transaction};
 
 use crate::config::Config;
 use crate::error::Error;
 
-/// The database: a connection pool plus which backend it talks to.
+/// The database: a pool for reads, the pool every write goes through, and
+/// which backend it talks to (docs/write-path.md).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    writer: AnyPool,
     backend: Backend,
+    commits: Arc<AtomicU64>,
 }
 
 /// Which database a [`Store`] talks to.
@@ -151,7 +156,12 @@ impl Store {
             .connect(url)
             .await
             .with_context(|| format!("cannot open database {}", redact(url)))?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+            backend,
+            commits: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     /// Applies pending migrations of this backend's folder.
@@ -161,7 +171,7 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
         migrator
-            .run(&self.pool)
+            .run(&self.writer)
             .await
             .context("database migration failed")?;
         Ok(())
@@ -190,10 +200,37 @@ impl Store {
     /// Closes every connection (tests and shutdown).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
+    /// Write transactions and self-committing write statements sent so far
+    /// by this store (and its clones): what one request costs the writer,
+    /// for tests and `docs/write-path.md`.
+    pub fn write_commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// The pool for reads outside a transaction.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The writer pool for one self-committing write statement, counted as one commit.
+    pub(crate) fn autocommit(&self) -> &AnyPool {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        &self.writer
+    }
+
+    /// Opens a write transaction on the writer pool; end it with [`Store::commit`].
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, Error> {
+        Ok(self.writer.begin().await?)
+    }
+
+    /// Commits a write transaction opened by [`Store::begin_write`] and counts it.
+    pub(crate) async fn commit(&self, tx: Transaction<'static, Any>) -> Result<(), Error> {
+        tx.commit().await?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -88,7 +88,7 @@ impl Store {
         .bind(new.ip)
         .bind(now)
         .bind(new.expires_at)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(())
     }
@@ -130,7 +130,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE sid = $1")
             .bind(sid)
             .bind(now)
-            .execute(self.pool())
+            .execute(self.autocommit())
             .await?;
         Ok(())
     }
@@ -140,7 +140,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET locale = $2 WHERE sid = $1")
             .bind(sid)
             .bind(locale)
-            .execute(self.pool())
+            .execute(self.autocommit())
             .await?;
         Ok(())
     }
@@ -155,7 +155,7 @@ impl Store {
         auth: &SessionAuthentication<'_>,
         now: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE sessions SET customer_id = $2, handle_hash = $3, csrf_token = $4, last_seen_at = $5, \
              created_at = CASE WHEN customer_id IS NULL THEN $5 ELSE created_at END, \
@@ -185,7 +185,7 @@ impl Store {
         .bind(auth.event.at)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(true)
     }
 
@@ -271,7 +271,7 @@ impl Store {
         .bind(sid)
         .bind(customer_id)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -21,3 +21,4 @@ mod passkeys;
 mod resilience;
 mod server;
 mod totp;
+mod write_path;
