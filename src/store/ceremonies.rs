@@ -90,7 +90,7 @@ impl Store {
         .bind(id)
         .bind(sid)
         .bind(kind)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.autocommit())
         .await?;
         let Some(row) = row else {
             return Ok(None);

@@ -115,7 +115,7 @@ impl Store {
         .bind(attempt_id)
         .bind(now)
         .bind(max)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.autocommit())
         .await?;
         row.map(|row| {
             Ok(EmailCodeRow {

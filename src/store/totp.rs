@@ -155,7 +155,7 @@ impl Store {
         .bind(customer_id)
         .bind(now)
         .bind(max)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.autocommit())
         .await?;
         let Some(row) = row else {
             return Ok(None);
