@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::model::Client;
 use crate::state::AppState;
 use crate::store::codes::CodeRow;
-use crate::store::tokens::{FamilyRow, RefreshRow};
+use crate::store::tokens::{FamilyRow, Rotate, Rotation};
 
 /// A retry of a refresh within this many seconds, while its successor is
 /// unused, gets new tokens instead of revoking the family (a lost response; RFC 9700 §4.14.2).
@@ -71,16 +71,9 @@ pub async fn exchange_code(
     };
     let grant = context(&row.grant_context)?;
     let family = family_of(&row, now, state.config.refresh_token_ttl_secs);
-    if !state
-        .store
-        .take_code(&hash, client.client_id.as_str(), now, &family)
-        .await?
-    {
-        // A concurrent redemption spent it between the read and the update.
-        return replayed(state, &row, now).await;
-    }
     let refresh = tokens::gets_refresh_token(client, &grant).then_some(None);
-    let issued = tokens::issue(
+    // Signed before the transaction, so the writer is held only for the writes.
+    let (issued, rows) = tokens::sign(
         state,
         IssueFor {
             client,
@@ -90,9 +83,22 @@ pub async fn exchange_code(
             with_nonce: true,
             refresh,
         },
-    )
-    .await?;
-    audit_issued(state, client, &customer.id, "authorization_code").await;
+    )?;
+    let event = issued_event(client, &customer.id, "authorization_code");
+    if !state
+        .store
+        .take_code(
+            &hash,
+            client.client_id.as_str(),
+            now,
+            (&family, &rows),
+            &event,
+        )
+        .await?
+    {
+        // A concurrent redemption spent it between the read and the update.
+        return replayed(state, &row, now).await;
+    }
     Ok(Ok(issued))
 }
 
@@ -148,15 +154,16 @@ fn check_bindings(
 /// A spent code presented again by its own client: refused, and what it
 /// granted is revoked (RFC 6749 §4.1.2).
 async fn replayed(state: &AppState, row: &CodeRow, now: i64) -> Result<Result<Issued, TokenError>> {
-    let revoked = state
+    state
         .store
-        .revoke_families_of_code(&row.code_hash, now)
+        .revoke_families_of_code(&row.code_hash, now, |revoked| {
+            let mut event = AuditEvent::new(AuditKind::TokenReuseDetected, Outcome::Failure)
+                .with_client(&row.client_id)
+                .with_detail(json!({ "token": "authorization_code", "families_revoked": revoked }));
+            event.customer_id = Some(row.customer_id.clone());
+            event
+        })
         .await?;
-    let mut event = AuditEvent::new(AuditKind::TokenReuseDetected, Outcome::Failure)
-        .with_client(&row.client_id)
-        .with_detail(json!({ "token": "authorization_code", "families_revoked": revoked }));
-    event.customer_id = Some(row.customer_id.clone());
-    state.audit(event).await;
     Ok(Err(fail("invalid_grant", "the code was already used")))
 }
 
@@ -197,13 +204,10 @@ pub async fn refresh(
         Ok(None) => {}
         Err(refused) => return Ok(Err(refused)),
     }
-    if let Err(refused) = spend(state, &hash, &refresh, &family, now).await? {
-        return Ok(Err(refused));
-    }
     let Some(customer) = state.store.find_customer(&family.customer_id).await? else {
         return invalid;
     };
-    let issued = tokens::issue(
+    let (issued, rows) = tokens::sign(
         state,
         IssueFor {
             client,
@@ -213,10 +217,33 @@ pub async fn refresh(
             with_nonce: false,
             refresh: Some(Some(&hash)),
         },
-    )
-    .await?;
-    audit_issued(state, client, &customer.id, "refresh_token").await;
-    Ok(Ok(issued))
+    )?;
+    let mut reuse_event = AuditEvent::new(AuditKind::TokenReuseDetected, Outcome::Failure)
+        .with_client(&family.client_id)
+        .with_detail(json!({ "token": "refresh_token", "family": family.id }));
+    reuse_event.customer_id = Some(family.customer_id.clone());
+    // Spending the token, the reuse rule (RFC 9700 §4.14.2) with its retry
+    // grace, and storing the new tokens and the audit event are one transaction.
+    let rotation = state
+        .store
+        .rotate_refresh_token(Rotate {
+            token_hash: &hash,
+            family_id: &family.id,
+            now,
+            retry_grace: REFRESH_RETRY_GRACE_SECS,
+            issued: &rows,
+            issued_event: &issued_event(client, &customer.id, "refresh_token"),
+            reuse_event: &reuse_event,
+        })
+        .await?;
+    match rotation {
+        Rotation::Rotated => Ok(Ok(issued)),
+        Rotation::Invalid => invalid,
+        Rotation::Reused => Ok(Err(fail(
+            "invalid_grant",
+            "the refresh token was already used",
+        ))),
+    }
 }
 
 /// The `scope` a refresh asks for, `None` when it asks for the grant's own
@@ -247,42 +274,11 @@ fn requested_scope(
     Ok(Some(asked))
 }
 
-/// Marks the refresh token used. A token used before revokes its family
-/// (RFC 9700 §4.14.2), unless it is a retry within the grace window while its
-/// successor is unused: then the successor is retired and the retry proceeds.
-async fn spend(
-    state: &AppState,
-    hash: &str,
-    refresh: &RefreshRow,
-    family: &FamilyRow,
-    now: i64,
-) -> Result<std::result::Result<(), TokenError>> {
-    if state.store.use_refresh_token(hash, now).await? {
-        return Ok(Ok(()));
-    }
-    let used_at = refresh.used_at.unwrap_or(now);
-    let retry =
-        now - used_at <= REFRESH_RETRY_GRACE_SECS && !state.store.successor_used(hash).await?;
-    if !retry {
-        state.store.revoke_family(&family.id, now).await?;
-        let mut event = AuditEvent::new(AuditKind::TokenReuseDetected, Outcome::Failure)
-            .with_client(&family.client_id)
-            .with_detail(json!({ "token": "refresh_token", "family": family.id }));
-        event.customer_id = Some(family.customer_id.clone());
-        state.audit(event).await;
-        return Ok(Err(fail(
-            "invalid_grant",
-            "the refresh token was already used",
-        )));
-    }
-    state.store.retire_successors(hash, now).await?;
-    Ok(Ok(()))
-}
-
-async fn audit_issued(state: &AppState, client: &Client, customer_id: &str, grant_type: &str) {
+/// The audit event recorded with the tokens of a grant.
+fn issued_event(client: &Client, customer_id: &str, grant_type: &str) -> AuditEvent {
     let mut event = AuditEvent::new(AuditKind::TokensIssued, Outcome::Success)
         .with_client(client.client_id.as_str())
         .with_detail(json!({ "grant_type": grant_type }));
     event.customer_id = Some(customer_id.to_owned());
-    state.audit(event).await;
+    event
 }

@@ -9,7 +9,7 @@ use crate::crypto::random;
 use crate::error::Result;
 use crate::model::{Client, Customer};
 use crate::state::AppState;
-use crate::store::tokens::{FamilyRow, RefreshRow};
+use crate::store::tokens::{FamilyRow, IssuedRows, RefreshRow};
 
 /// A token response's contents.
 #[derive(Debug)]
@@ -49,8 +49,11 @@ pub fn gets_refresh_token(client: &Client, grant: &GrantContext) -> bool {
     !client.public || grant.has_scope("offline_access")
 }
 
-/// Signs and stores the tokens for one token response.
-pub async fn issue(state: &AppState, what: IssueFor<'_>) -> Result<Issued> {
+/// Signs the tokens of one token response, with the rows that record them.
+///
+/// Nothing is written here: the caller stores the rows in the same
+/// transaction as the grant they come from (docs/write-path.md).
+pub fn sign(state: &AppState, what: IssueFor<'_>) -> Result<(Issued, IssuedRows)> {
     let now = state.clock.now();
     let config = &state.config;
     let issuer = config.issuer_str();
@@ -72,10 +75,6 @@ pub async fn issue(state: &AppState, what: IssueFor<'_>) -> Result<Issued> {
         "sid": what.grant.sid,
     });
     let access_token = jwt::sign(&state.keys, alg, "at+jwt", &access_claims)?;
-    state
-        .store
-        .insert_access_token(&jti, &what.family.id, now, at_exp)
-        .await?;
 
     let mut id_claims = claims::id_token(what.customer, what.grant);
     let standard = json!({
@@ -99,7 +98,7 @@ pub async fn issue(state: &AppState, what: IssueFor<'_>) -> Result<Issued> {
     }
     let id_token = jwt::sign(&state.keys, alg, "JWT", &Value::Object(id_claims))?;
 
-    let refresh_token = match what.refresh {
+    let (refresh_token, refresh_row) = match what.refresh {
         Some(parent) => {
             let token = random::handle();
             let row = RefreshRow {
@@ -110,16 +109,21 @@ pub async fn issue(state: &AppState, what: IssueFor<'_>) -> Result<Issued> {
                 used_at: None,
                 expires_at: what.family.expires_at,
             };
-            state.store.insert_refresh_token(&row).await?;
-            Some(token)
+            (Some(token), Some(row))
         }
-        None => None,
+        None => (None, None),
     };
-    Ok(Issued {
+    let issued = Issued {
         access_token,
         expires_in: config.access_token_ttl_secs,
         id_token,
         refresh_token,
         scope: what.grant.scope_string(),
-    })
+    };
+    let rows = IssuedRows {
+        access_jti: jti,
+        access_expires_at: at_exp,
+        refresh: refresh_row,
+    };
+    Ok((issued, rows))
 }

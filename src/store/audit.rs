@@ -6,23 +6,39 @@ use super::Store;
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::error::Result;
 
+/// Appends one event inside an open transaction, so it commits (or not)
+/// with the change it records.
+pub(super) async fn insert_event(
+    conn: &mut sqlx::AnyConnection,
+    event: &AuditEvent,
+    at: i64,
+) -> Result<()> {
+    insert(event, at).execute(conn).await?;
+    Ok(())
+}
+
+fn insert(
+    event: &AuditEvent,
+    at: i64,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(
+        "INSERT INTO audit_events (at, kind, outcome, customer_id, customer_code, client_id, ip, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(at)
+    .bind(event.kind.as_str())
+    .bind(event.outcome.as_str())
+    .bind(event.customer_id.as_deref())
+    .bind(event.customer_code.as_deref())
+    .bind(event.client_id.as_deref())
+    .bind(event.ip.as_deref())
+    .bind(event.detail.to_string())
+}
+
 impl Store {
     /// Appends one event.
     pub async fn insert_audit_event(&self, event: &AuditEvent, at: i64) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (at, kind, outcome, customer_id, customer_code, client_id, ip, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(at)
-        .bind(event.kind.as_str())
-        .bind(event.outcome.as_str())
-        .bind(event.customer_id.as_deref())
-        .bind(event.customer_code.as_deref())
-        .bind(event.client_id.as_deref())
-        .bind(event.ip.as_deref())
-        .bind(event.detail.to_string())
-        .execute(self.pool())
-        .await?;
+        insert(event, at).execute(self.autocommit()).await?;
         Ok(())
     }
 

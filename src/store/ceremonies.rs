@@ -46,7 +46,7 @@ impl Store {
     /// Stores a ceremony, first dropping this session's oldest ones beyond
     /// `PER_SESSION` so a script cannot pile up rows.
     pub async fn insert_ceremony(&self, new: &NewCeremony<'_>, now: i64) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "DELETE FROM webauthn_ceremonies WHERE sid = $1 AND id NOT IN \
              (SELECT id FROM webauthn_ceremonies WHERE sid = $1 ORDER BY created_at DESC, id LIMIT $2)",
@@ -68,7 +68,7 @@ impl Store {
         .bind(new.expires_at)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -90,7 +90,7 @@ impl Store {
         .bind(id)
         .bind(sid)
         .bind(kind)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.autocommit())
         .await?;
         let Some(row) = row else {
             return Ok(None);

@@ -37,7 +37,7 @@ impl Store {
         .bind(flag(client.first_party))
         .bind(flag(client.require_par))
         .bind(client.created_at)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await;
         match inserted {
             Ok(_) => Ok(()),

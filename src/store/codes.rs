@@ -3,7 +3,9 @@
 use sqlx::Row as _;
 
 use super::Store;
-use super::tokens::{FamilyRow, insert_family};
+use super::audit::insert_event;
+use super::tokens::{FamilyRow, IssuedRows, insert_family, insert_issued};
+use crate::audit::AuditEvent;
 use crate::error::Result;
 
 /// A stored authorization code.
@@ -39,7 +41,7 @@ pub struct FoundCode {
 impl Store {
     /// Stores a new code and records that the session signed in to the client (for back-channel logout).
     pub async fn insert_code(&self, row: &CodeRow, now: i64) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO authorization_codes (code_hash, client_id, customer_id, sid, redirect_uri, grant_context, \
              code_challenge, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -64,7 +66,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -96,21 +98,25 @@ impl Store {
         }))
     }
 
-    /// Spends a code for `client_id` and stores the family it grants; true for
-    /// the one caller that spent it.
+    /// Redeems a code in one write transaction: spends it for `client_id`,
+    /// stores the family it grants, the `issued` token rows and `event`;
+    /// true for the one caller that spent it.
     ///
-    /// One conditional `UPDATE` decides the race, and the family is written in
-    /// the same transaction: a concurrent loser's update waits for the
-    /// winner's commit, so when the loser revokes the code's families as a
-    /// replay (RFC 6749 §4.1.2) the winner's family is already there to revoke.
+    /// One conditional `UPDATE` decides the race, and everything else is
+    /// written in the same transaction: a concurrent loser's update waits for
+    /// the winner's commit, so when the loser revokes the code's families as a
+    /// replay (RFC 6749 §4.1.2) the winner's family is already there to
+    /// revoke; and a crash leaves either all of it or none.
     pub async fn take_code(
         &self,
         code_hash: &str,
         client_id: &str,
         now: i64,
-        family: &FamilyRow,
+        granted: (&FamilyRow, &IssuedRows),
+        event: &AuditEvent,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let (family, issued) = granted;
+        let mut tx = self.begin_write().await?;
         let spent = sqlx::query(
             "UPDATE authorization_codes SET used_at = $3 \
              WHERE code_hash = $1 AND client_id = $2 AND used_at IS NULL",
@@ -125,7 +131,9 @@ impl Store {
             return Ok(false);
         }
         insert_family(&mut tx, family).await?;
-        tx.commit().await?;
+        insert_issued(&mut tx, &family.id, now, issued).await?;
+        insert_event(&mut tx, event, now).await?;
+        self.commit(tx).await?;
         Ok(true)
     }
 }

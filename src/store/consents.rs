@@ -31,7 +31,7 @@ impl Store {
         .bind(client_id)
         .bind(scope)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(())
     }
@@ -49,7 +49,7 @@ impl Store {
         .bind(client_id)
         .bind(jti)
         .bind(expires_at)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(done.rows_affected() == 1)
     }

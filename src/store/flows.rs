@@ -25,7 +25,7 @@ pub struct AttemptRow {
 impl Store {
     /// Starts an attempt, replacing any earlier one of the same session (one flow at a time per browser).
     pub async fn insert_attempt(&self, row: &AttemptRow, now: i64) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM login_attempts WHERE sid = $1")
             .bind(&row.sid)
             .execute(&mut *tx)
@@ -43,7 +43,7 @@ impl Store {
         .bind(row.expires_at)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -75,7 +75,7 @@ impl Store {
     pub async fn take_attempt(&self, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM login_attempts WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.autocommit())
             .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -29,7 +29,7 @@ impl Store {
         let n: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(customer_id)
             .bind(now)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.autocommit())
             .await?;
         Ok(n)
     }
@@ -56,7 +56,7 @@ impl Store {
         .bind(customer_id)
         .bind(claimed)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(())
     }
@@ -67,7 +67,7 @@ impl Store {
             .bind(customer_id)
             .bind(phc)
             .bind(now)
-            .execute(self.pool())
+            .execute(self.autocommit())
             .await?;
         Ok(())
     }
@@ -86,7 +86,7 @@ impl Store {
         .bind(key)
         .bind(now)
         .bind(now + window_secs)
-        .fetch_one(self.pool())
+        .fetch_one(self.autocommit())
         .await?;
         Ok(hits)
     }
@@ -116,7 +116,7 @@ impl Store {
         .bind(now)
         .bind(now + window_secs)
         .bind(limit)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.autocommit())
         .await?;
         Ok(hits)
     }
@@ -129,7 +129,7 @@ impl Store {
         )
         .bind(key)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(())
     }

@@ -25,21 +25,26 @@ pub mod totp;
 pub mod users;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use secrecy::ExposeSecret as _;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor as _};
+use sqlx::{Any, AnyPool, Executor as _, Transaction};
 
 use crate::config::Config;
 use crate::error::Error;
 
-/// The database: a connection pool plus which backend it talks to.
+/// The database: a pool for reads, the pool every write goes through, and
+/// which backend it talks to (docs/write-path.md).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    writer: AnyPool,
     backend: Backend,
+    commits: Arc<AtomicU64>,
 }
 
 /// Which database a [`Store`] talks to.
@@ -127,31 +132,43 @@ impl Store {
         } else {
             Backend::Postgres
         };
-        let mut options = AnyPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(acquire_timeout);
-        if backend == Backend::Sqlite {
-            create_sqlite_folder(url)?;
-            // WAL lets readers run beside the one writer; sqlx leaves journal_mode
-            // alone and sets busy_timeout to 5 s, which absorbs write contention.
-            // synchronous=NORMAL is the WAL setting SQLite recommends: the
-            // database cannot be corrupted, and only the last commits before
-            // a power cut (not a process crash) can be lost; FULL fsynced every
-            // commit and was the largest cost of a code flow (benches/run).
-            options = options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    Ok(())
-                })
-            });
+        let options = AnyPoolOptions::new().acquire_timeout(acquire_timeout);
+        if backend == Backend::Postgres {
+            // PostgreSQL has row locks and many writers: one pool serves both.
+            let pool = options
+                .max_connections(max)
+                .connect(url)
+                .await
+                .with_context(|| format!("cannot open database {}", redact(url)))?;
+            return Ok(Self::new(pool.clone(), pool, backend));
         }
-        let pool = options
+        create_sqlite_folder(url)?;
+        // SQLite has one writer per database: one dedicated writer connection
+        // queues the writers in the pool (fairly, bounded by the acquire
+        // timeout) instead of letting pooled connections fight for the lock
+        // in the busy handler. Readers run beside it under WAL.
+        let writer = sqlite_options(options.clone().max_connections(1), false)
             .connect(url)
             .await
             .with_context(|| format!("cannot open database {}", redact(url)))?;
-        Ok(Self { pool, backend })
+        if url.contains(":memory:") {
+            // Every connection to `:memory:` is a database of its own.
+            return Ok(Self::new(writer.clone(), writer, backend));
+        }
+        let readers = sqlite_options(options.max_connections(max), true)
+            .connect(url)
+            .await
+            .with_context(|| format!("cannot open database {}", redact(url)))?;
+        Ok(Self::new(readers, writer, backend))
+    }
+
+    fn new(pool: AnyPool, writer: AnyPool, backend: Backend) -> Self {
+        Self {
+            pool,
+            writer,
+            backend,
+            commits: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// Applies pending migrations of this backend's folder.
@@ -161,7 +178,7 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
         migrator
-            .run(&self.pool)
+            .run(&self.writer)
             .await
             .context("database migration failed")?;
         Ok(())
@@ -190,11 +207,62 @@ impl Store {
     /// Closes every connection (tests and shutdown).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
+    /// Write transactions and self-committing write statements sent so far
+    /// by this store (and its clones): what one request costs the writer,
+    /// for tests and `docs/write-path.md`.
+    pub fn write_commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// The pool for reads outside a transaction.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    /// The writer pool for one self-committing write statement, counted as one commit.
+    pub(crate) fn autocommit(&self) -> &AnyPool {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        &self.writer
+    }
+
+    /// Opens a write transaction on the writer pool; end it with [`Store::commit`].
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, Error> {
+        Ok(self.writer.begin().await?)
+    }
+
+    /// Commits a write transaction opened by [`Store::begin_write`] and counts it.
+    pub(crate) async fn commit(&self, tx: Transaction<'static, Any>) -> Result<(), Error> {
+        tx.commit().await?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The SQLite connection set-up; `read_only` for the readers' pool.
+///
+/// WAL lets readers run beside the one writer; sqlx leaves `journal_mode`
+/// alone and sets `busy_timeout` to 5 s, which absorbs writes of other
+/// processes (the CLI). `synchronous=NORMAL` is the WAL setting SQLite
+/// recommends: the database cannot be corrupted, and only the last commits
+/// before a power cut (not a process crash) can be lost; FULL fsynced every
+/// commit and was the largest cost of a code flow (benches/run). A reader
+/// connection is `query_only`, so a write sent to the wrong pool fails at
+/// once instead of contending with the writer.
+fn sqlite_options(options: AnyPoolOptions, read_only: bool) -> AnyPoolOptions {
+    options.after_connect(move |conn, _meta| {
+        Box::pin(async move {
+            conn.execute("PRAGMA journal_mode = WAL").await?;
+            conn.execute("PRAGMA synchronous = NORMAL").await?;
+            conn.execute("PRAGMA foreign_keys = ON").await?;
+            if read_only {
+                conn.execute("PRAGMA query_only = ON").await?;
+            }
+            Ok(())
+        })
+    })
 }
 
 /// `sqlite://data/kagi.db?mode=rwc` → make sure `data/` exists.

@@ -29,7 +29,7 @@ impl Store {
         row: &EmailCodeRow,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // Writing the attempt row first serialises two sends for one attempt
         // (a row lock on PostgreSQL, the single writer on SQLite), so the
         // second one sees and spends the first one's code: one live code.
@@ -56,7 +56,7 @@ impl Store {
         .bind(row.expires_at)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -115,7 +115,7 @@ impl Store {
         .bind(attempt_id)
         .bind(now)
         .bind(max)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.autocommit())
         .await?;
         row.map(|row| {
             Ok(EmailCodeRow {
@@ -138,7 +138,7 @@ impl Store {
         )
         .bind(id)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -148,7 +148,7 @@ impl Store {
         sqlx::query("UPDATE email_codes SET spent_at = $2 WHERE id = $1 AND spent_at IS NULL")
             .bind(id)
             .bind(now)
-            .execute(self.pool())
+            .execute(self.autocommit())
             .await?;
         Ok(())
     }

@@ -94,7 +94,7 @@ impl Store {
         max: u32,
         now: i64,
     ) -> Result<InsertOutcome> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // A write first: on SQLite it takes the write lock, so racing
         // registrations queue here instead of failing on a stale snapshot.
         if !spend_step_up(&mut tx, step_up, now).await? {
@@ -141,7 +141,7 @@ impl Store {
                 None => Err(e.into()),
             };
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(InsertOutcome::Inserted)
     }
 
@@ -159,7 +159,7 @@ impl Store {
         .bind(flag(used.backup_state))
         .bind(used.sign_count)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -177,7 +177,7 @@ impl Store {
         .bind(customer_id)
         .bind(credential_id)
         .bind(nickname)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -191,7 +191,7 @@ impl Store {
         step_up: &StepUpSpend<'_>,
         now: i64,
     ) -> Result<DeleteOutcome> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if !spend_step_up(&mut tx, step_up, now).await? {
             return Ok(DeleteOutcome::NoStepUp);
         }
@@ -206,7 +206,7 @@ impl Store {
             return Ok(DeleteOutcome::NotFound);
         };
         let provider: String = row.try_get("provider")?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(DeleteOutcome::Deleted { provider })
     }
 
@@ -214,7 +214,7 @@ impl Store {
     pub async fn delete_all_passkeys(&self, customer_id: &str) -> Result<u64> {
         let done = sqlx::query("DELETE FROM passkeys WHERE customer_id = $1")
             .bind(customer_id)
-            .execute(self.pool())
+            .execute(self.autocommit())
             .await?;
         Ok(done.rows_affected())
     }

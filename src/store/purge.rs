@@ -67,7 +67,10 @@ impl Store {
     pub async fn purge_expired(&self, now: i64) -> Result<Vec<(&'static str, u64)>> {
         let mut purged = Vec::new();
         for (table, sql) in PURGES {
-            let done = sqlx::query(*sql).bind(now).execute(self.pool()).await?;
+            let done = sqlx::query(*sql)
+                .bind(now)
+                .execute(self.autocommit())
+                .await?;
             if done.rows_affected() > 0 {
                 purged.push((*table, done.rows_affected()));
             }

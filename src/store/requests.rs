@@ -39,7 +39,7 @@ impl Store {
         .bind(flag(row.pushed))
         .bind(row.created_at)
         .bind(row.expires_at)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(())
     }
@@ -73,7 +73,7 @@ impl Store {
         let done = sqlx::query("UPDATE auth_requests SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2")
             .bind(id)
             .bind(now)
-            .execute(self.pool())
+            .execute(self.autocommit())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -85,7 +85,7 @@ impl Store {
         sqlx::query("UPDATE auth_requests SET sid = $2 WHERE sid = $1 AND used_at IS NULL")
             .bind(from_sid)
             .bind(to_sid)
-            .execute(self.pool())
+            .execute(self.autocommit())
             .await?;
         Ok(())
     }

@@ -88,7 +88,7 @@ impl Store {
         .bind(new.ip)
         .bind(now)
         .bind(new.expires_at)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(())
     }
@@ -141,7 +141,7 @@ impl Store {
         .bind(sid)
         .bind(now)
         .bind(anonymous_expires_at)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(())
     }
@@ -151,7 +151,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET locale = $2 WHERE sid = $1")
             .bind(sid)
             .bind(locale)
-            .execute(self.pool())
+            .execute(self.autocommit())
             .await?;
         Ok(())
     }
@@ -166,7 +166,7 @@ impl Store {
         auth: &SessionAuthentication<'_>,
         now: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE sessions SET customer_id = $2, handle_hash = $3, csrf_token = $4, last_seen_at = $5, \
              created_at = CASE WHEN customer_id IS NULL THEN $5 ELSE created_at END, \
@@ -196,7 +196,7 @@ impl Store {
         .bind(auth.event.at)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(true)
     }
 
@@ -282,7 +282,7 @@ impl Store {
         .bind(sid)
         .bind(customer_id)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(done.rows_affected() == 1)
     }

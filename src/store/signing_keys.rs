@@ -46,7 +46,7 @@ impl Store {
         .bind(row.alg.as_str())
         .bind(row.created_at)
         .bind(row.activates_at)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(())
     }
@@ -55,7 +55,7 @@ impl Store {
     pub async fn delete_signing_key(&self, kid: &str) -> Result<()> {
         sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
             .bind(kid)
-            .execute(self.pool())
+            .execute(self.autocommit())
             .await?;
         Ok(())
     }

@@ -4,6 +4,8 @@
 use sqlx::Row as _;
 
 use super::Store;
+use super::audit::insert_event;
+use crate::audit::AuditEvent;
 use crate::error::Result;
 
 /// A grant and its lifetime.
@@ -81,9 +83,66 @@ pub(super) async fn insert_family(conn: &mut sqlx::AnyConnection, f: &FamilyRow)
     Ok(())
 }
 
-impl Store {
-    /// Stores an issued refresh token.
-    pub async fn insert_refresh_token(&self, r: &RefreshRow) -> Result<()> {
+/// The rows one token response adds: its access token's `jti` and, when it
+/// carries one, its refresh token.
+#[derive(Clone, Debug)]
+pub struct IssuedRows {
+    /// The access token's `jti`.
+    pub access_jti: String,
+    /// The access token's expiry.
+    pub access_expires_at: i64,
+    /// The new refresh token, if any.
+    pub refresh: Option<RefreshRow>,
+}
+
+/// How a refresh token exchange ended (RFC 6749 §6, RFC 9700 §4.14.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was spent (or its lost answer retried) and the new rows stored.
+    Rotated,
+    /// The token had expired or been retired meanwhile; nothing was written.
+    Invalid,
+    /// A used token came back: its family is revoked.
+    Reused,
+}
+
+/// One refresh token exchange, written by [`Store::rotate_refresh_token`].
+#[derive(Debug)]
+pub struct Rotate<'a> {
+    /// SHA-256 of the presented token.
+    pub token_hash: &'a str,
+    /// Its family.
+    pub family_id: &'a str,
+    /// Now.
+    pub now: i64,
+    /// A used token presented again within this many seconds of its first
+    /// use, while no successor was exchanged, is a retry of a lost answer.
+    pub retry_grace: i64,
+    /// The rows of the new tokens.
+    pub issued: &'a IssuedRows,
+    /// Recorded with the new tokens.
+    pub issued_event: &'a AuditEvent,
+    /// Recorded instead when the token was reused.
+    pub reuse_event: &'a AuditEvent,
+}
+
+/// Stores the rows of one token response inside an open transaction.
+pub(super) async fn insert_issued(
+    conn: &mut sqlx::AnyConnection,
+    family_id: &str,
+    now: i64,
+    rows: &IssuedRows,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO access_tokens (jti, family_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&rows.access_jti)
+    .bind(family_id)
+    .bind(now)
+    .bind(rows.access_expires_at)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(r) = &rows.refresh {
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -92,29 +151,13 @@ impl Store {
         .bind(r.parent_hash.as_deref())
         .bind(r.created_at)
         .bind(r.expires_at)
-        .execute(self.pool())
+        .execute(&mut *conn)
         .await?;
-        Ok(())
     }
+    Ok(())
+}
 
-    /// Stores an issued access token's `jti`.
-    pub async fn insert_access_token(
-        &self,
-        jti: &str,
-        family_id: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<()> {
-        sqlx::query("INSERT INTO access_tokens (jti, family_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(jti)
-            .bind(family_id)
-            .bind(now)
-            .bind(expires_at)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
+impl Store {
     /// A refresh token with its family.
     pub async fn find_refresh_token(
         &self,
@@ -142,39 +185,69 @@ impl Store {
         .transpose()
     }
 
-    /// Marks a refresh token exchanged; true for the one caller that did.
-    pub async fn use_refresh_token(&self, token_hash: &str, now: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
+    /// Exchanges a refresh token in one write transaction: spends it, decides
+    /// between rotation, retry and reuse, and stores the outcome with its audit event.
+    ///
+    /// The first statement writes the presented token's row
+    /// (`used_at = COALESCE(used_at, now)`), so concurrent exchanges of one
+    /// token queue on that row lock (PostgreSQL) or on the one writer
+    /// (SQLite) and run as if one after the other: the first spends it, each
+    /// later one within the grace retires the unused successors and adds
+    /// its own, so one live successor remains however many raced.
+    pub async fn rotate_refresh_token(&self, r: Rotate<'_>) -> Result<Rotation> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = COALESCE(used_at, $2) WHERE token_hash = $1 \
+             RETURNING used_at, expires_at",
         )
-        .bind(token_hash)
-        .bind(now)
-        .execute(self.pool())
+        .bind(r.token_hash)
+        .bind(r.now)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Whether any successor of this refresh token has been exchanged already.
-    pub async fn successor_used(&self, token_hash: &str) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM refresh_tokens WHERE parent_hash = $1 AND used_at IS NOT NULL",
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(Rotation::Invalid);
+        };
+        let first_used: i64 = row.try_get("used_at")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        if expires_at <= r.now {
+            // Retired by a retry of its parent since it was read.
+            tx.rollback().await?;
+            return Ok(Rotation::Invalid);
+        }
+        // A retired successor (expires_at = 0) was never exchanged: it does
+        // not stop a further retry.
+        let exchanged: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM refresh_tokens WHERE parent_hash = $1 AND used_at IS NOT NULL AND expires_at > 0",
         )
-        .bind(token_hash)
-        .fetch_one(self.pool())
+        .bind(r.token_hash)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(n > 0)
-    }
-
-    /// Retires the unused successors of a token (a retry within the grace window replaces them).
-    pub async fn retire_successors(&self, token_hash: &str, now: i64) -> Result<()> {
+        if r.now - first_used > r.retry_grace || exchanged > 0 {
+            sqlx::query(
+                "UPDATE token_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+            )
+            .bind(r.family_id)
+            .bind(r.now)
+            .execute(&mut *tx)
+            .await?;
+            insert_event(&mut tx, r.reuse_event, r.now).await?;
+            self.commit(tx).await?;
+            return Ok(Rotation::Reused);
+        }
         // Expired as well as used, so a retired token is simply invalid and
         // cannot itself claim the retry grace.
-        sqlx::query("UPDATE refresh_tokens SET used_at = $2, expires_at = 0 WHERE parent_hash = $1 AND used_at IS NULL")
-            .bind(token_hash)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $2, expires_at = 0 WHERE parent_hash = $1 AND used_at IS NULL",
+        )
+        .bind(r.token_hash)
+        .bind(r.now)
+        .execute(&mut *tx)
+        .await?;
+        insert_issued(&mut tx, r.family_id, r.now, r.issued).await?;
+        insert_event(&mut tx, r.issued_event, r.now).await?;
+        self.commit(tx).await?;
+        Ok(Rotation::Rotated)
     }
 
     /// Revokes a family; true if it was live.
@@ -184,20 +257,29 @@ impl Store {
         )
         .bind(family_id)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Revokes every family issued from a code (a replayed code, RFC 6749 §4.1.2).
-    pub async fn revoke_families_of_code(&self, code_hash: &str, now: i64) -> Result<u64> {
+    /// Revokes every family issued from a code (a replayed code, RFC 6749
+    /// §4.1.2) and records `event(families revoked)`, in one transaction.
+    pub async fn revoke_families_of_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        event: impl FnOnce(u64) -> AuditEvent,
+    ) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE token_families SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL",
         )
         .bind(code_hash)
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        insert_event(&mut tx, &event(done.rows_affected()), now).await?;
+        self.commit(tx).await?;
         Ok(done.rows_affected())
     }
 
@@ -208,7 +290,7 @@ impl Store {
         )
         .bind(sid)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(done.rows_affected())
     }
@@ -234,7 +316,7 @@ impl Store {
         )
         .bind(jti)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(done.rows_affected() == 1)
     }

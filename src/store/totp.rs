@@ -52,7 +52,7 @@ impl Store {
             .bind(customer_id)
             .bind(sealed)
             .bind(now)
-            .execute(self.pool())
+            .execute(self.autocommit())
             .await?;
         Ok(())
     }
@@ -79,7 +79,7 @@ impl Store {
         step_up: &StepUpSpend<'_>,
         now: i64,
     ) -> Result<TotpConfirmation> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if !spend_step_up(&mut tx, step_up, now).await? {
             return Ok(TotpConfirmation::NoStepUp);
         }
@@ -96,7 +96,7 @@ impl Store {
         if done.rows_affected() != 1 {
             return Ok(TotpConfirmation::NothingPending);
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(TotpConfirmation::Enrolled)
     }
 
@@ -110,7 +110,7 @@ impl Store {
         .bind(customer_id)
         .bind(sealed)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(())
     }
@@ -155,7 +155,7 @@ impl Store {
         .bind(customer_id)
         .bind(now)
         .bind(max)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.autocommit())
         .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -192,7 +192,7 @@ impl Store {
         .bind(step)
         .bind(now)
         .bind(claimed)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(done.rows_affected() == 1)
     }

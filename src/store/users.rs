@@ -42,7 +42,7 @@ impl Store {
                 "a customer has one to three email addresses".into(),
             ));
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO customers (id, customer_code, name, password_hash, webauthn_user_id, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6)",
@@ -74,7 +74,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -139,7 +139,7 @@ impl Store {
         )
         .bind(code.as_str())
         .bind(now)
-        .execute(self.pool())
+        .execute(self.autocommit())
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -16,8 +16,8 @@ use crate::helpers::browser::{attribute_after, six_digits};
 use crate::helpers::smtp::SmtpServer;
 use crate::helpers::{Backend, TestDatabase};
 
-const PASSWORD: &str = "correct horse battery";
-const EMAIL: &str = "taro@example.jp";
+pub(crate) const PASSWORD: &str = "correct horse battery";
+pub(crate) const EMAIL: &str = "taro@example.jp";
 const DEFAULT_SEED: u64 = 0x6b61_6769_2d66_757a;
 const DEFAULT_REQUESTS: usize = 10_000;
 const WORKERS: usize = 8;
@@ -29,7 +29,7 @@ const PEAK_RSS_LIMIT_KIB: u64 = 128 * 1024;
 
 /// splitmix64: small, seedable, and good enough to pick fuzz inputs.
 #[derive(Clone)]
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -40,7 +40,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
@@ -272,15 +272,15 @@ fn header(rng: &mut Rng) -> Option<(&'static str, String)> {
 }
 
 /// The real binary, serving on a free loopback port.
-struct Server {
-    child: Child,
-    log: std::path::PathBuf,
-    base: String,
-    env: Vec<(String, String)>,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) log: std::path::PathBuf,
+    pub(crate) base: String,
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl Server {
-    fn start(db: &TestDatabase, dir: &std::path::Path, smtp: &SmtpServer) -> Self {
+    pub(crate) fn start(db: &TestDatabase, dir: &std::path::Path, smtp: &SmtpServer) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -344,7 +344,7 @@ impl Drop for Server {
     }
 }
 
-fn client(cookies: bool, base: &str) -> reqwest::Client {
+pub(crate) fn client(cookies: bool, base: &str) -> reqwest::Client {
     let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
     reqwest::Client::builder()
         .cookie_store(cookies)
@@ -371,7 +371,7 @@ async fn csrf_of(http: &reqwest::Client, base: &str) -> String {
 }
 
 /// Logs `http` in with password and email code; returns its CSRF token.
-async fn log_in(http: &reqwest::Client, base: &str, smtp: &SmtpServer) -> String {
+pub(crate) async fn log_in(http: &reqwest::Client, base: &str, smtp: &SmtpServer) -> String {
     let csrf = csrf_of(http, base).await;
     let form = [
         ("csrf", csrf.as_str()),
@@ -405,7 +405,7 @@ async fn log_in(http: &reqwest::Client, base: &str, smtp: &SmtpServer) -> String
     csrf_of(http, base).await
 }
 
-async fn wait_ready(base: &str) {
+pub(crate) async fn wait_ready(base: &str) {
     let http = client(false, base);
     for _ in 0..300 {
         if let Ok(r) = http.get(format!("{base}/readyz")).send().await
