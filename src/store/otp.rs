@@ -20,6 +20,17 @@ pub struct EmailCodeRow {
     pub expires_at: i64,
 }
 
+/// Reads a row of `email_codes` (columns as [`EmailCodeRow`] names them).
+fn email_code_row(row: &sqlx::any::AnyRow) -> Result<EmailCodeRow> {
+    Ok(EmailCodeRow {
+        id: row.try_get("id")?,
+        code_hash: row.try_get("code_hash")?,
+        email_position: row.try_get("email_position")?,
+        wrong_tries: row.try_get("wrong_tries")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
 impl Store {
     /// Stores a newly sent code and spends every earlier code of the attempt
     /// (a resend invalidates the previous code).
@@ -74,16 +85,7 @@ impl Store {
         .bind(now)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|row| {
-            Ok(EmailCodeRow {
-                id: row.try_get("id")?,
-                code_hash: row.try_get("code_hash")?,
-                email_position: row.try_get("email_position")?,
-                wrong_tries: row.try_get("wrong_tries")?,
-                expires_at: row.try_get("expires_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(email_code_row).transpose()
     }
 
     /// Whether the attempt has any code sent (used or not), to tell "expired" from "never sent".
@@ -117,16 +119,7 @@ impl Store {
         .bind(max)
         .fetch_optional(self.autocommit())
         .await?;
-        row.map(|row| {
-            Ok(EmailCodeRow {
-                id: row.try_get("id")?,
-                code_hash: row.try_get("code_hash")?,
-                email_position: row.try_get("email_position")?,
-                wrong_tries: row.try_get("wrong_tries")?,
-                expires_at: row.try_get("expires_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(email_code_row).transpose()
     }
 
     /// Spends a code on its correct entry, uncounting the try claimed for

@@ -43,6 +43,15 @@ pub enum TotpConfirmation {
     NoStepUp,
 }
 
+/// Reads the TOTP columns of a `customers` row.
+fn totp_state_row(row: &sqlx::any::AnyRow) -> Result<TotpState> {
+    Ok(TotpState {
+        sealed_secret: row.try_get("totp_secret")?,
+        last_step: row.try_get("totp_last_step")?,
+        failures: row.try_get("totp_failures")?,
+    })
+}
+
 impl Store {
     /// Stores a sealed seed shown on the enrolment page, awaiting its first code.
     ///
@@ -124,14 +133,7 @@ impl Store {
         .bind(customer_id)
         .fetch_optional(self.pool())
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        Ok(Some(TotpState {
-            sealed_secret: row.try_get("totp_secret")?,
-            last_step: row.try_get("totp_last_step")?,
-            failures: row.try_get("totp_failures")?,
-        }))
+        row.as_ref().map(totp_state_row).transpose()
     }
 
     /// Claims one try of the factor before a code is checked, counting it as
@@ -157,14 +159,7 @@ impl Store {
         .bind(max)
         .fetch_optional(self.autocommit())
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        Ok(Some(TotpState {
-            sealed_secret: row.try_get("totp_secret")?,
-            last_step: row.try_get("totp_last_step")?,
-            failures: row.try_get("totp_failures")?,
-        }))
+        row.as_ref().map(totp_state_row).transpose()
     }
 
     /// Records `step` as used and undoes the try claimed for it, atomically;

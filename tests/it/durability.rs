@@ -8,7 +8,7 @@
 //! restarted server no longer knows.
 
 use crate::both_backends;
-use crate::fuzz::{EMAIL, PASSWORD, Rng, Server, client, log_in, wait_ready};
+use crate::fuzz::{Rng, Server, add_customer, client, log_in, wait_ready};
 use crate::helpers::rp::pkce_pair;
 use crate::helpers::smtp::SmtpServer;
 use crate::helpers::{Backend, TestDatabase};
@@ -52,23 +52,7 @@ async fn refresh(base: &str, family: &Family, refresh_token: &str) -> (u16, serd
 
 /// Registers the customer and the clients through the CLI.
 fn register(server: &Server) -> Vec<Family> {
-    let add = crate::helpers::run_cli(
-        &server.env,
-        &[
-            "--json",
-            "user",
-            "add",
-            "--customer-code",
-            "C0001234",
-            "--name",
-            "山田 太郎",
-            "--email",
-            EMAIL,
-            "--password-stdin",
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    );
-    assert!(add.success, "{add:?}");
+    add_customer(server);
     (0..FAMILIES)
         .map(|i| {
             let client_id = format!("rp{i}");

@@ -271,6 +271,23 @@ fn header(rng: &mut Rng) -> Option<(&'static str, String)> {
     })
 }
 
+/// Adds customer `C0001234` (password [`PASSWORD`], address [`EMAIL`]) through the CLI.
+pub(crate) fn add_customer(server: &Server) {
+    let args = [
+        "--json",
+        "user",
+        "add",
+        "--customer-code",
+        "C0001234",
+        "--name",
+        "山田 太郎",
+    ];
+    let mut args = args.to_vec();
+    args.extend(["--email", EMAIL, "--password-stdin"]);
+    let add = crate::helpers::run_cli(&server.env, &args, Some(&format!("{PASSWORD}\n")));
+    assert!(add.success, "{add:?}");
+}
+
 /// The real binary, serving on a free loopback port.
 pub(crate) struct Server {
     pub(crate) child: Child,
@@ -432,23 +449,7 @@ async fn fuzz(backend: Backend) {
     let smtp = SmtpServer::start().await;
     let mut server = Server::start(&db, dir.path(), &smtp);
     wait_ready(&server.base).await;
-    let add = crate::helpers::run_cli(
-        &server.env,
-        &[
-            "--json",
-            "user",
-            "add",
-            "--customer-code",
-            "C0001234",
-            "--name",
-            "山田 太郎",
-            "--email",
-            EMAIL,
-            "--password-stdin",
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    );
-    assert!(add.success, "{add:?}");
+    add_customer(&server);
     for (id, uri, extra) in [
         ("web", "http://localhost:9/callback", None),
         ("native", "http://127.0.0.1/callback", Some("--public")),
