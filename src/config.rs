@@ -500,6 +500,19 @@ fn bad(setting: &str, why: impl std::fmt::Display) -> ConfigError {
 }
 
 impl Config {
+    /// A configuration from `KAGI_*` pairs, for unit tests; panics when invalid.
+    #[cfg(test)]
+    pub(crate) fn for_tests(vars: &[(&str, &str)]) -> Self {
+        Self::from_sources(
+            vars.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+        .unwrap()
+    }
+}
+
+impl Config {
     /// Loads the file named by `KAGI_CONFIG` (if any), overlays the process environment and validates.
     pub fn load() -> Result<Self, ConfigError> {
         let vars: Vec<(String, String)> = std::env::vars().collect();
