@@ -69,6 +69,27 @@ async fn burst(
     pages
 }
 
+/// Two nodes, the customer's app enrolled by the operator and the password
+/// given: the login waits for the app's code, which is returned.
+async fn waiting_for_the_app(backend: Backend) -> (TestApp, TestApp, String) {
+    let (a, b) = two_nodes(backend).await;
+    let enrolled = a.cli(
+        &[
+            "--json",
+            "user",
+            "totp-enroll",
+            "--customer-code",
+            "C0001234",
+        ],
+        None,
+    );
+    let uri = enrolled.json()["otpauth_uri"].as_str().unwrap().to_owned();
+    let secret = crate::login::totp_secret(&uri);
+    a.submit_password("C0001234", PASSWORD).await;
+    let right = kagi::authn::totp::code_at(&secret, a.clock.now());
+    (a, b, right)
+}
+
 fn count(pages: &[Page], app: &TestApp, key: &str) -> usize {
     pages.iter().filter(|p| p.shows(app, Lang::Ja, key)).count()
 }
@@ -215,12 +236,7 @@ both_backends! {
 
 both_backends! {
     async fn twenty_wrong_authenticator_codes_at_once_lock_the_factor_once(backend) {
-        let (a, b) = two_nodes(backend).await;
-        let enrolled = a.cli(&["--json", "user", "totp-enroll", "--customer-code", "C0001234"], None);
-        let uri = enrolled.json()["otpauth_uri"].as_str().unwrap().to_owned();
-        let secret = crate::login::totp_secret(&uri);
-        a.submit_password("C0001234", PASSWORD).await;
-        let right = kagi::authn::totp::code_at(&secret, a.clock.now());
+        let (a, b, right) = waiting_for_the_app(backend).await;
         let wrong = if right == "123456" { "654321" } else { "123456" };
         let pages = burst(20, (&a, &b), "/login/totp", &[("code", wrong)]).await;
         assert_eq!(count(&pages, &a, "totp.wrong"), 4);
@@ -234,12 +250,7 @@ both_backends! {
 
 both_backends! {
     async fn one_authenticator_code_sent_ten_times_at_once_logs_in_once(backend) {
-        let (a, b) = two_nodes(backend).await;
-        let enrolled = a.cli(&["--json", "user", "totp-enroll", "--customer-code", "C0001234"], None);
-        let uri = enrolled.json()["otpauth_uri"].as_str().unwrap().to_owned();
-        let secret = crate::login::totp_secret(&uri);
-        a.submit_password("C0001234", PASSWORD).await;
-        let right = kagi::authn::totp::code_at(&secret, a.clock.now());
+        let (a, b, right) = waiting_for_the_app(backend).await;
         let pages = burst(10, (&a, &b), "/login/totp", &[("code", &right)]).await;
         let logged_in = pages.iter().filter(|p| p.location.as_deref() == Some("/account")).count();
         assert_eq!(logged_in, 1, "{:?}", pages.iter().map(|p| (p.status, p.location.clone())).collect::<Vec<_>>());

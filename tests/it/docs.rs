@@ -65,7 +65,7 @@ fn outside_reference(line: &str) -> Option<&'static str> {
     let fixed: &[(&str, &'static str)] = &[
         (concat!("PROD", "UCT"), "the product specification"),
         (shared, "the shared folder"),
-        (concat!("crate-", "stack"), "the crate-stack notes"),
+        (concat!("crate-", "stack"), "the notes on the crate stack"),
         (concat!("STYLE", ".md"), "the style guide"),
         (
             concat!("conformance-", "checklist"),
