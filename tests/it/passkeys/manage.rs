@@ -131,3 +131,21 @@ both_backends! {
         assert_eq!(Web::other(&app).passkey_login(&mut auth).await.body["error"], "unknown_credential");
     }
 }
+
+both_backends! {
+    async fn a_customer_with_a_passkey_sets_up_an_authenticator_app_only_after_a_passkey_step_up(backend) {
+        let (app, _) = app_with_customer(backend, &[]).await;
+        let web = Web::of(&app);
+        web.log_in().await;
+        web.step_up_by_email().await;
+        let mut key = device(&app);
+        assert_eq!(web.register(&mut key).await.status, 200);
+        // An emailed code proves the mailbox; with a passkey on the account, the passkey is asked for.
+        web.step_up_by_email().await;
+        let start = web.form("/account/totp/start", &[]).await;
+        assert_eq!(start.location.as_deref(), Some("/stepup/passkey?return_to=%2Faccount%2Ftotp"));
+        assert_eq!(web.passkey_step_up(&mut key, "/account/totp").await.status, 200);
+        let start = web.form("/account/totp/start", &[]).await;
+        assert_eq!(start.location.as_deref(), Some("/account/totp"));
+    }
+}
