@@ -23,8 +23,13 @@ pub const IP_FAILURES_PER_WINDOW: i64 = 20;
 pub const IP_WINDOW_SECS: i64 = 15 * 60;
 
 /// The rule above as data for the store, which sets a lock in the same
-/// write that counts the failure reaching it.
-pub fn schedule() -> LockSchedule {
+/// write that counts the failure reaching it; built once.
+pub fn schedule() -> &'static LockSchedule {
+    static SCHEDULE: std::sync::LazyLock<LockSchedule> = std::sync::LazyLock::new(build_schedule);
+    &SCHEDULE
+}
+
+fn build_schedule() -> LockSchedule {
     let mut lengths = Vec::new();
     for nth in 1..=HARD_CEILING / FAILURES_PER_LOCK {
         let secs = lock_until(nth * FAILURES_PER_LOCK, 0).unwrap_or(LONGEST_LOCK_SECS);
@@ -33,12 +38,7 @@ pub fn schedule() -> LockSchedule {
             break;
         }
     }
-    LockSchedule {
-        every: FAILURES_PER_LOCK,
-        lengths,
-        ceiling: HARD_CEILING,
-        disabled_until: DISABLED_UNTIL,
-    }
+    LockSchedule::new(FAILURES_PER_LOCK, lengths, HARD_CEILING, DISABLED_UNTIL)
 }
 
 /// Until when an account is locked after `failures` consecutive wrong passwords, if at all.

@@ -91,7 +91,7 @@ pub async fn check_password(
         Some(c) => {
             state
                 .store
-                .claim_password_attempt(&c.id, now, &lockout::schedule())
+                .claim_password_attempt(&c.id, now, lockout::schedule())
                 .await?
         }
         None => None,

@@ -20,13 +20,9 @@ impl Store {
         now: i64,
         schedule: &LockSchedule,
     ) -> Result<Option<i64>> {
-        let sql = format!(
-            "UPDATE customers SET failed_logins = failed_logins + 1, locked_until = {}, updated_at = $2 \
-             WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) RETURNING failed_logins",
-            schedule.locked_until_sql("failed_logins + 1", "$2")
-        );
-        // Audited: the only text spliced in is integers of the schedule (`locked_until_sql`).
-        let n: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        // Audited: the only text spliced in is integers of the schedule (`LockSchedule::new`).
+        let sql = sqlx::AssertSqlSafe(schedule.claim_sql.as_str());
+        let n: Option<i64> = sqlx::query_scalar(sql)
             .bind(customer_id)
             .bind(now)
             .fetch_optional(self.autocommit())
@@ -150,9 +146,29 @@ pub struct LockSchedule {
     pub ceiling: i64,
     /// `locked_until` of a disabled account.
     pub disabled_until: i64,
+    /// The claiming `UPDATE`, written once from the fields above.
+    claim_sql: String,
 }
 
 impl LockSchedule {
+    /// A schedule, with the statement that applies it written once here
+    /// rather than at every login attempt.
+    pub fn new(every: i64, lengths: Vec<i64>, ceiling: i64, disabled_until: i64) -> Self {
+        let mut schedule = Self {
+            every,
+            lengths,
+            ceiling,
+            disabled_until,
+            claim_sql: String::new(),
+        };
+        schedule.claim_sql = format!(
+            "UPDATE customers SET failed_logins = failed_logins + 1, locked_until = {}, updated_at = $2 \
+             WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) RETURNING failed_logins",
+            schedule.locked_until_sql("failed_logins + 1", "$2")
+        );
+        schedule
+    }
+
     /// A SQL expression for `locked_until` after `count` failures at `now`
     /// (both SQL expressions); only integers from the schedule are spelled
     /// into it, never input.
