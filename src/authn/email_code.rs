@@ -15,6 +15,7 @@ use crate::model::Customer;
 use crate::state::AppState;
 use crate::store::flows::AttemptRow;
 use crate::store::otp::EmailCodeRow;
+use crate::store::unit::Unit;
 use crate::templates::Lang;
 
 /// How long a code may be entered.
@@ -118,10 +119,14 @@ pub async fn send(
 /// The try is claimed before the comparison, so entries racing on one or
 /// several nodes share the 5 tries instead of each seeing the count before
 /// the others were recorded.
-pub async fn verify(state: &AppState, attempt: &AttemptRow, entered: &str) -> Result<CodeOutcome> {
+pub async fn verify(
+    state: &AppState,
+    unit: &mut Unit,
+    attempt: &AttemptRow,
+    entered: &str,
+) -> Result<CodeOutcome> {
     let now = state.clock.now();
-    let Some(live) = state
-        .store
+    let Some(live) = unit
         .claim_email_code_try(&attempt.id, MAX_WRONG_TRIES, now)
         .await?
     else {
@@ -131,14 +136,14 @@ pub async fn verify(state: &AppState, attempt: &AttemptRow, entered: &str) -> Re
     let well_formed = entered.len() == 6 && entered.bytes().all(|b| b.is_ascii_digit());
     if well_formed && compare::ct_eq_str(&code_hash(&attempt.id, entered), &live.code_hash) {
         // Two nodes may check the same right code at once; only one spends it.
-        return Ok(if state.store.take_email_code(&live.id, now).await? {
+        return Ok(if unit.take_email_code(&live.id, now).await? {
             CodeOutcome::Accepted
         } else {
             CodeOutcome::Expired
         });
     }
     if live.wrong_tries >= MAX_WRONG_TRIES {
-        state.store.kill_email_code(&live.id, now).await?;
+        unit.kill_email_code(&live.id, now).await?;
         return Ok(CodeOutcome::Dead);
     }
     Ok(CodeOutcome::Wrong)

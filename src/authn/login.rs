@@ -60,15 +60,85 @@ pub struct PasswordLogin<'a> {
 /// right). So N attempts at once cost at most as many hashes as the
 /// throttle allows, lock the account once and send one lock mail, exactly
 /// as N attempts in a row would.
+///
+/// Two writes, by design (`docs/write-path.md`): the claims commit before
+/// the hash, so concurrent attempts see them, and the verdict (audit, or
+/// the settled counters and the new attempt) commits after it. Holding one
+/// transaction across the ~50 ms hash would hold SQLite's only writer.
 pub async fn check_password(
     state: &AppState,
     login: PasswordLogin<'_>,
     password: SecretString,
 ) -> Result<PasswordOutcome> {
+    let customer = match CustomerCode::parse(login.customer_code) {
+        Ok(code) => state.store.find_customer_by_code(&code).await?,
+        Err(_) => None,
+    };
+    let Some(claims) = claim(state, &login, customer.as_ref()).await? else {
+        return Ok(PasswordOutcome::Throttled);
+    };
+    // Locked and unknown accounts are hashed too, against the dummy hash or
+    // their own, so that timing tells nothing (ASVS 6.3.8).
+    let phc = customer
+        .as_ref()
+        .map_or_else(|| state.dummy_hash.to_string(), |c| c.password_hash.clone());
+    let verdict = state.hasher.verify(password, phc).await?;
+    let Some(customer) = customer else {
+        return fail(state, &login, None, "unknown_customer").await;
+    };
+    let Some(failures) = claims.failures else {
+        return fail(state, &login, Some(&customer), "locked").await;
+    };
+    if !verdict.matches {
+        let lock = lockout::lock_until(failures, claims.now)
+            .map(|until| locked(state, &customer, until, failures, &login));
+        return fail_with(state, &login, Some(&customer), "wrong_password", lock).await;
+    }
+    let attempt = AttemptRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        sid: login.sid.to_owned(),
+        customer_id: customer.id.clone(),
+        purpose: Purpose::Login.as_str().to_owned(),
+        return_to: login.return_to.to_owned(),
+        expires_at: claims.now + ATTEMPT_TTL_SECS,
+    };
+    let mut unit = state.store.unit().await?;
+    unit.release_rate_limit(&claims.ip_key, claims.now).await?;
+    unit.settle_right_password(&customer.id, failures, claims.now)
+        .await?;
+    unit.insert_attempt(&attempt, claims.now).await?;
+    unit.commit().await?;
+    if verdict.needs_rehash {
+        rehash(state, &customer, verdict.password).await;
+    }
+    Ok(PasswordOutcome::SecondFactor {
+        attempt,
+        totp: customer.totp_enrolled,
+    })
+}
+
+/// What an attempt claimed before its hash.
+struct Claims {
+    /// The per-IP throttle's key, whose slot a right password gives back.
+    ip_key: String,
+    /// The account's failures counting this attempt; `None` when the
+    /// account is locked or unknown.
+    failures: Option<i64>,
+    /// When the claims were made.
+    now: i64,
+}
+
+/// Claims the per-IP slot and the account's failure in one commit; `None`
+/// (audited) when the address is throttled.
+async fn claim(
+    state: &AppState,
+    login: &PasswordLogin<'_>,
+    customer: Option<&Customer>,
+) -> Result<Option<Claims>> {
     let now = state.clock.now();
     let ip_key = format!("login-fail-ip:{}", login.ip);
-    let ip_slot = state
-        .store
+    let mut unit = state.store.unit().await?;
+    let ip_slot = unit
         .claim_rate_limit(
             &ip_key,
             lockout::IP_FAILURES_PER_WINDOW,
@@ -80,61 +150,23 @@ pub async fn check_password(
         let event = AuditEvent::new(AuditKind::LoginFailed, Outcome::Failure)
             .with_ip(login.ip)
             .with_detail(json!({ "reason": "ip_throttled" }));
-        state.audit(event).await;
-        return Ok(PasswordOutcome::Throttled);
+        unit.audit(&event, now).await?;
+        unit.commit().await?;
+        return Ok(None);
     }
-    let customer = match CustomerCode::parse(login.customer_code) {
-        Ok(code) => state.store.find_customer_by_code(&code).await?,
-        Err(_) => None,
-    };
-    let claimed = match &customer {
+    let failures = match customer {
         Some(c) => {
-            state
-                .store
-                .claim_password_attempt(&c.id, now, lockout::schedule())
+            unit.claim_password_attempt(&c.id, now, lockout::schedule())
                 .await?
         }
         None => None,
     };
-    // Locked and unknown accounts are hashed too, against the dummy hash or
-    // their own, so that timing tells nothing (ASVS 6.3.8).
-    let phc = customer
-        .as_ref()
-        .map_or_else(|| state.dummy_hash.to_string(), |c| c.password_hash.clone());
-    let verdict = state.hasher.verify(password, phc).await?;
-    let Some(customer) = customer else {
-        return fail(state, &login, None, "unknown_customer").await;
-    };
-    let Some(failures) = claimed else {
-        return fail(state, &login, Some(&customer), "locked").await;
-    };
-    if !verdict.matches {
-        if let Some(until) = lockout::lock_until(failures, now) {
-            locked(state, &customer, until, failures, &login).await;
-        }
-        return fail(state, &login, Some(&customer), "wrong_password").await;
-    }
-    state.store.release_rate_limit(&ip_key, now).await?;
-    state
-        .store
-        .settle_right_password(&customer.id, failures, now)
-        .await?;
-    if verdict.needs_rehash {
-        rehash(state, &customer, verdict.password).await;
-    }
-    let attempt = AttemptRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        sid: login.sid.to_owned(),
-        customer_id: customer.id.clone(),
-        purpose: Purpose::Login.as_str().to_owned(),
-        return_to: login.return_to.to_owned(),
-        expires_at: now + ATTEMPT_TTL_SECS,
-    };
-    state.store.insert_attempt(&attempt, now).await?;
-    Ok(PasswordOutcome::SecondFactor {
-        attempt,
-        totp: customer.totp_enrolled,
-    })
+    unit.commit().await?;
+    Ok(Some(Claims {
+        ip_key,
+        failures,
+        now,
+    }))
 }
 
 /// Audits a failed password; the failure is already counted by its claims.
@@ -144,6 +176,17 @@ async fn fail(
     customer: Option<&Customer>,
     reason: &str,
 ) -> Result<PasswordOutcome> {
+    fail_with(state, login, customer, reason, None).await
+}
+
+/// [`fail`], with the lock event this failure's claim set, in one write.
+async fn fail_with(
+    state: &AppState,
+    login: &PasswordLogin<'_>,
+    customer: Option<&Customer>,
+    reason: &str,
+    lock: Option<AuditEvent>,
+) -> Result<PasswordOutcome> {
     let mut event = AuditEvent::new(AuditKind::LoginFailed, Outcome::Failure)
         .with_ip(login.ip)
         .with_detail(json!({ "reason": reason, "step": "password" }));
@@ -151,25 +194,29 @@ async fn fail(
         Some(c) => event.with_customer(&c.id, c.customer_code.as_str()),
         None => event.with_customer_code(login.customer_code.trim()),
     };
-    state.audit(event).await;
+    let now = state.clock.now();
+    let mut unit = state.store.unit().await?;
+    for event in lock.iter().chain([&event]) {
+        unit.audit(event, now).await?;
+    }
+    unit.commit().await?;
     Ok(PasswordOutcome::Failed)
 }
 
-/// Audits and announces a lock that this attempt's claim set.
-async fn locked(
+/// Announces a lock that this attempt's claim set; the event to audit.
+fn locked(
     state: &AppState,
     customer: &Customer,
     until: i64,
     failures: i64,
     login: &PasswordLogin<'_>,
-) {
-    let event = AuditEvent::new(AuditKind::AccountLocked, Outcome::Info)
-        .with_customer(&customer.id, customer.customer_code.as_str())
-        .with_ip(login.ip)
-        .with_detail(json!({ "failures": failures, "until": until }));
-    state.audit(event).await;
+) -> AuditEvent {
     let ctx = minijinja::context! { name => &customer.name, until => crate::clock::rfc3339(until) };
     notice::spawn_to_all(state, customer, "account_locked", login.lang, ctx);
+    AuditEvent::new(AuditKind::AccountLocked, Outcome::Info)
+        .with_customer(&customer.id, customer.customer_code.as_str())
+        .with_ip(login.ip)
+        .with_detail(json!({ "failures": failures, "until": until }))
 }
 
 async fn rehash(state: &AppState, customer: &Customer, password: SecretString) {

@@ -15,6 +15,7 @@ pub mod passkey_manage;
 pub mod passkey_registration;
 pub mod password;
 pub mod return_to;
+pub mod second_factor;
 pub mod session;
 pub mod totp;
 pub mod totp_enrollment;

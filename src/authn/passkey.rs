@@ -33,6 +33,7 @@ use crate::model::Customer;
 use crate::state::AppState;
 use crate::store::ceremonies::NewCeremony;
 use crate::store::sessions::{AuthEventRow, StepUpSpend};
+use crate::store::unit::Unit;
 
 /// How long a started ceremony can be finished (WebAuthn's recommended
 /// timeout, and the five minutes of `docs/product.md`, passkey registration step 4).
@@ -144,19 +145,29 @@ pub(crate) async fn save_ceremony<T: Serialize>(
 }
 
 /// Takes (deletes and returns) a live ceremony of session `sid`, with the
-/// customer it was started for.
+/// customer it was started for, in a write of its own.
 pub(crate) async fn take_ceremony<T: DeserializeOwned>(
     state: &AppState,
     id: &str,
     sid: &str,
     kind: CeremonyKind,
 ) -> Result<Option<(Option<String>, T)>> {
+    let mut unit = state.store.unit().await?;
+    let taken = take_ceremony_in(state, &mut unit, id, sid, kind).await?;
+    unit.commit().await?;
+    Ok(taken)
+}
+
+/// [`take_ceremony`] inside the caller's unit of work.
+pub(crate) async fn take_ceremony_in<T: DeserializeOwned>(
+    state: &AppState,
+    unit: &mut Unit,
+    id: &str,
+    sid: &str,
+    kind: CeremonyKind,
+) -> Result<Option<(Option<String>, T)>> {
     let now = state.clock.now();
-    let Some(row) = state
-        .store
-        .take_ceremony(id, sid, kind.as_str(), now)
-        .await?
-    else {
+    let Some(row) = unit.take_ceremony(id, sid, kind.as_str(), now).await? else {
         return Ok(None);
     };
     let value = serde_json::from_str(&row.state).map_err(anyhow::Error::from)?;

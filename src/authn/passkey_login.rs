@@ -20,13 +20,14 @@ use webauthn_rs_proto::{Mediation, UserVerificationPolicy};
 
 use super::Purpose;
 use super::passkey::{self, CeremonyKind, credential_id_text};
-use super::session::{self, PasskeyAssertion};
+use super::session::{self, Bound, PasskeyAssertion};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::error::{Error, Result};
 use crate::model::Customer;
 use crate::state::AppState;
 use crate::store::passkeys::{PasskeyUse, StoredPasskey};
 use crate::store::sessions::SessionRow;
+use crate::store::unit::Unit;
 use crate::templates::Lang;
 
 /// Options for `navigator.credentials.get`, and the ceremony id to send back.
@@ -77,6 +78,10 @@ pub async fn start_login(state: &AppState, sid: &str, conditional: bool) -> Resu
 }
 
 /// Finishes a discoverable login and binds the session to the passkey's owner.
+///
+/// The credential and its owner are read first; then one unit of work
+/// spends the ceremony, checks the assertion, saves the counter, binds the
+/// session and audits, and commits once (`docs/write-path.md`).
 pub async fn finish_login(
     state: &AppState,
     session: &SessionRow,
@@ -85,32 +90,43 @@ pub async fn finish_login(
     ip: &str,
     lang: Lang,
 ) -> Result<AssertionOutcome> {
+    let credential_id = credential_id_text(&response.raw_id);
+    let found = owner(state, &credential_id).await?;
+    let mut unit = state.store.unit().await?;
     let fail = Failure::new(state, ip, Purpose::Login);
-    let taken = passkey::take_ceremony::<DiscoverableAuthentication>(
+    let taken = passkey::take_ceremony_in::<DiscoverableAuthentication>(
         state,
+        &mut unit,
         ceremony,
         &session.sid,
         CeremonyKind::Login,
     )
     .await?;
     let Some((_, auth)) = taken else {
-        return fail.expired(None).await;
+        return fail.expired(unit, None).await;
     };
-    let credential_id = credential_id_text(&response.raw_id);
     let handle = match state
         .webauthn
         .identify_discoverable_authentication(response)
     {
         Ok((handle, _)) => handle,
-        Err(_) => return fail.refuse(None, &credential_id, "no_user_handle").await,
+        Err(_) => {
+            return fail
+                .refuse(unit, None, &credential_id, "no_user_handle")
+                .await;
+        }
     };
-    let (stored, customer) = match owner(state, &credential_id).await? {
-        Some(found) => found,
-        None => return fail.unknown(credential_id).await,
+    let Some((stored, customer)) = found else {
+        return fail.unknown(unit, credential_id).await;
     };
     if passkey::user_handle(&customer)? != handle {
         return fail
-            .refuse(Some(&customer), &credential_id, "user_handle_mismatch")
+            .refuse(
+                unit,
+                Some(&customer),
+                &credential_id,
+                "user_handle_mismatch",
+            )
             .await;
     }
     let key: Passkey = serde_json::from_str(&stored.passkey).map_err(anyhow::Error::from)?;
@@ -122,16 +138,7 @@ pub async fn finish_login(
         key,
         customer: &customer,
     };
-    conclude(
-        state,
-        session,
-        verified,
-        result,
-        Purpose::Login,
-        &fail,
-        lang,
-    )
-    .await
+    conclude(state, unit, session, verified, result, &fail, lang).await
 }
 
 /// Starts a passkey step-up for the session's customer: only their
@@ -162,7 +169,8 @@ pub async fn start_step_up(
     }))
 }
 
-/// Finishes a passkey step-up: the same session and `sub`, a new cookie value.
+/// Finishes a passkey step-up: the same session and `sub`, a new cookie
+/// value; one unit of work as in [`finish_login`].
 pub async fn finish_step_up(
     state: &AppState,
     session: &SessionRow,
@@ -172,9 +180,13 @@ pub async fn finish_step_up(
     ip: &str,
     lang: Lang,
 ) -> Result<AssertionOutcome> {
+    let credential_id = credential_id_text(&response.raw_id);
+    let found = owner(state, &credential_id).await?;
+    let mut unit = state.store.unit().await?;
     let fail = Failure::new(state, ip, Purpose::StepUp);
-    let taken = passkey::take_ceremony::<PasskeyAuthentication>(
+    let taken = passkey::take_ceremony_in::<PasskeyAuthentication>(
         state,
+        &mut unit,
         ceremony,
         &session.sid,
         CeremonyKind::StepUp,
@@ -182,18 +194,17 @@ pub async fn finish_step_up(
     .await?;
     let auth = match taken {
         Some((Some(owner), auth)) if owner == customer.id => auth,
-        _ => return fail.expired(Some(customer)).await,
+        _ => return fail.expired(unit, Some(customer)).await,
     };
-    let credential_id = credential_id_text(&response.raw_id);
-    let stored = match owner(state, &credential_id).await? {
+    let stored = match found {
         Some((stored, _)) if stored.customer_id == customer.id => stored,
-        _ => return fail.unknown(credential_id).await,
+        _ => return fail.unknown(unit, credential_id).await,
     };
     if let Some(given) = &response.response.user_handle
         && given.as_slice() != passkey::user_handle(customer)?.as_bytes()
     {
         return fail
-            .refuse(Some(customer), &credential_id, "user_handle_mismatch")
+            .refuse(unit, Some(customer), &credential_id, "user_handle_mismatch")
             .await;
     }
     let key: Passkey = serde_json::from_str(&stored.passkey).map_err(anyhow::Error::from)?;
@@ -205,16 +216,7 @@ pub async fn finish_step_up(
         key,
         customer,
     };
-    conclude(
-        state,
-        session,
-        verified,
-        result,
-        Purpose::StepUp,
-        &fail,
-        lang,
-    )
-    .await
+    conclude(state, unit, session, verified, result, &fail, lang).await
 }
 
 /// The registered passkey with this credential id and its owner.
@@ -234,13 +236,13 @@ struct Verified<'a> {
 }
 
 /// Applies Kagi's own checks to webauthn-rs's verdict, saves the new counter
-/// and flags atomically and records the event in the session.
+/// and flags atomically and records the event in the session, all in `unit`.
 async fn conclude(
     state: &AppState,
+    mut unit: Unit,
     session: &SessionRow,
     verified: Verified<'_>,
     result: std::result::Result<AuthenticationResult, WebauthnError>,
-    purpose: Purpose,
     fail: &Failure<'_>,
     lang: Lang,
 ) -> Result<AssertionOutcome> {
@@ -254,7 +256,7 @@ async fn conclude(
         Ok(result) => result,
         Err(e) => {
             return fail
-                .refuse(Some(customer), id, passkey::failure_reason(&e))
+                .refuse(unit, Some(customer), id, passkey::failure_reason(&e))
                 .await;
         }
     };
@@ -262,11 +264,13 @@ async fn conclude(
     // ceremony lets BE go from 0 to 1, which Kagi refuses as well, since
     // `hwk` would then describe a key that can now be copied.
     if !result.user_verified() {
-        return fail.refuse(Some(customer), id, "user_not_verified").await;
+        return fail
+            .refuse(unit, Some(customer), id, "user_not_verified")
+            .await;
     }
     if result.backup_eligible() != stored.backup_eligible {
         return fail
-            .refuse(Some(customer), id, "backup_eligibility_changed")
+            .refuse(unit, Some(customer), id, "backup_eligibility_changed")
             .await;
     }
     key.update_credential(&result);
@@ -277,28 +281,31 @@ async fn conclude(
         backup_state: result.backup_state(),
         sign_count: i64::from(result.counter()),
     };
-    if !state
-        .store
-        .record_passkey_use(&used, state.clock.now())
-        .await?
-    {
-        return fail.refuse(Some(customer), id, "counter_regression").await;
+    if !unit.record_passkey_use(&used, state.clock.now()).await? {
+        return fail
+            .refuse(unit, Some(customer), id, "counter_regression")
+            .await;
     }
     let assertion = PasskeyAssertion {
-        purpose,
+        purpose: fail.purpose,
         backup_eligible: stored.backup_eligible,
         credential_id: id,
     };
-    match session::complete_passkey(state, session, customer, &assertion, fail.ip, lang).await? {
-        Some(handle) => Ok(AssertionOutcome::Authenticated { handle }),
-        None => {
-            fail.refuse(Some(customer), id, "session_not_bindable")
+    match session::complete_passkey(state, unit, session, customer, &assertion, fail.ip, lang)
+        .await?
+    {
+        Bound::Done(handle) => Ok(AssertionOutcome::Authenticated { handle }),
+        // The binding wrote nothing; the counter update above is kept with
+        // the refusal, since the authenticator did sign.
+        Bound::NotBindable(unit) => {
+            fail.refuse(unit, Some(customer), id, "session_not_bindable")
                 .await
         }
     }
 }
 
-/// Audits refused assertions as `passkey.login_failed` with a reason.
+/// Audits refused assertions as `passkey.login_failed` with a reason, in the
+/// request's unit, and commits it: the spent ceremony stays spent.
 struct Failure<'a> {
     state: &'a AppState,
     ip: &'a str,
@@ -310,18 +317,25 @@ impl<'a> Failure<'a> {
         Self { state, ip, purpose }
     }
 
-    async fn audit(&self, customer: Option<&Customer>, detail: serde_json::Value) {
+    async fn audit(
+        &self,
+        mut unit: Unit,
+        customer: Option<&Customer>,
+        detail: serde_json::Value,
+    ) -> Result<()> {
         let mut event = AuditEvent::new(AuditKind::PasskeyLoginFailed, Outcome::Failure)
             .with_ip(self.ip)
             .with_detail(detail);
         if let Some(c) = customer {
             event = event.with_customer(&c.id, c.customer_code.as_str());
         }
-        self.state.audit(event).await;
+        unit.audit(&event, self.state.clock.now()).await?;
+        unit.commit().await
     }
 
     async fn refuse(
         &self,
+        unit: Unit,
         customer: Option<&Customer>,
         credential_id: &str,
         reason: &str,
@@ -331,23 +345,23 @@ impl<'a> Failure<'a> {
             "purpose": self.purpose.as_str(),
             "credential_id": credential_id,
         });
-        self.audit(customer, detail).await;
+        self.audit(unit, customer, detail).await?;
         Ok(AssertionOutcome::Refused)
     }
 
-    async fn unknown(&self, credential_id: String) -> Result<AssertionOutcome> {
+    async fn unknown(&self, unit: Unit, credential_id: String) -> Result<AssertionOutcome> {
         let detail = json!({
             "reason": "unknown_credential",
             "purpose": self.purpose.as_str(),
             "credential_id": credential_id,
         });
-        self.audit(None, detail).await;
+        self.audit(unit, None, detail).await?;
         Ok(AssertionOutcome::UnknownCredential { credential_id })
     }
 
-    async fn expired(&self, customer: Option<&Customer>) -> Result<AssertionOutcome> {
+    async fn expired(&self, unit: Unit, customer: Option<&Customer>) -> Result<AssertionOutcome> {
         let detail = json!({ "reason": "ceremony_unknown", "purpose": self.purpose.as_str() });
-        self.audit(customer, detail).await;
+        self.audit(unit, customer, detail).await?;
         Ok(AssertionOutcome::Expired)
     }
 }

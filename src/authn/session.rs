@@ -29,6 +29,7 @@ use crate::model::Customer;
 use crate::state::AppState;
 use crate::store::flows::AttemptRow;
 use crate::store::sessions::{NewSession, SessionAuthentication, SessionRow};
+use crate::store::unit::Unit;
 use crate::templates::Lang;
 
 /// The session cookie. `__Host-` makes browsers insist on `Secure`, `Path=/`
@@ -56,32 +57,60 @@ pub async fn start(
     user_agent: Option<&str>,
     ip: &str,
 ) -> Result<(SessionRow, String)> {
-    let now = state.clock.now();
-    let handle = random::handle();
-    let sid = uuid::Uuid::new_v4().to_string();
-    let csrf = random::handle();
-    let user_agent: Option<String> = user_agent.map(|ua| ua.chars().take(256).collect());
-    let expires_at = anonymous_end(state, now);
-    let new = NewSession {
-        sid: &sid,
-        handle_hash: &random::hash_secret(&handle),
-        csrf_token: &csrf,
-        locale: Some(lang.as_str()),
-        user_agent: user_agent.as_deref(),
-        ip: Some(ip),
-        expires_at,
-    };
-    state.store.insert_session(&new, now).await?;
-    let row = SessionRow {
-        sid,
-        customer_id: None,
-        csrf_token: csrf,
-        locale: Some(lang.as_str().to_owned()),
-        created_at: now,
-        last_seen_at: now,
-        expires_at,
-    };
-    Ok((row, handle))
+    let fresh = Fresh::new(state, lang, user_agent);
+    state
+        .store
+        .insert_session(&fresh.row(ip), fresh.now)
+        .await?;
+    Ok(fresh.into_parts())
+}
+
+/// A new anonymous session before it is stored.
+struct Fresh {
+    row: SessionRow,
+    handle: String,
+    handle_hash: String,
+    user_agent: Option<String>,
+    now: i64,
+}
+
+impl Fresh {
+    fn new(state: &AppState, lang: Lang, user_agent: Option<&str>) -> Self {
+        let now = state.clock.now();
+        let handle = random::handle();
+        let row = SessionRow {
+            sid: uuid::Uuid::new_v4().to_string(),
+            customer_id: None,
+            csrf_token: random::handle(),
+            locale: Some(lang.as_str().to_owned()),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: anonymous_end(state, now),
+        };
+        Self {
+            row,
+            handle_hash: random::hash_secret(&handle),
+            handle,
+            user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
+            now,
+        }
+    }
+
+    fn row<'a>(&'a self, ip: &'a str) -> NewSession<'a> {
+        NewSession {
+            sid: &self.row.sid,
+            handle_hash: &self.handle_hash,
+            csrf_token: &self.row.csrf_token,
+            locale: self.row.locale.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            ip: Some(ip),
+            expires_at: self.row.expires_at,
+        }
+    }
+
+    fn into_parts(self) -> (SessionRow, String) {
+        (self.row, self.handle)
+    }
 }
 
 /// The live session named by a cookie value, recording the activity (which
@@ -116,19 +145,41 @@ pub struct Completed {
     pub return_to: String,
 }
 
-/// Records a successful second factor: ends the attempt, binds the session to
-/// the customer with a new cookie value, and audits it. `None` when the
-/// attempt was already completed by a concurrent request.
+/// The attempt being completed, in which browser session.
+#[derive(Clone, Copy, Debug)]
+pub struct Pending<'a> {
+    /// The browser's session.
+    pub session: &'a SessionRow,
+    /// The attempt waiting for its second factor.
+    pub attempt: &'a AttemptRow,
+    /// Its customer.
+    pub customer: &'a Customer,
+    /// Client IP, for the audit trail.
+    pub ip: &'a str,
+    /// Page language, for the login notice.
+    pub lang: Lang,
+}
+
+/// Records a successful second factor in the unit that checked it, and commits.
+///
+/// Ends the attempt, binds the session to the customer with a new cookie
+/// value, and audits it (`docs/write-path.md`). `None` (nothing committed)
+/// when the attempt was already completed by a concurrent request or the
+/// session cannot be bound.
 pub async fn complete(
     state: &AppState,
-    session: &SessionRow,
-    attempt: &AttemptRow,
-    customer: &Customer,
+    mut unit: Unit,
+    pending: Pending<'_>,
     method: Method,
-    ip: &str,
-    lang: Lang,
 ) -> Result<Option<Completed>> {
-    if !state.store.take_attempt(&attempt.id).await? {
+    let Pending {
+        session,
+        attempt,
+        customer,
+        ip,
+        lang,
+    } = pending;
+    if !unit.take_attempt(&attempt.id).await? {
         return Ok(None);
     }
     let now = state.clock.now();
@@ -136,7 +187,14 @@ pub async fn complete(
     let event = AuthEvent::password_and_code(method, purpose, &state.config, now);
     let detail =
         json!({ "method": method.as_str(), "purpose": purpose.as_str(), "acr": event.acr });
-    let Some(handle) = bind(state, session, customer, &event, ip, lang, detail).await? else {
+    let binding = Binding {
+        session,
+        customer,
+        event: &event,
+        ip,
+        lang,
+    };
+    let Bound::Done(handle) = bind(state, unit, &binding, detail).await? else {
         return Ok(None);
     };
     Ok(Some(Completed {
@@ -145,20 +203,22 @@ pub async fn complete(
     }))
 }
 
-/// Records a verified passkey assertion (login or step-up) in the session.
+/// Records a verified passkey assertion (login or step-up) in the session,
+/// inside the unit that spent its ceremony and saved its counter.
 ///
 /// Binds the session to the customer with a new cookie value and CSRF token
-/// (`docs/security.md#r9`), adds an [`AuthEvent::passkey`] and audits it.
-/// Returns the new cookie value, or `None` when the session is gone or
-/// belongs to another customer.
+/// (`docs/security.md#r9`), adds an [`AuthEvent::passkey`] and audits it,
+/// then commits. [`Bound::NotBindable`] hands the unit back when the session
+/// is gone or belongs to another customer.
 pub async fn complete_passkey(
     state: &AppState,
+    unit: Unit,
     session: &SessionRow,
     customer: &Customer,
     assertion: &PasskeyAssertion<'_>,
     ip: &str,
     lang: Lang,
-) -> Result<Option<String>> {
+) -> Result<Bound> {
     let now = state.clock.now();
     let event = AuthEvent::passkey(
         assertion.backup_eligible,
@@ -173,7 +233,14 @@ pub async fn complete_passkey(
         "amr": event.amr,
         "credential_id": assertion.credential_id,
     });
-    bind(state, session, customer, &event, ip, lang, detail).await
+    let binding = Binding {
+        session,
+        customer,
+        event: &event,
+        ip,
+        lang,
+    };
+    bind(state, unit, &binding, detail).await
 }
 
 /// A verified passkey assertion, as [`complete_passkey`] records it.
@@ -187,22 +254,44 @@ pub struct PasskeyAssertion<'a> {
     pub credential_id: &'a str,
 }
 
-/// Binds `event` to the session with a new cookie value, audits it and sends
-/// the optional login notice. `None` when the session could not be bound.
+/// How binding a session to a customer ended.
+#[derive(Debug)]
+pub enum Bound {
+    /// Committed; the session's new cookie value.
+    Done(String),
+    /// The session could not be bound (gone, or another customer's in a
+    /// race); nothing of the binding was written and the unit is the caller's.
+    NotBindable(Unit),
+}
+
+/// Who authenticated how, in which session.
+struct Binding<'a> {
+    session: &'a SessionRow,
+    customer: &'a Customer,
+    event: &'a AuthEvent,
+    ip: &'a str,
+    lang: Lang,
+}
+
+/// Binds the event to the session with a new cookie value and audits it in
+/// `unit`, commits, then sends the optional login notice.
 async fn bind(
     state: &AppState,
-    session: &SessionRow,
-    customer: &Customer,
-    event: &AuthEvent,
-    ip: &str,
-    lang: Lang,
+    mut unit: Unit,
+    binding: &Binding<'_>,
     detail: serde_json::Value,
-) -> Result<Option<String>> {
+) -> Result<Bound> {
+    let Binding {
+        session,
+        customer,
+        event,
+        ip,
+        lang,
+    } = *binding;
     let now = state.clock.now();
     let handle = random::handle();
-    let sid = session_for(state, session, customer, ip, lang).await?;
-    let bound = state
-        .store
+    let sid = session_for(state, &mut unit, session, customer, ip, lang).await?;
+    let bound = unit
         .authenticate_session(
             &SessionAuthentication {
                 sid: &sid,
@@ -216,13 +305,14 @@ async fn bind(
         )
         .await?;
     if !bound {
-        return Ok(None);
+        return Ok(Bound::NotBindable(unit));
     }
     let audit = AuditEvent::new(AuditKind::LoginSucceeded, Outcome::Success)
         .with_customer(&customer.id, customer.customer_code.as_str())
         .with_ip(ip)
         .with_detail(detail);
-    state.audit(audit).await;
+    unit.audit(&audit, now).await?;
+    unit.commit().await?;
     if state.config.login_notification && event.purpose == Purpose::Login {
         let ctx = minijinja::context! {
             name => &customer.name,
@@ -232,7 +322,7 @@ async fn bind(
         };
         notice::spawn_to_all(state, customer, "login_notice", lang, ctx);
     }
-    Ok(Some(handle))
+    Ok(Bound::Done(handle))
 }
 
 /// The session to bind a login of `customer` to: this one, unless it belongs
@@ -240,6 +330,7 @@ async fn bind(
 /// takes over this browser's pending authorization requests.
 async fn session_for(
     state: &AppState,
+    unit: &mut Unit,
     session: &SessionRow,
     customer: &Customer,
     ip: &str,
@@ -247,13 +338,11 @@ async fn session_for(
 ) -> Result<String> {
     match &session.customer_id {
         Some(other) if *other != customer.id => {
-            state
-                .store
-                .end_session(&session.sid, None, state.clock.now())
-                .await?;
-            let (fresh, _) = start(state, lang, None, ip).await?;
-            state.store.move_requests(&session.sid, &fresh.sid).await?;
-            Ok(fresh.sid)
+            unit.end_session(&session.sid, state.clock.now()).await?;
+            let fresh = Fresh::new(state, lang, None);
+            unit.insert_session(&fresh.row(ip), fresh.now).await?;
+            unit.move_requests(&session.sid, &fresh.row.sid).await?;
+            Ok(fresh.row.sid)
         }
         _ => Ok(session.sid.clone()),
     }

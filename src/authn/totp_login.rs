@@ -9,6 +9,7 @@ use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::error::Result;
 use crate::model::Customer;
 use crate::state::AppState;
+use crate::store::unit::Unit;
 
 /// What happened to an entered TOTP code.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,14 +28,18 @@ pub enum TotpOutcome {
 ///
 /// The try is claimed before the code is checked, so codes racing on one or
 /// several nodes share the 5 tries (docs/security.md, TOTP).
-pub async fn verify(state: &AppState, customer: &Customer, entered: &str) -> Result<TotpOutcome> {
+pub async fn verify(
+    state: &AppState,
+    unit: &mut Unit,
+    customer: &Customer,
+    entered: &str,
+) -> Result<TotpOutcome> {
     let now = state.clock.now();
-    let Some(current) = state
-        .store
+    let Some(current) = unit
         .claim_totp_try(&customer.id, totp::MAX_FAILURES, now)
         .await?
     else {
-        return Ok(match state.store.totp_state(&customer.id).await? {
+        return Ok(match unit.totp_state(&customer.id).await? {
             None => TotpOutcome::NotEnrolled,
             Some(_) => TotpOutcome::Locked,
         });
@@ -43,8 +48,7 @@ pub async fn verify(state: &AppState, customer: &Customer, entered: &str) -> Res
         .data_key
         .open(&current.sealed_secret, customer.id.as_bytes())?;
     if let Some(step) = totp::verify(&secret, entered.trim(), now, current.last_step)
-        && state
-            .store
+        && unit
             .accept_totp_step(&customer.id, step, current.failures, now)
             .await?
     {
@@ -54,7 +58,7 @@ pub async fn verify(state: &AppState, customer: &Customer, entered: &str) -> Res
         let event = AuditEvent::new(AuditKind::TotpLocked, Outcome::Info)
             .with_customer(&customer.id, customer.customer_code.as_str())
             .with_detail(json!({ "failures": current.failures }));
-        state.audit(event).await;
+        unit.audit(&event, now).await?;
         return Ok(TotpOutcome::Locked);
     }
     Ok(TotpOutcome::Wrong)

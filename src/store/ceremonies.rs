@@ -10,6 +10,7 @@
 use sqlx::Row as _;
 
 use super::Store;
+use super::unit::Unit;
 use crate::error::Result;
 
 /// Most ceremonies one session keeps at once (an autofill request, a button
@@ -71,13 +72,16 @@ impl Store {
         self.commit(tx).await?;
         Ok(())
     }
+}
 
+impl Unit {
     /// Deletes and returns the ceremony `id` of kind `kind` started by session
     /// `sid`. `None` when there is none (already finished, another session's,
     /// another kind) or it has expired: a ceremony is usable once, by its own
-    /// session, before `expires_at`.
+    /// session, before `expires_at`. Of concurrent takes one gets the row;
+    /// the others wait for its commit and find nothing.
     pub async fn take_ceremony(
-        &self,
+        &mut self,
         id: &str,
         sid: &str,
         kind: &str,
@@ -90,7 +94,7 @@ impl Store {
         .bind(id)
         .bind(sid)
         .bind(kind)
-        .fetch_optional(self.autocommit())
+        .fetch_optional(self.conn())
         .await?;
         let Some(row) = row else {
             return Ok(None);

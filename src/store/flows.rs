@@ -3,6 +3,7 @@
 use sqlx::Row as _;
 
 use super::Store;
+use super::unit::Unit;
 use crate::error::Result;
 
 /// A login or step-up awaiting its second factor.
@@ -25,26 +26,9 @@ pub struct AttemptRow {
 impl Store {
     /// Starts an attempt, replacing any earlier one of the same session (one flow at a time per browser).
     pub async fn insert_attempt(&self, row: &AttemptRow, now: i64) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM login_attempts WHERE sid = $1")
-            .bind(&row.sid)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO login_attempts (id, sid, customer_id, purpose, return_to, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&row.id)
-        .bind(&row.sid)
-        .bind(&row.customer_id)
-        .bind(&row.purpose)
-        .bind(&row.return_to)
-        .bind(now)
-        .bind(row.expires_at)
-        .execute(&mut *tx)
-        .await?;
-        self.commit(tx).await?;
-        Ok(())
+        let mut unit = self.unit().await?;
+        unit.insert_attempt(row, now).await?;
+        unit.commit().await
     }
 
     /// The live attempt of a session.
@@ -69,13 +53,37 @@ impl Store {
         })
         .transpose()
     }
+}
+
+impl Unit {
+    /// [`Store::insert_attempt`] inside the unit.
+    pub async fn insert_attempt(&mut self, row: &AttemptRow, now: i64) -> Result<()> {
+        sqlx::query("DELETE FROM login_attempts WHERE sid = $1")
+            .bind(&row.sid)
+            .execute(self.conn())
+            .await?;
+        sqlx::query(
+            "INSERT INTO login_attempts (id, sid, customer_id, purpose, return_to, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&row.id)
+        .bind(&row.sid)
+        .bind(&row.customer_id)
+        .bind(&row.purpose)
+        .bind(&row.return_to)
+        .bind(now)
+        .bind(row.expires_at)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
 
     /// Ends an attempt (finished or abandoned); true if this call removed it,
     /// so of two racing completions only one proceeds.
-    pub async fn take_attempt(&self, id: &str) -> Result<bool> {
+    pub async fn take_attempt(&mut self, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM login_attempts WHERE id = $1")
             .bind(id)
-            .execute(self.autocommit())
+            .execute(self.conn())
             .await?;
         Ok(done.rows_affected() == 1)
     }

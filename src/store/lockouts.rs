@@ -2,61 +2,10 @@
 //! every node enforces the same limits.
 
 use super::Store;
+use super::unit::Unit;
 use crate::error::Result;
 
 impl Store {
-    /// Claims one password attempt against the account before its hash is
-    /// checked, counting it as a failure until [`Store::settle_right_password`]
-    /// says otherwise; `None` when the account is locked.
-    ///
-    /// One conditional `UPDATE` claims the attempt and, when it is the one
-    /// that reaches a lock, sets the lock in the same write: N attempts at
-    /// once are counted as N attempts in a row, at most one of them locks,
-    /// and none gets past a lock another has set. Returns the consecutive
-    /// failures including this one.
-    pub async fn claim_password_attempt(
-        &self,
-        customer_id: &str,
-        now: i64,
-        schedule: &LockSchedule,
-    ) -> Result<Option<i64>> {
-        // Audited: the only text spliced in is integers of the schedule (`LockSchedule::new`).
-        let sql = sqlx::AssertSqlSafe(schedule.claim_sql.as_str());
-        let n: Option<i64> = sqlx::query_scalar(sql)
-            .bind(customer_id)
-            .bind(now)
-            .fetch_optional(self.autocommit())
-            .await?;
-        Ok(n)
-    }
-
-    /// Undoes the failure counted by a claimed attempt whose password was right.
-    ///
-    /// The attempt ends the run of failures it was claimed in: the count
-    /// goes back to the failures claimed after it (zero when none was), as if
-    /// it had come first, and a lock its own claim set is lifted. A lock set
-    /// by a later claim stays.
-    pub async fn settle_right_password(
-        &self,
-        customer_id: &str,
-        claimed: i64,
-        now: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE customers SET \
-               locked_until = CASE WHEN failed_logins > $2 THEN locked_until ELSE NULL END, \
-               failed_logins = CASE WHEN failed_logins > $2 THEN failed_logins - $2 ELSE 0 END, \
-               updated_at = $3 \
-             WHERE id = $1 AND failed_logins > 0",
-        )
-        .bind(customer_id)
-        .bind(claimed)
-        .bind(now)
-        .execute(self.autocommit())
-        .await?;
-        Ok(())
-    }
-
     /// Replaces a password hash (rehash with stronger parameters).
     pub async fn update_password_hash(&self, customer_id: &str, phc: &str, now: i64) -> Result<()> {
         sqlx::query("UPDATE customers SET password_hash = $2, updated_at = $3 WHERE id = $1")
@@ -86,6 +35,60 @@ impl Store {
         .await?;
         Ok(hits)
     }
+}
+
+impl Unit {
+    /// Claims one password attempt against the account before its hash is
+    /// checked, counting it as a failure until [`Unit::settle_right_password`]
+    /// says otherwise; `None` when the account is locked.
+    ///
+    /// One conditional `UPDATE` claims the attempt and, when it is the one
+    /// that reaches a lock, sets the lock in the same write: N attempts at
+    /// once are counted as N attempts in a row, at most one of them locks,
+    /// and none gets past a lock another has set. Returns the consecutive
+    /// failures including this one.
+    pub async fn claim_password_attempt(
+        &mut self,
+        customer_id: &str,
+        now: i64,
+        schedule: &LockSchedule,
+    ) -> Result<Option<i64>> {
+        // Audited: the only text spliced in is integers of the schedule (`LockSchedule::new`).
+        let sql = sqlx::AssertSqlSafe(schedule.claim_sql.as_str());
+        let n: Option<i64> = sqlx::query_scalar(sql)
+            .bind(customer_id)
+            .bind(now)
+            .fetch_optional(self.conn())
+            .await?;
+        Ok(n)
+    }
+
+    /// Undoes the failure counted by a claimed attempt whose password was right.
+    ///
+    /// The attempt ends the run of failures it was claimed in: the count
+    /// goes back to the failures claimed after it (zero when none was), as if
+    /// it had come first, and a lock its own claim set is lifted. A lock set
+    /// by a later claim stays.
+    pub async fn settle_right_password(
+        &mut self,
+        customer_id: &str,
+        claimed: i64,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE customers SET \
+               locked_until = CASE WHEN failed_logins > $2 THEN locked_until ELSE NULL END, \
+               failed_logins = CASE WHEN failed_logins > $2 THEN failed_logins - $2 ELSE 0 END, \
+               updated_at = $3 \
+             WHERE id = $1 AND failed_logins > 0",
+        )
+        .bind(customer_id)
+        .bind(claimed)
+        .bind(now)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
 
     /// Counts one hit against `key` only while its window holds fewer than
     /// `limit`; `None` when the limit is reached (nothing is counted then).
@@ -93,7 +96,7 @@ impl Store {
     /// The condition and the increment are one upsert, so N callers at once
     /// get at most `limit` slots between them, on one node or many.
     pub async fn claim_rate_limit(
-        &self,
+        &mut self,
         key: &str,
         limit: i64,
         window_secs: i64,
@@ -112,20 +115,20 @@ impl Store {
         .bind(now)
         .bind(now + window_secs)
         .bind(limit)
-        .fetch_optional(self.autocommit())
+        .fetch_optional(self.conn())
         .await?;
         Ok(hits)
     }
 
     /// Gives back a hit claimed with [`Store::claim_rate_limit`] that turned
     /// out not to count (a right password does not count against the throttle).
-    pub async fn release_rate_limit(&self, key: &str, now: i64) -> Result<()> {
+    pub async fn release_rate_limit(&mut self, key: &str, now: i64) -> Result<()> {
         sqlx::query(
             "UPDATE rate_limits SET hits = hits - 1 WHERE key = $1 AND expires_at > $2 AND hits > 0",
         )
         .bind(key)
         .bind(now)
-        .execute(self.autocommit())
+        .execute(self.conn())
         .await?;
         Ok(())
     }

@@ -3,6 +3,7 @@
 use sqlx::Row as _;
 
 use super::Store;
+use super::unit::Unit;
 use crate::error::Result;
 
 /// The code of an attempt that can still be entered.
@@ -96,6 +97,32 @@ impl Store {
             .await?;
         Ok(n > 0)
     }
+}
+
+impl Unit {
+    /// Kills a code whose last try was wrong.
+    pub async fn kill_email_code(&mut self, id: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE email_codes SET spent_at = $2 WHERE id = $1 AND spent_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Spends a code on its correct entry, uncounting the try claimed for
+    /// it; true only for the one caller that spent it.
+    pub async fn take_email_code(&mut self, id: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE email_codes SET spent_at = $2, wrong_tries = wrong_tries - 1 \
+             WHERE id = $1 AND spent_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 
     /// Claims one entry against the attempt's live code before it is
     /// compared, counting it as wrong until [`Store::take_email_code`] says
@@ -104,7 +131,7 @@ impl Store {
     /// One conditional `UPDATE`: N entries at once get at most `max` tries
     /// between them, as N entries in a row would.
     pub async fn claim_email_code_try(
-        &self,
+        &mut self,
         attempt_id: &str,
         max: i64,
         now: i64,
@@ -117,32 +144,8 @@ impl Store {
         .bind(attempt_id)
         .bind(now)
         .bind(max)
-        .fetch_optional(self.autocommit())
+        .fetch_optional(self.conn())
         .await?;
         row.as_ref().map(email_code_row).transpose()
-    }
-
-    /// Spends a code on its correct entry, uncounting the try claimed for
-    /// it; true only for the one caller that spent it.
-    pub async fn take_email_code(&self, id: &str, now: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE email_codes SET spent_at = $2, wrong_tries = wrong_tries - 1 \
-             WHERE id = $1 AND spent_at IS NULL",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(self.autocommit())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Kills a code whose last try was wrong.
-    pub async fn kill_email_code(&self, id: &str, now: i64) -> Result<()> {
-        sqlx::query("UPDATE email_codes SET spent_at = $2 WHERE id = $1 AND spent_at IS NULL")
-            .bind(id)
-            .bind(now)
-            .execute(self.autocommit())
-            .await?;
-        Ok(())
     }
 }

@@ -9,6 +9,7 @@
 use sqlx::Row as _;
 
 use super::sessions::{StepUpSpend, spend_step_up};
+use super::unit::Unit;
 use super::{Store, flag, unique_violation};
 use crate::error::Result;
 
@@ -145,25 +146,6 @@ impl Store {
         Ok(InsertOutcome::Inserted)
     }
 
-    /// Records a successful assertion: the updated credential, its counter and
-    /// backup state and the time, in one statement that only applies while the
-    /// stored counter is below the new one (or both are zero), so two racing
-    /// logins with the same counter cannot both pass. False if it did not apply.
-    pub async fn record_passkey_use(&self, used: &PasskeyUse<'_>, now: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE passkeys SET passkey = $2, backup_state = $3, sign_count = $4, last_used_at = $5 \
-             WHERE credential_id = $1 AND (sign_count < $4 OR (sign_count = 0 AND $4 = 0))",
-        )
-        .bind(used.credential_id)
-        .bind(used.passkey)
-        .bind(flag(used.backup_state))
-        .bind(used.sign_count)
-        .bind(now)
-        .execute(self.autocommit())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     /// Sets the customer's nickname of one of their passkeys; false if they have no such passkey.
     pub async fn rename_passkey(
         &self,
@@ -217,6 +199,27 @@ impl Store {
             .execute(self.autocommit())
             .await?;
         Ok(done.rows_affected())
+    }
+}
+
+impl Unit {
+    /// Records a successful assertion: the updated credential, its counter and
+    /// backup state and the time, in one statement that only applies while the
+    /// stored counter is below the new one (or both are zero), so two racing
+    /// logins with the same counter cannot both pass. False if it did not apply.
+    pub async fn record_passkey_use(&mut self, used: &PasskeyUse<'_>, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE passkeys SET passkey = $2, backup_state = $3, sign_count = $4, last_used_at = $5 \
+             WHERE credential_id = $1 AND (sign_count < $4 OR (sign_count = 0 AND $4 = 0))",
+        )
+        .bind(used.credential_id)
+        .bind(used.passkey)
+        .bind(flag(used.backup_state))
+        .bind(used.sign_count)
+        .bind(now)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

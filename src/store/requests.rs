@@ -3,6 +3,7 @@
 
 use sqlx::Row as _;
 
+use super::unit::Unit;
 use super::{Store, flag};
 use crate::error::Result;
 
@@ -79,13 +80,13 @@ impl Store {
     }
 }
 
-impl Store {
+impl Unit {
     /// Moves a browser's pending requests to its new session (another customer logged in on it).
-    pub async fn move_requests(&self, from_sid: &str, to_sid: &str) -> Result<()> {
+    pub async fn move_requests(&mut self, from_sid: &str, to_sid: &str) -> Result<()> {
         sqlx::query("UPDATE auth_requests SET sid = $2 WHERE sid = $1 AND used_at IS NULL")
             .bind(from_sid)
             .bind(to_sid)
-            .execute(self.autocommit())
+            .execute(self.conn())
             .await?;
         Ok(())
     }

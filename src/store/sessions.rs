@@ -3,6 +3,7 @@
 use sqlx::Row as _;
 
 use super::Store;
+use super::unit::Unit;
 use crate::error::Result;
 
 /// A browser session as stored.
@@ -76,20 +77,7 @@ pub struct NewSession<'a> {
 impl Store {
     /// Stores a new anonymous session (its `expires_at` is the short anonymous end).
     pub async fn insert_session(&self, new: &NewSession<'_>, now: i64) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO sessions (sid, handle_hash, csrf_token, locale, user_agent, ip, created_at, last_seen_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
-        )
-        .bind(new.sid)
-        .bind(new.handle_hash)
-        .bind(new.csrf_token)
-        .bind(new.locale)
-        .bind(new.user_agent)
-        .bind(new.ip)
-        .bind(now)
-        .bind(new.expires_at)
-        .execute(self.autocommit())
-        .await?;
+        insert_session(new, now).execute(self.autocommit()).await?;
         Ok(())
     }
 
@@ -154,50 +142,6 @@ impl Store {
             .execute(self.autocommit())
             .await?;
         Ok(())
-    }
-
-    /// Binds the session to a customer after an authentication and gives it a
-    /// new cookie handle and CSRF token (so a cookie planted or read before
-    /// the login is worthless after it). A first login restarts the session's
-    /// lifetime; a step-up keeps it. Returns false if the session is gone or
-    /// belongs to someone else.
-    pub async fn authenticate_session(
-        &self,
-        auth: &SessionAuthentication<'_>,
-        now: i64,
-    ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let updated = sqlx::query(
-            "UPDATE sessions SET customer_id = $2, handle_hash = $3, csrf_token = $4, last_seen_at = $5, \
-             created_at = CASE WHEN customer_id IS NULL THEN $5 ELSE created_at END, \
-             expires_at = CASE WHEN customer_id IS NULL THEN $6 ELSE expires_at END \
-             WHERE sid = $1 AND ended_at IS NULL AND (customer_id IS NULL OR customer_id = $2)",
-        )
-        .bind(auth.sid)
-        .bind(auth.customer_id)
-        .bind(auth.new_handle_hash)
-        .bind(auth.new_csrf_token)
-        .bind(now)
-        .bind(auth.expires_at)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() != 1 {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO session_auth_events (id, sid, method, acr, amr, purpose, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(auth.sid)
-        .bind(auth.event.method.as_str())
-        .bind(auth.event.acr.as_str())
-        .bind(serde_json::to_string(&auth.event.amr).map_err(anyhow::Error::from)?)
-        .bind(auth.event.purpose.as_str())
-        .bind(auth.event.at)
-        .execute(&mut *tx)
-        .await?;
-        self.commit(tx).await?;
-        Ok(true)
     }
 
     /// Every authentication event of a session, oldest first.
@@ -276,15 +220,66 @@ impl Store {
         customer_id: Option<&str>,
         now: i64,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE sessions SET ended_at = $3 WHERE sid = $1 AND ended_at IS NULL AND ($2 IS NULL OR customer_id = $2)",
-        )
-        .bind(sid)
-        .bind(customer_id)
-        .bind(now)
-        .execute(self.autocommit())
-        .await?;
+        let done = end_session(sid, customer_id, now)
+            .execute(self.autocommit())
+            .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+impl Unit {
+    /// [`Store::insert_session`] inside the unit.
+    pub async fn insert_session(&mut self, new: &NewSession<'_>, now: i64) -> Result<()> {
+        insert_session(new, now).execute(self.conn()).await?;
+        Ok(())
+    }
+
+    /// [`Store::end_session`] inside the unit.
+    pub async fn end_session(&mut self, sid: &str, now: i64) -> Result<bool> {
+        let done = end_session(sid, None, now).execute(self.conn()).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Binds the session to a customer after an authentication and gives it a
+    /// new cookie handle and CSRF token (so a cookie planted or read before
+    /// the login is worthless after it). A first login restarts the session's
+    /// lifetime; a step-up keeps it. Returns false if the session is gone or
+    /// belongs to someone else.
+    pub async fn authenticate_session(
+        &mut self,
+        auth: &SessionAuthentication<'_>,
+        now: i64,
+    ) -> Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE sessions SET customer_id = $2, handle_hash = $3, csrf_token = $4, last_seen_at = $5, \
+             created_at = CASE WHEN customer_id IS NULL THEN $5 ELSE created_at END, \
+             expires_at = CASE WHEN customer_id IS NULL THEN $6 ELSE expires_at END \
+             WHERE sid = $1 AND ended_at IS NULL AND (customer_id IS NULL OR customer_id = $2)",
+        )
+        .bind(auth.sid)
+        .bind(auth.customer_id)
+        .bind(auth.new_handle_hash)
+        .bind(auth.new_csrf_token)
+        .bind(now)
+        .bind(auth.expires_at)
+        .execute(self.conn())
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO session_auth_events (id, sid, method, acr, amr, purpose, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(auth.sid)
+        .bind(auth.event.method.as_str())
+        .bind(auth.event.acr.as_str())
+        .bind(serde_json::to_string(&auth.event.amr).map_err(anyhow::Error::from)?)
+        .bind(auth.event.purpose.as_str())
+        .bind(auth.event.at)
+        .execute(self.conn())
+        .await?;
+        Ok(true)
     }
 }
 
@@ -344,4 +339,30 @@ pub struct SessionAuthentication<'a> {
     pub expires_at: i64,
     /// What happened.
     pub event: &'a crate::authn::AuthEvent,
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+fn insert_session<'q>(new: &NewSession<'q>, now: i64) -> Query<'q> {
+    sqlx::query(
+        "INSERT INTO sessions (sid, handle_hash, csrf_token, locale, user_agent, ip, created_at, last_seen_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+    )
+    .bind(new.sid)
+    .bind(new.handle_hash)
+    .bind(new.csrf_token)
+    .bind(new.locale)
+    .bind(new.user_agent)
+    .bind(new.ip)
+    .bind(now)
+    .bind(new.expires_at)
+}
+
+fn end_session<'q>(sid: &'q str, customer_id: Option<&'q str>, now: i64) -> Query<'q> {
+    sqlx::query(
+        "UPDATE sessions SET ended_at = $3 WHERE sid = $1 AND ended_at IS NULL AND ($2 IS NULL OR customer_id = $2)",
+    )
+    .bind(sid)
+    .bind(customer_id)
+    .bind(now)
 }

@@ -9,6 +9,7 @@ use sqlx::Row as _;
 
 use super::Store;
 use super::sessions::{StepUpSpend, spend_step_up};
+use super::unit::Unit;
 use crate::error::Result;
 
 /// What checking a TOTP code needs to know about an enrolled customer.
@@ -126,13 +127,9 @@ impl Store {
 
     /// The enrolled seed with its replay and failure state; `None` when not enrolled.
     pub async fn totp_state(&self, customer_id: &str) -> Result<Option<TotpState>> {
-        let row = sqlx::query(
-            "SELECT totp_secret, totp_last_step, totp_failures FROM customers \
-             WHERE id = $1 AND totp_secret IS NOT NULL",
-        )
-        .bind(customer_id)
-        .fetch_optional(self.pool())
-        .await?;
+        let row = select_totp_state(customer_id)
+            .fetch_optional(self.pool())
+            .await?;
         row.as_ref().map(totp_state_row).transpose()
     }
 
@@ -149,17 +146,10 @@ impl Store {
         max: i64,
         now: i64,
     ) -> Result<Option<TotpState>> {
-        let row = sqlx::query(
-            "UPDATE customers SET totp_failures = totp_failures + 1, updated_at = $2 \
-             WHERE id = $1 AND totp_secret IS NOT NULL AND totp_failures < $3 \
-             RETURNING totp_secret, totp_last_step, totp_failures",
-        )
-        .bind(customer_id)
-        .bind(now)
-        .bind(max)
-        .fetch_optional(self.autocommit())
-        .await?;
-        row.as_ref().map(totp_state_row).transpose()
+        let mut unit = self.unit().await?;
+        let done = unit.claim_totp_try(customer_id, max, now).await?;
+        unit.commit().await?;
+        Ok(done)
     }
 
     /// Records `step` as used and undoes the try claimed for it, atomically;
@@ -176,6 +166,38 @@ impl Store {
         claimed: i64,
         now: i64,
     ) -> Result<bool> {
+        let mut unit = self.unit().await?;
+        let done = unit
+            .accept_totp_step(customer_id, step, claimed, now)
+            .await?;
+        unit.commit().await?;
+        Ok(done)
+    }
+}
+
+impl Unit {
+    /// [`Store::totp_state`] read inside the unit.
+    pub async fn totp_state(&mut self, customer_id: &str) -> Result<Option<TotpState>> {
+        let row = select_totp_state(customer_id)
+            .fetch_optional(self.conn())
+            .await?;
+        row.as_ref().map(totp_state_row).transpose()
+    }
+
+    /// Records `step` as used and undoes the try claimed for it, atomically;
+    /// false when the step is not after the last accepted one (a replay).
+    ///
+    /// Being one `UPDATE` with the condition in its `WHERE`, two nodes racing
+    /// with the same code change the row once: one wins. The failure count
+    /// goes back to the tries claimed after this one (`claimed` is this try's
+    /// count), as if this code had come first.
+    pub async fn accept_totp_step(
+        &mut self,
+        customer_id: &str,
+        step: i64,
+        claimed: i64,
+        now: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE customers SET totp_last_step = $2, \
                totp_failures = CASE WHEN totp_failures > $4 THEN totp_failures - $4 ELSE 0 END, \
@@ -187,8 +209,44 @@ impl Store {
         .bind(step)
         .bind(now)
         .bind(claimed)
-        .execute(self.autocommit())
+        .execute(self.conn())
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    /// Claims one try of the factor before a code is checked, counting it as
+    /// wrong until [`Store::accept_totp_step`] says otherwise; `None` when the
+    /// factor is locked (`max` wrong codes in a row) or not enrolled.
+    ///
+    /// One conditional `UPDATE`: N codes at once get at most `max` tries
+    /// between them, on one node or many. The returned state's `failures`
+    /// includes this try.
+    pub async fn claim_totp_try(
+        &mut self,
+        customer_id: &str,
+        max: i64,
+        now: i64,
+    ) -> Result<Option<TotpState>> {
+        let row = sqlx::query(
+            "UPDATE customers SET totp_failures = totp_failures + 1, updated_at = $2 \
+             WHERE id = $1 AND totp_secret IS NOT NULL AND totp_failures < $3 \
+             RETURNING totp_secret, totp_last_step, totp_failures",
+        )
+        .bind(customer_id)
+        .bind(now)
+        .bind(max)
+        .fetch_optional(self.conn())
+        .await?;
+        row.as_ref().map(totp_state_row).transpose()
+    }
+}
+
+fn select_totp_state(
+    customer_id: &str,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(
+        "SELECT totp_secret, totp_last_step, totp_failures FROM customers \
+         WHERE id = $1 AND totp_secret IS NOT NULL",
+    )
+    .bind(customer_id)
 }

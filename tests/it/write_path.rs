@@ -121,3 +121,33 @@ both_backends! {
         assert_eq!((issued, reused), (2, 2), "{kinds:?}");
     }
 }
+
+both_backends! {
+    async fn the_password_step_commits_its_claims_then_its_verdict(backend) {
+        // docs/write-path.md: the claims must be committed before the hash they
+        // guard; the verdict (audit, or settled counters and the new attempt) after.
+        let app = TestApp::spawn(backend).await;
+        app.create_customer("C0001234", PASSWORD, &[EMAIL]).await;
+        let store = &app.state.store;
+        app.page("/login").await;
+        let before = store.write_commits();
+        let wrong = app
+            .post("/login", &[("customer_code", "C0001234"), ("password", "wrong horse"), ("return_to", "/account")])
+            .await;
+        assert_eq!(wrong.status, 200, "the form again");
+        assert_eq!(store.write_commits() - before, 2, "wrong password: claims, then the audit event");
+
+        let before = store.write_commits();
+        let right = app
+            .post("/login", &[("customer_code", "C0001234"), ("password", PASSWORD), ("return_to", "/account")])
+            .await;
+        assert_eq!(right.location.as_deref(), Some("/login/email"), "{}", right.html);
+        assert_eq!(store.write_commits() - before, 2, "right password: claims, then the attempt");
+
+        let otp = app.send_email_code(0, EMAIL).await;
+        let before = store.write_commits();
+        let done = app.post("/login/code", &[("code", &otp)]).await;
+        assert_eq!(done.location.as_deref(), Some("/account"), "{}", done.html);
+        assert_eq!(store.write_commits() - before, 1, "email code: the try, the code, the session and the audit event");
+    }
+}

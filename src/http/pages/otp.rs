@@ -11,8 +11,9 @@ use serde::Deserialize;
 
 use super::{Messages, message, redirect, render};
 use crate::authn::email_code::{self, CodeOutcome, SendOutcome};
-use crate::authn::totp_login::{self, TotpOutcome};
-use crate::authn::{Method, session};
+use crate::authn::second_factor::{self, Checked};
+use crate::authn::session::Pending;
+use crate::authn::totp_login::TotpOutcome;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm};
 use crate::model::Customer;
@@ -184,13 +185,13 @@ pub async fn check_code(
     CsrfForm { browser, form }: CsrfForm<CodeForm>,
 ) -> Result<Response, PageError> {
     let (attempt, customer) = flow_or_return!(&state, &browser);
-    let error = match email_code::verify(&state, &attempt, &form.code).await? {
-        CodeOutcome::Accepted => {
-            return finish(&state, &browser, &attempt, &customer, Method::PasswordEmail).await;
-        }
-        CodeOutcome::Wrong => "code.wrong",
-        CodeOutcome::Dead => "code.dead",
-        CodeOutcome::Expired => "code.expired",
+    let pending = pending(&browser, &attempt, &customer);
+    let error = match second_factor::check_email_code(&state, pending, &form.code).await? {
+        Checked::Refused(CodeOutcome::Wrong) => "code.wrong",
+        Checked::Refused(CodeOutcome::Dead) => "code.dead",
+        // An accepted code is never refused; the safe page if it were.
+        Checked::Refused(CodeOutcome::Expired | CodeOutcome::Accepted) => "code.expired",
+        done => return answer(&state, &browser, done),
     };
     code_page(
         &state,
@@ -249,40 +250,44 @@ pub(super) async fn check_totp_and_answer(
     customer: &Customer,
     code: &str,
 ) -> Result<Response, PageError> {
-    let error = match totp_login::verify(state, customer, code).await? {
-        TotpOutcome::Accepted => {
-            return finish(state, browser, attempt, customer, Method::PasswordTotp).await;
-        }
-        TotpOutcome::NotEnrolled => return Ok(redirect(browser, "/login/email")),
-        TotpOutcome::Wrong => "totp.wrong",
-        TotpOutcome::Locked => "totp.locked",
+    let pending = pending(browser, attempt, customer);
+    let error = match second_factor::check_totp(state, pending, code).await? {
+        Checked::Refused(TotpOutcome::NotEnrolled) => return Ok(redirect(browser, "/login/email")),
+        // An accepted code is never refused; the safe answer if it were.
+        Checked::Refused(TotpOutcome::Wrong | TotpOutcome::Accepted) => "totp.wrong",
+        Checked::Refused(TotpOutcome::Locked) => "totp.locked",
+        done => return answer(state, browser, done),
     };
     totp_page(state, browser, attempt, Messages::error(error))
 }
 
-async fn finish(
-    state: &AppState,
-    browser: &Browser,
-    attempt: &AttemptRow,
-    customer: &Customer,
-    method: Method,
-) -> Result<Response, PageError> {
-    match session::complete(
-        state,
-        &browser.session,
+fn pending<'a>(
+    browser: &'a Browser,
+    attempt: &'a AttemptRow,
+    customer: &'a Customer,
+) -> Pending<'a> {
+    Pending {
+        session: &browser.session,
         attempt,
         customer,
-        method,
-        &browser.ip,
-        browser.lang,
-    )
-    .await?
-    {
-        Some(done) => Ok(super::with_cookie(
+        ip: &browser.ip,
+        lang: browser.lang,
+    }
+}
+
+/// Where a right code leads: on with the new cookie, or the expired-flow
+/// page when a concurrent request completed the attempt first.
+fn answer<O>(
+    state: &AppState,
+    browser: &Browser,
+    checked: Checked<O>,
+) -> Result<Response, PageError> {
+    match checked {
+        Checked::Completed(done) => Ok(super::with_cookie(
             axum::response::Redirect::to(&done.return_to).into_response(),
             Some(&done.handle),
         )),
-        None => Ok(message(
+        Checked::Raced | Checked::Refused(_) => Ok(message(
             state,
             browser,
             StatusCode::CONFLICT,

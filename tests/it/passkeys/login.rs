@@ -226,3 +226,49 @@ both_backends! {
         assert_eq!(anonymous.page("/stepup/passkey").await.status, 303, "logged-in customers only");
     }
 }
+
+both_backends! {
+    async fn a_passkey_login_finish_and_a_step_up_finish_each_commit_once(backend) {
+        // docs/write-path.md: ceremony, counter, session, event and audit in one unit.
+        let (app, _) = app_with_customer(backend, &[]).await;
+        let mut auth = device(&app);
+        registered(&app, &mut auth).await;
+        let store = &app.state.store;
+        let web = Web::other(&app);
+        web.page("/login").await;
+        let start = web.json("/passkey/login/start", &json!({ "conditional": false })).await;
+        let credential = auth.get(&start.body["options"]["publicKey"]).unwrap();
+        let before = store.write_commits();
+        let done = web
+            .json("/passkey/login/finish", &json!({ "ceremony": start.body["ceremony"], "credential": credential, "return_to": "/account" }))
+            .await;
+        assert_eq!(done.status, 200, "{:?}", done.body);
+        assert_eq!(store.write_commits() - before, 1, "login finish");
+
+        let start = web.json("/passkey/stepup/start", &json!({})).await;
+        let credential = auth.get(&start.body["options"]["publicKey"]).unwrap();
+        let before = store.write_commits();
+        let done = web
+            .json("/passkey/stepup/finish", &json!({ "ceremony": start.body["ceremony"], "credential": credential, "return_to": "/account" }))
+            .await;
+        assert_eq!(done.status, 200, "{:?}", done.body);
+        assert_eq!(store.write_commits() - before, 1, "step-up finish");
+
+        // A refusal spends the ceremony and audits in one commit too.
+        let other = Web::other(&app);
+        other.page("/login").await;
+        let start = other.json("/passkey/login/start", &json!({ "conditional": false })).await;
+        auth.uv = false;
+        let credential = auth.get(&start.body["options"]["publicKey"]).unwrap();
+        let before = store.write_commits();
+        let refused = other
+            .json("/passkey/login/finish", &json!({ "ceremony": start.body["ceremony"], "credential": credential, "return_to": "/account" }))
+            .await;
+        assert_eq!(refused.status, 401, "{:?}", refused.body);
+        assert_eq!(store.write_commits() - before, 1, "refusal");
+        let replay = other
+            .json("/passkey/login/finish", &json!({ "ceremony": start.body["ceremony"], "credential": credential, "return_to": "/account" }))
+            .await;
+        assert_ne!(replay.status, 200, "the ceremony was spent by the refusal");
+    }
+}
