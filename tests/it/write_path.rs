@@ -6,6 +6,11 @@ use crate::both_backends;
 use crate::helpers::rp::Rp;
 use crate::helpers::{Backend, TestApp};
 
+both_backends!(
+    concurrent_refreshes_of_one_token_leave_exactly_one_live_successor,
+    each_token_request_commits_exactly_one_write_transaction
+);
+
 const PASSWORD: &str = "correct horse battery";
 const EMAIL: &str = "taro@example.jp";
 const WEB_CALLBACK: &str = "http://localhost:9/callback";
@@ -45,79 +50,96 @@ async fn live_refresh_tokens(app: &TestApp, token: &str) -> i64 {
     n
 }
 
-both_backends! {
-    async fn concurrent_refreshes_of_one_token_leave_exactly_one_live_successor(backend) {
-        let app = std::sync::Arc::new(logged_in(backend).await);
-        let rp = app.register_client("web", WEB_CALLBACK, &[]);
-        let first = app.code_flow(&rp, &[]).await;
-        let token = first.json["refresh_token"].as_str().unwrap().to_owned();
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..RACERS {
-            let (app, rp, token) = (app.clone(), rp.clone(), token.clone());
-            set.spawn(async move { refresh(&app, &rp, &token).await });
-        }
-        let mut successors = Vec::new();
-        while let Some(joined) = set.join_next().await {
-            let (status, json) = joined.unwrap();
-            // As if one after the other: the first spends the token, each
-            // later one is a retry within the grace (RFC 9700 §4.14.2).
-            assert_eq!(status, 200, "{json}");
-            successors.push(json["refresh_token"].as_str().unwrap().to_owned());
-        }
-        assert_eq!(live_refresh_tokens(&app, &token).await, 1, "one live successor");
-        // The retired ones are simply invalid (no reuse, nothing revoked).
-        let mut working = 0;
-        for successor in &successors {
-            if refresh(&app, &rp, successor).await.0 == 200 {
-                working += 1;
-            }
-        }
-        assert_eq!(working, 1, "exactly one answer's refresh token works");
+async fn concurrent_refreshes_of_one_token_leave_exactly_one_live_successor(backend: Backend) {
+    let app = std::sync::Arc::new(logged_in(backend).await);
+    let rp = app.register_client("web", WEB_CALLBACK, &[]);
+    let first = app.code_flow(&rp, &[]).await;
+    let token = first.json["refresh_token"].as_str().unwrap().to_owned();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..RACERS {
+        let (app, rp, token) = (app.clone(), rp.clone(), token.clone());
+        set.spawn(async move { refresh(&app, &rp, &token).await });
     }
+    let mut successors = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let (status, json) = joined.unwrap();
+        // As if one after the other: the first spends the token, each
+        // later one is a retry within the grace (RFC 9700 §4.14.2).
+        assert_eq!(status, 200, "{json}");
+        successors.push(json["refresh_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        live_refresh_tokens(&app, &token).await,
+        1,
+        "one live successor"
+    );
+    // The retired ones are simply invalid (no reuse, nothing revoked).
+    let mut working = 0;
+    for successor in &successors {
+        if refresh(&app, &rp, successor).await.0 == 200 {
+            working += 1;
+        }
+    }
+    assert_eq!(working, 1, "exactly one answer's refresh token works");
 }
 
-both_backends! {
-    async fn each_token_request_commits_exactly_one_write_transaction(backend) {
-        let app = logged_in(backend).await;
-        let rp = app.register_client("web", WEB_CALLBACK, &[]);
-        let store = &app.state.store;
-        let (verifier, challenge) = crate::helpers::rp::pkce_pair();
-        let page = app
-            .authorize(&rp, &[("code_challenge", &challenge), ("code_challenge_method", "S256")])
-            .await;
-        let code = crate::helpers::rp::location_param(&page, "code").unwrap();
+async fn each_token_request_commits_exactly_one_write_transaction(backend: Backend) {
+    let app = logged_in(backend).await;
+    let rp = app.register_client("web", WEB_CALLBACK, &[]);
+    let store = &app.state.store;
+    let (verifier, challenge) = crate::helpers::rp::pkce_pair();
+    let page = app
+        .authorize(
+            &rp,
+            &[
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    let code = crate::helpers::rp::location_param(&page, "code").unwrap();
 
-        let before = store.write_commits();
-        let exchanged = app.exchange(&rp, &code, Some(&verifier)).await;
-        assert_eq!(exchanged.status, 200, "{}", exchanged.json);
-        assert_eq!(store.write_commits() - before, 1, "code redemption");
+    let before = store.write_commits();
+    let exchanged = app.exchange(&rp, &code, Some(&verifier)).await;
+    assert_eq!(exchanged.status, 200, "{}", exchanged.json);
+    assert_eq!(store.write_commits() - before, 1, "code redemption");
 
-        let token = exchanged.json["refresh_token"].as_str().unwrap().to_owned();
-        let before = store.write_commits();
-        let (status, rotated) = refresh(&app, &rp, &token).await;
-        assert_eq!(status, 200, "{rotated}");
-        assert_eq!(store.write_commits() - before, 1, "refresh rotation");
+    let token = exchanged.json["refresh_token"].as_str().unwrap().to_owned();
+    let before = store.write_commits();
+    let (status, rotated) = refresh(&app, &rp, &token).await;
+    assert_eq!(status, 200, "{rotated}");
+    assert_eq!(store.write_commits() - before, 1, "refresh rotation");
 
-        app.clock.advance(60);
-        let before = store.write_commits();
-        let (status, _) = refresh(&app, &rp, &token).await;
-        assert_eq!(status, 400);
-        assert_eq!(store.write_commits() - before, 1, "reuse: revocation and its audit event");
+    app.clock.advance(60);
+    let before = store.write_commits();
+    let (status, _) = refresh(&app, &rp, &token).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        store.write_commits() - before,
+        1,
+        "reuse: revocation and its audit event"
+    );
 
-        let before = store.write_commits();
-        let replay = app.exchange(&rp, &code, Some(&verifier)).await;
-        assert_eq!(replay.status, 400);
-        assert_eq!(store.write_commits() - before, 1, "code replay: revocation and its audit event");
+    let before = store.write_commits();
+    let replay = app.exchange(&rp, &code, Some(&verifier)).await;
+    assert_eq!(replay.status, 400);
+    assert_eq!(
+        store.write_commits() - before,
+        1,
+        "code replay: revocation and its audit event"
+    );
 
-        let kinds: Vec<String> = store
-            .list_audit_events(None, 20)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| e.kind)
-            .collect();
-        let issued = kinds.iter().filter(|k| *k == "tokens.issued").count();
-        let reused = kinds.iter().filter(|k| *k == "token.reuse_detected").count();
-        assert_eq!((issued, reused), (2, 2), "{kinds:?}");
-    }
+    let kinds: Vec<String> = store
+        .list_audit_events(None, 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    let issued = kinds.iter().filter(|k| *k == "tokens.issued").count();
+    let reused = kinds
+        .iter()
+        .filter(|k| *k == "token.reuse_detected")
+        .count();
+    assert_eq!((issued, reused), (2, 2), "{kinds:?}");
 }

@@ -23,10 +23,41 @@ use tokio::sync::oneshot;
 
 pub use database::{Backend, TestDatabase};
 
-/// Runs an async test body once per backend: `both_backends! { async fn name(backend) { ... } }`
-/// becomes a module `name` with tests `sqlite` and `postgres`.
+/// Runs each named test once per backend.
+///
+/// Write the test as a plain `async fn` taking the [`Backend`], then list it:
+///
+/// ```ignore
+/// async fn a_spent_code_is_refused(backend: Backend) {
+///     let app = TestApp::spawn(backend).await;
+///     // ...
+/// }
+///
+/// both_backends!(a_spent_code_is_refused, another_test);
+/// ```
+///
+/// Each name becomes a module holding the tests `sqlite` and `postgres`, so a
+/// test's path is `<file>::<name>::sqlite` (docs and CI filters rely on it).
+/// The functions stay outside the macro so that rustfmt formats them; one that
+/// is not listed never runs, and the `dead_code` lint says so.
 #[macro_export]
 macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            }
+        )+
+    };
+    // The old form, kept only until every file is converted.
     ($(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
