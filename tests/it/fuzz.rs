@@ -16,6 +16,8 @@ use crate::helpers::browser::{attribute_after, six_digits};
 use crate::helpers::smtp::SmtpServer;
 use crate::helpers::{Backend, TestDatabase};
 
+both_backends!(ten_thousand_seeded_random_requests_get_no_5xx_no_panic_and_bounded_memory);
+
 pub(crate) const PASSWORD: &str = "correct horse battery";
 pub(crate) const EMAIL: &str = "taro@example.jp";
 const DEFAULT_SEED: u64 = 0x6b61_6769_2d66_757a;
@@ -322,7 +324,8 @@ impl Server {
         let migrate = crate::helpers::run_cli(&env, &["migrate"], None);
         assert!(migrate.success, "{migrate:?}");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kagi"));
-        // A file, not a pipe: nobody reads a pipe while the fuzzer runs, and a full one would stall the server.
+        // A file, not a pipe: nobody reads a pipe while the fuzzer runs, and a
+        // full one would stall the server.
         let log = std::fs::File::create(dir.join("server.log")).unwrap();
         cmd.arg("serve")
             .env_clear()
@@ -581,8 +584,8 @@ async fn fuzz(backend: Backend) {
     assert!(!log.contains("panicked"), "the server panicked:\n{log}");
 }
 
-both_backends! {
-    async fn ten_thousand_seeded_random_requests_get_no_5xx_no_panic_and_bounded_memory(backend) {
-        fuzz(backend).await;
-    }
+async fn ten_thousand_seeded_random_requests_get_no_5xx_no_panic_and_bounded_memory(
+    backend: Backend,
+) {
+    fuzz(backend).await;
 }

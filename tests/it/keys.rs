@@ -35,7 +35,8 @@ async fn a_rotated_key_is_published_first_and_signs_only_after_the_lead(backend:
         "{listed}"
     );
 
-    app.state.keys.reload().await.unwrap(); // what the node's reload task does every key_reload_secs
+    // What the node's reload task does every key_reload_secs.
+    app.state.keys.reload().await.unwrap();
     let published = kids(&app.get("/jwks").await.text().await.unwrap());
     assert_eq!(published.len(), 8, "next keys are published at once");
     assert!(before.iter().all(|k| published.contains(k)));

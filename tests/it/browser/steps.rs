@@ -66,7 +66,8 @@ pub async fn log_in_with_password(browser: &Browser, app: &TestApp, code: &str, 
 }
 
 /// From a logged-in browser, registers a passkey on the authenticator the
-/// tab holds (passkey registration steps 2 to 6 of `docs/product.md`): `#passkey-register`, the step-up by the
+/// tab holds (passkey registration steps 2 to 6 of `docs/product.md`):
+/// `#passkey-register`, the step-up by the
 /// code sent to address number `index`, `#passkey-register-confirm`, and
 /// back on the account page with the notice.
 pub async fn register_passkey(browser: &Browser, app: &TestApp, index: usize, address: &str) {

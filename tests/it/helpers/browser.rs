@@ -114,7 +114,8 @@ impl TestApp {
         Page::from(response).await
     }
 
-    /// POST a form with this session's current CSRF token (read from the logout page, which any session can see).
+    /// POST a form with this session's current CSRF token (read from the
+    /// logout page, which any session can see).
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
         let csrf = self.page("/logout").await.csrf();
         let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];

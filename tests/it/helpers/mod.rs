@@ -1,7 +1,8 @@
 //! The test harness: [`TestApp`] spawns Kagi on `127.0.0.1:0` against a fresh
 //! database, with a manual clock and a cookie-keeping HTTP client.
 
-#![allow(dead_code, reason = "each test uses a different part of the harness")] // expect() would fail once every part is used
+// expect() would fail once every part is used.
+#![allow(dead_code, reason = "each test uses a different part of the harness")]
 
 pub mod authenticator;
 pub mod browser;
@@ -39,7 +40,9 @@ pub use database::{Backend, TestDatabase};
 /// Each name becomes a module holding the tests `sqlite` and `postgres`, so a
 /// test's path is `<file>::<name>::sqlite` (docs and CI filters rely on it).
 /// The functions stay outside the macro so that rustfmt formats them; one that
-/// is not listed never runs, and the `dead_code` lint says so.
+/// is not listed never runs, and the `dead_code` lint says so. (A test in the
+/// old form, `both_backends! { async fn name(backend) { ... } }`, converts by
+/// moving the fn out, typing `backend: Backend` and listing `name`.)
 #[macro_export]
 macro_rules! both_backends {
     ($($name:ident),+ $(,)?) => {
@@ -56,25 +59,6 @@ macro_rules! both_backends {
                 }
             }
         )+
-    };
-    // The old form, kept only until every file is converted.
-    ($(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            $(#[$meta])*
-            async fn body($backend: $crate::helpers::Backend) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                body($crate::helpers::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                body($crate::helpers::Backend::Postgres).await
-            }
-        }
     };
 }
 

@@ -290,7 +290,11 @@ impl<'a> Web<'a> {
             .expect("the authenticator has a credential");
         self.json(
             "/passkey/login/finish",
-            &json!({ "ceremony": start.body["ceremony"], "credential": credential, "return_to": "/account" }),
+            &json!({
+                "ceremony": start.body["ceremony"],
+                "credential": credential,
+                "return_to": "/account",
+            }),
         )
         .await
     }
@@ -304,7 +308,11 @@ impl<'a> Web<'a> {
             .expect("the authenticator has a credential");
         self.json(
             "/passkey/stepup/finish",
-            &json!({ "ceremony": start.body["ceremony"], "credential": credential, "return_to": return_to }),
+            &json!({
+                "ceremony": start.body["ceremony"],
+                "credential": credential,
+                "return_to": return_to,
+            }),
         )
         .await
     }
