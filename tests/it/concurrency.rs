@@ -7,6 +7,7 @@ use kagi::templates::Lang;
 
 use crate::both_backends;
 use crate::helpers::browser::Page;
+use crate::helpers::customer::{EMAIL, PASSWORD, WORK_EMAIL};
 use crate::helpers::{Backend, TestApp};
 
 both_backends!(
@@ -19,10 +20,6 @@ both_backends!(
     one_authenticator_code_sent_ten_times_at_once_logs_in_once
 );
 
-const PASSWORD: &str = "correct horse battery";
-const EMAIL: &str = "taro@example.jp";
-const WORK_EMAIL: &str = "taro.work@example.com";
-
 /// Two nodes on one database; the first one holds the customer.
 async fn two_nodes(backend: Backend) -> (TestApp, TestApp) {
     // Room for a burst of 200 on a loaded test machine: the point is what
@@ -33,9 +30,7 @@ async fn two_nodes(backend: Backend) -> (TestApp, TestApp) {
         ("KAGI_DATABASE_ACQUIRE_TIMEOUT_SECS", "60"),
     ];
     let first = TestApp::spawn_with(backend, &pool).await;
-    first
-        .create_customer("C0001234", PASSWORD, &[EMAIL, WORK_EMAIL])
-        .await;
+    first.customer().emails(&[EMAIL, WORK_EMAIL]).create().await;
     // Both nodes mail through the first node's SMTP listener, so every mail is counted.
     let smtp = first.smtp.url();
     let second = TestApp::spawn_on(
@@ -83,18 +78,7 @@ async fn burst(
 /// given: the login waits for the app's code, which is returned.
 async fn waiting_for_the_app(backend: Backend) -> (TestApp, TestApp, String) {
     let (a, b) = two_nodes(backend).await;
-    let enrolled = a.cli(
-        &[
-            "--json",
-            "user",
-            "totp-enroll",
-            "--customer-code",
-            "C0001234",
-        ],
-        None,
-    );
-    let uri = enrolled.json()["otpauth_uri"].as_str().unwrap().to_owned();
-    let secret = crate::login::totp_secret(&uri);
+    let secret = a.enroll_totp("C0001234");
     a.submit_password("C0001234", PASSWORD).await;
     let right = kagi::authn::totp::code_at(&secret, a.clock.now());
     (a, b, right)

@@ -13,13 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::both_backends;
 use crate::helpers::browser::{attribute_after, six_digits};
+use crate::helpers::customer::{EMAIL, PASSWORD};
 use crate::helpers::smtp::SmtpServer;
 use crate::helpers::{Backend, TestDatabase};
 
 both_backends!(ten_thousand_seeded_random_requests_get_no_5xx_no_panic_and_bounded_memory);
 
-pub(crate) const PASSWORD: &str = "correct horse battery";
-pub(crate) const EMAIL: &str = "taro@example.jp";
 const DEFAULT_SEED: u64 = 0x6b61_6769_2d66_757a;
 const DEFAULT_REQUESTS: usize = 10_000;
 const WORKERS: usize = 8;

@@ -3,6 +3,7 @@
 //! and a refresh asking for less than was granted (RFC 6749 §6).
 
 use crate::both_backends;
+use crate::helpers::customer::{EMAIL, logged_in};
 use crate::helpers::rp::{Rp, jwt_claims, location_param, pkce_pair};
 use crate::helpers::{Backend, TestApp};
 
@@ -12,18 +13,8 @@ both_backends!(
     a_refresh_with_a_narrower_scope_gets_exactly_that_scope_and_the_refresh_token_keeps_the_original
 );
 
-const PASSWORD: &str = "correct horse battery";
-const EMAIL: &str = "taro@example.jp";
 const NATIVE_CALLBACK: &str = "http://127.0.0.1/callback";
 const WEB_CALLBACK: &str = "http://localhost:9/callback";
-
-async fn logged_in(backend: Backend) -> TestApp {
-    let app = TestApp::spawn(backend).await;
-    app.create_customer("C0001234", PASSWORD, &[EMAIL]).await;
-    app.log_in_with_email_code("C0001234", PASSWORD, EMAIL)
-        .await;
-    app
-}
 
 /// A fresh code for `rp` with an S256 challenge: (code, verifier).
 async fn code_for(app: &TestApp, rp: &Rp, scope: &str) -> (String, String) {
@@ -53,7 +44,7 @@ async fn alive(app: &TestApp, tokens: &serde_json::Value) -> bool {
 async fn a_code_presented_by_another_client_or_without_its_bindings_is_refused_and_left_for_its_client(
     backend: Backend,
 ) {
-    let app = logged_in(backend).await;
+    let (app, _) = logged_in(backend).await;
     // A public client authenticates by client_id alone: anyone who sees its
     // code can present it as that client.
     let native = app.register_client("app", NATIVE_CALLBACK, &["--public"]);
@@ -137,7 +128,7 @@ async fn a_code_presented_by_another_client_or_without_its_bindings_is_refused_a
 }
 
 async fn twenty_concurrent_redemptions_of_one_code_succeed_exactly_once(backend: Backend) {
-    let app = std::sync::Arc::new(logged_in(backend).await);
+    let app = std::sync::Arc::new(logged_in(backend).await.0);
     let rp = app.register_client("web", WEB_CALLBACK, &[]);
     let (code, verifier) = code_for(&app, &rp, "openid").await;
     let mut set = tokio::task::JoinSet::new();
@@ -174,7 +165,7 @@ async fn twenty_concurrent_redemptions_of_one_code_succeed_exactly_once(backend:
 async fn a_refresh_with_a_narrower_scope_gets_exactly_that_scope_and_the_refresh_token_keeps_the_original(
     backend: Backend,
 ) {
-    let app = logged_in(backend).await;
+    let (app, _) = logged_in(backend).await;
     let rp = app.register_client("web", WEB_CALLBACK, &[]);
     let (code, verifier) = code_for(&app, &rp, "openid email").await;
     let first = app.exchange(&rp, &code, Some(&verifier)).await.json;

@@ -5,6 +5,7 @@ use kagi::templates::Lang;
 
 use crate::both_backends;
 use crate::helpers::browser::{Page, six_digits};
+use crate::helpers::customer::{EMAIL, PASSWORD, WORK_EMAIL, app_with_customer, base32_decode};
 use crate::helpers::{Backend, TestApp};
 
 both_backends!(
@@ -33,20 +34,8 @@ both_backends!(
     a_broken_database_gives_an_error_page_not_a_crash
 );
 
-const PASSWORD: &str = "correct horse battery";
-const EMAIL: &str = "taro@example.jp";
-const WORK_EMAIL: &str = "taro.work@example.com";
-
-async fn app_with_customer(backend: crate::helpers::Backend) -> (TestApp, String) {
-    let app = TestApp::spawn(backend).await;
-    let sub = app
-        .create_customer("C0001234", PASSWORD, &[EMAIL, WORK_EMAIL])
-        .await;
-    (app, sub)
-}
-
 async fn password_and_email_code_log_in_with_a_rotated_session_and_mfa_assurance(backend: Backend) {
-    let (app, sub) = app_with_customer(backend).await;
+    let (app, sub) = app_with_customer(backend, &[]).await;
     let login = app.page("/login").await;
     assert_eq!(login.status, 200);
     assert!(
@@ -166,8 +155,7 @@ async fn sqlx_scalar(app: &TestApp, sql: &'static str, bind: &str) -> String {
 
 async fn a_login_notification_is_mailed_when_configured_and_has_no_link(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("KAGI_LOGIN_NOTIFICATION", "true")]).await;
-    app.create_customer("C0001234", PASSWORD, &[EMAIL, WORK_EMAIL])
-        .await;
+    app.customer().emails(&[EMAIL, WORK_EMAIL]).create().await;
     app.log_in_with_email_code("C0001234", PASSWORD, EMAIL)
         .await;
     // EMAIL got the code first; both addresses then get the notice.
@@ -175,9 +163,7 @@ async fn a_login_notification_is_mailed_when_configured_and_has_no_link(backend:
     assert!(!notice.body.contains("://"), "{}", notice.body);
     assert_eq!(app.smtp.wait_for(EMAIL, 2).await.len(), 2);
     let quiet = TestApp::spawn(backend).await;
-    quiet
-        .create_customer("C0001234", PASSWORD, &[EMAIL, WORK_EMAIL])
-        .await;
+    quiet.customer().emails(&[EMAIL, WORK_EMAIL]).create().await;
     quiet
         .log_in_with_email_code("C0001234", PASSWORD, EMAIL)
         .await;
@@ -193,7 +179,7 @@ async fn a_login_notification_is_mailed_when_configured_and_has_no_link(backend:
 }
 
 async fn an_unknown_customer_code_looks_exactly_like_a_wrong_password(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     let unknown = app.submit_password("NOSUCH99", PASSWORD).await;
     let wrong = app.submit_password("C0001234", "wrong password!").await;
     assert_eq!(unknown.status, wrong.status);
@@ -225,7 +211,7 @@ async fn an_unknown_customer_code_looks_exactly_like_a_wrong_password(backend: B
 }
 
 async fn five_wrong_passwords_lock_the_account_and_mail_every_address(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     for _ in 0..5 {
         let page = app.submit_password("C0001234", "not my password").await;
         assert!(page.shows(&app, Lang::Ja, "login.failed"));
@@ -265,7 +251,7 @@ async fn five_wrong_passwords_lock_the_account_and_mail_every_address(backend: B
 }
 
 async fn a_lock_expires_after_its_period(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     for _ in 0..5 {
         app.submit_password("C0001234", "not my password").await;
     }
@@ -288,7 +274,7 @@ async fn a_lock_expires_after_its_period(backend: Backend) {
 }
 
 async fn many_failures_from_one_address_are_throttled_across_accounts(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     for i in 0..20 {
         let page = app
             .submit_password(&format!("NOBODY{i:02}"), "whatever pw")
@@ -309,7 +295,7 @@ async fn many_failures_from_one_address_are_throttled_across_accounts(backend: B
 }
 
 async fn an_email_code_is_single_use_and_dies_after_five_wrong_tries(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     app.submit_password("C0001234", PASSWORD).await;
     let code = app.send_email_code(0, EMAIL).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -337,7 +323,7 @@ async fn an_email_code_is_single_use_and_dies_after_five_wrong_tries(backend: Ba
 }
 
 async fn an_email_code_expires_after_ten_minutes(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     app.submit_password("C0001234", PASSWORD).await;
     let code = app.send_email_code(0, EMAIL).await;
     app.clock.advance(10 * 60);
@@ -346,7 +332,7 @@ async fn an_email_code_expires_after_ten_minutes(backend: Backend) {
 }
 
 async fn a_resend_replaces_the_old_code_and_resends_are_limited(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     app.submit_password("C0001234", PASSWORD).await;
     let first = app.send_email_code(0, EMAIL).await;
     let second = app.send_email_code(0, EMAIL).await;
@@ -363,7 +349,7 @@ async fn a_resend_replaces_the_old_code_and_resends_are_limited(backend: Backend
 }
 
 async fn a_code_sent_for_one_browser_does_not_work_in_another(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     app.submit_password("C0001234", PASSWORD).await;
     let code = app.send_email_code(0, EMAIL).await;
     let other = TestApp::spawn_on(app.db.clone(), app.dir.clone(), &[]).await;
@@ -375,52 +361,9 @@ async fn a_code_sent_for_one_browser_does_not_work_in_another(backend: Backend) 
     );
 }
 
-pub(crate) fn totp_secret(uri: &str) -> Vec<u8> {
-    let secret = uri
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    base32_decode(secret)
-}
-
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bits = 0u64;
-    let mut count = 0;
-    let mut out = Vec::new();
-    for c in text.bytes().filter(|c| *c != b'=' && *c != b' ') {
-        let v = ALPHABET
-            .iter()
-            .position(|a| *a == c.to_ascii_uppercase())
-            .unwrap() as u64;
-        bits = (bits << 5) | v;
-        count += 5;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-            bits &= (1 << count) - 1;
-        }
-    }
-    out
-}
-
 async fn password_and_authenticator_app_log_in_and_a_replayed_code_is_refused(backend: Backend) {
-    let (app, sub) = app_with_customer(backend).await;
-    let enrolled = app.cli(
-        &[
-            "--json",
-            "user",
-            "totp-enroll",
-            "--customer-code",
-            "C0001234",
-        ],
-        None,
-    );
-    assert!(enrolled.success, "{enrolled:?}");
-    let secret = totp_secret(enrolled.json()["otpauth_uri"].as_str().unwrap());
+    let (app, sub) = app_with_customer(backend, &[]).await;
+    let secret = app.enroll_totp("C0001234");
     let page = app.submit_password("C0001234", PASSWORD).await;
     assert_eq!(page.location.as_deref(), Some("/login/totp"));
     let code = kagi::authn::totp::code_at(&secret, app.clock.now());
@@ -450,18 +393,8 @@ async fn password_and_authenticator_app_log_in_and_a_replayed_code_is_refused(ba
 }
 
 async fn five_wrong_authenticator_codes_lock_the_factor_but_email_still_works(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
-    let enrolled = app.cli(
-        &[
-            "--json",
-            "user",
-            "totp-enroll",
-            "--customer-code",
-            "C0001234",
-        ],
-        None,
-    );
-    let secret = totp_secret(enrolled.json()["otpauth_uri"].as_str().unwrap());
+    let (app, _) = app_with_customer(backend, &[]).await;
+    let secret = app.enroll_totp("C0001234");
     app.submit_password("C0001234", PASSWORD).await;
     let right = kagi::authn::totp::code_at(&secret, app.clock.now());
     let wrong = if right == "123456" {
@@ -494,7 +427,7 @@ async fn five_wrong_authenticator_codes_lock_the_factor_but_email_still_works(ba
 }
 
 async fn a_form_without_the_sessions_csrf_token_is_refused(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     app.page("/login").await;
     let none = app
         .post_raw(
@@ -555,7 +488,7 @@ async fn pages_are_japanese_by_default_and_english_on_request(backend: Backend) 
 }
 
 async fn logout_ends_the_session_on_the_server(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     let done = app
         .log_in_with_email_code("C0001234", PASSWORD, EMAIL)
         .await;
@@ -589,7 +522,7 @@ async fn logout_ends_the_session_on_the_server(backend: Backend) {
 }
 
 async fn sessions_end_after_an_idle_hour(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     app.log_in_with_email_code("C0001234", PASSWORD, EMAIL)
         .await;
     app.clock.advance(3599);
@@ -601,7 +534,7 @@ async fn sessions_end_after_an_idle_hour(backend: Backend) {
 }
 
 async fn a_customer_sees_their_sessions_and_can_end_another(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     app.log_in_with_email_code("C0001234", PASSWORD, EMAIL)
         .await;
     let other = TestApp::spawn_on(app.db.clone(), app.dir.clone(), &[]).await;
@@ -628,7 +561,7 @@ async fn a_customer_sees_their_sessions_and_can_end_another(backend: Backend) {
 }
 
 async fn after_a_factor_change_the_customer_can_end_every_other_session(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     app.log_in_with_email_code("C0001234", PASSWORD, EMAIL)
         .await;
     let phone = TestApp::spawn_on(app.db.clone(), app.dir.clone(), &[]).await;
@@ -702,7 +635,7 @@ async fn step_up_by_email(app: &TestApp) -> Page {
 async fn enrolling_an_authenticator_app_needs_a_fresh_step_up_and_tells_every_address(
     backend: Backend,
 ) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     app.log_in_with_email_code("C0001234", PASSWORD, EMAIL)
         .await;
     let start = app.post("/account/totp/start", &[]).await;
@@ -798,18 +731,8 @@ async fn enrolling_an_authenticator_app_needs_a_fresh_step_up_and_tells_every_ad
 }
 
 async fn replacing_the_authenticator_app_needs_a_step_up_with_the_old_one(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
-    let enrolled = app.cli(
-        &[
-            "--json",
-            "user",
-            "totp-enroll",
-            "--customer-code",
-            "C0001234",
-        ],
-        None,
-    );
-    let old = totp_secret(enrolled.json()["otpauth_uri"].as_str().unwrap());
+    let (app, _) = app_with_customer(backend, &[]).await;
+    let old = app.enroll_totp("C0001234");
     app.submit_password("C0001234", PASSWORD).await;
     let code = kagi::authn::totp::code_at(&old, app.clock.now());
     assert_eq!(
@@ -866,7 +789,7 @@ async fn replacing_the_authenticator_app_needs_a_step_up_with_the_old_one(backen
 }
 
 async fn a_login_continues_only_to_local_paths(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     app.page("/login").await;
     app.post(
         "/login",
@@ -893,7 +816,7 @@ async fn a_login_continues_only_to_local_paths(backend: Backend) {
 }
 
 async fn a_weaker_password_hash_is_upgraded_at_login(backend: Backend) {
-    let (app, sub) = app_with_customer(backend).await;
+    let (app, sub) = app_with_customer(backend, &[]).await;
     let weak = {
         use argon2::password_hash::PasswordHasher as _;
         argon2::Argon2::new(
@@ -924,7 +847,7 @@ async fn a_weaker_password_hash_is_upgraded_at_login(backend: Backend) {
 }
 
 async fn a_broken_database_gives_an_error_page_not_a_crash(backend: Backend) {
-    let (app, _) = app_with_customer(backend).await;
+    let (app, _) = app_with_customer(backend, &[]).await;
     let pool = crate::server::sqlx_pool(&app.db.url).await;
     sqlx::query("DROP TABLE rate_limits")
         .execute(&pool)

@@ -9,6 +9,7 @@ use openidconnect::{
 };
 
 use crate::both_backends;
+use crate::helpers::customer::{Customer, EMAIL, PASSWORD, logged_in};
 use crate::helpers::rp::{Rp, jwt_claims, jwt_header, location_param, location_params, pkce_pair};
 use crate::helpers::{Backend, TestApp};
 
@@ -34,22 +35,12 @@ both_backends!(
     an_essential_phr_without_a_passkey_is_offered_registration_on_the_web_and_refused_to_native_apps
 );
 
-const PASSWORD: &str = "correct horse battery";
-const EMAIL: &str = "taro@example.jp";
 const WEB_CALLBACK: &str = "http://localhost:9/callback";
-
-async fn logged_in(backend: crate::helpers::Backend) -> (TestApp, String) {
-    let app = TestApp::spawn(backend).await;
-    let sub = app.create_customer("C0001234", PASSWORD, &[EMAIL]).await;
-    app.log_in_with_email_code("C0001234", PASSWORD, EMAIL)
-        .await;
-    (app, sub)
-}
 
 async fn the_openidconnect_crate_completes_the_code_flow_and_validates_every_claim(
     backend: Backend,
 ) {
-    let (app, sub) = logged_in(backend).await;
+    let (app, Customer { sub, .. }) = logged_in(backend).await;
     for (client_id, alg) in [
         ("web-rs256", "RS256"),
         ("web-es256", "ES256"),
@@ -514,7 +505,7 @@ async fn prompt_none_without_a_session_returns_login_required(backend: Backend) 
 
 async fn a_login_started_by_a_client_comes_back_to_it_with_a_code(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.create_customer("C0001234", PASSWORD, &[EMAIL]).await;
+    app.customer().create().await;
     let rp = app.register_client("web", WEB_CALLBACK, &[]);
     let page = app
         .authorize(&rp, &[("login_hint", "C0001234"), ("ui_locales", "en")])
@@ -763,7 +754,7 @@ async fn form_post_delivers_the_response_in_a_self_submitting_form(backend: Back
 }
 
 async fn userinfo_accepts_the_token_in_every_standard_place_and_says_why_not(backend: Backend) {
-    let (app, sub) = logged_in(backend).await;
+    let (app, Customer { sub, .. }) = logged_in(backend).await;
     let rp = app.register_client("web", WEB_CALLBACK, &[]);
     let at = app
         .code_flow(&rp, &[("scope", "openid profile")])

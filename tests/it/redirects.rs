@@ -8,8 +8,9 @@ use url::Url;
 
 use crate::both_backends;
 use crate::helpers::browser::{attribute_after, unescape_html};
+use crate::helpers::customer::{EMAIL, PASSWORD, app_with_customer};
 use crate::helpers::{Backend, TestApp};
-use crate::passkeys::{EMAIL, PASSWORD, Web, app_with_customer, device};
+use crate::passkeys::{Web, device};
 
 both_backends!(
     the_login_page_sends_a_logged_in_customer_only_to_its_own_origin,

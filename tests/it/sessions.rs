@@ -3,8 +3,9 @@
 //! use unless a login promotes it, and the purge deletes it.
 
 use crate::both_backends;
+use crate::helpers::customer::app_with_customer;
 use crate::helpers::{Backend, TestApp};
-use crate::passkeys::{Web, app_with_customer};
+use crate::passkeys::Web;
 
 both_backends!(
     documents_health_checks_and_static_files_open_no_session,

@@ -5,8 +5,9 @@ use kagi::authn::totp::{self, STEP_SECS};
 
 use crate::both_backends;
 use crate::helpers::browser::{attribute_after, unescape_html};
+use crate::helpers::customer::{EMAIL, app_with_customer};
 use crate::helpers::{Backend, TestApp};
-use crate::passkeys::{EMAIL, Web, app_with_customer};
+use crate::passkeys::Web;
 
 both_backends!(
     showing_the_step_up_page_changes_nothing,
@@ -114,18 +115,7 @@ async fn a_customer_with_an_app_steps_up_with_its_code_on_the_same_form(backend:
     let web = Web::of(&app);
     web.log_in().await;
     // An operator enrols an authenticator app for the customer.
-    let enrolled = app.cli(
-        &[
-            "--json",
-            "user",
-            "totp-enroll",
-            "--customer-code",
-            "C0001234",
-        ],
-        None,
-    );
-    assert!(enrolled.success, "{enrolled:?}");
-    let seed = crate::login::totp_secret(enrolled.json()["otpauth_uri"].as_str().unwrap());
+    let seed = app.enroll_totp("C0001234");
 
     let page = web.page("/stepup?return_to=%2Faccount%2Ftotp").await;
     assert_eq!(page.status, 200, "{}", page.html);

@@ -17,27 +17,6 @@ both_backends!(
     a_seed_sealed_for_one_customer_does_not_open_for_another
 );
 
-/// Adds a customer through the CLI and returns their subject id.
-fn add_customer(app: &TestApp, code: &str) -> String {
-    let out = app.cli(
-        &[
-            "--json",
-            "user",
-            "add",
-            "--customer-code",
-            code,
-            "--name",
-            "山田 太郎",
-            "--email",
-            "taro@example.jp",
-            "--password-stdin",
-        ],
-        Some("correct horse battery\n"),
-    );
-    assert!(out.success, "{out:?}");
-    out.json()["sub"].as_str().unwrap().to_owned()
-}
-
 fn data_key(app: &TestApp) -> DataKey {
     DataKey::load_or_create(&app.dir.path().join("keys")).unwrap()
 }
@@ -45,7 +24,7 @@ fn data_key(app: &TestApp) -> DataKey {
 async fn a_pending_seed_is_not_enrolled_without_a_step_up(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let store = &app.state.store;
-    let id = add_customer(&app, "C0001001");
+    let id = app.customer().code("C0001001").create().await.sub;
     let now = app.clock.now();
     assert!(
         store.totp_state(&id).await.unwrap().is_none(),
@@ -108,7 +87,7 @@ async fn a_pending_seed_is_not_enrolled_without_a_step_up(backend: Backend) {
 async fn a_step_is_accepted_once_and_older_steps_are_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let store = &app.state.store;
-    let id = add_customer(&app, "C0001002");
+    let id = app.customer().code("C0001002").create().await.sub;
     let now = app.clock.now();
     let step = totp::step_at(now);
     assert!(
@@ -146,7 +125,7 @@ async fn a_step_is_accepted_once_and_older_steps_are_refused(backend: Backend) {
 
 async fn two_nodes_racing_with_one_code_accept_it_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let id = add_customer(&app, "C0001003");
+    let id = app.customer().code("C0001003").create().await.sub;
     let now = app.clock.now();
     let sealed = data_key(&app)
         .seal(&totp::new_secret(), id.as_bytes())
@@ -174,7 +153,7 @@ async fn two_nodes_racing_with_one_code_accept_it_once(backend: Backend) {
 async fn wrong_codes_count_up_and_lock_the_factor_at_the_limit(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let store = &app.state.store;
-    let id = add_customer(&app, "C0001004");
+    let id = app.customer().code("C0001004").create().await.sub;
     let now = app.clock.now();
     let sealed = data_key(&app)
         .seal(&totp::new_secret(), id.as_bytes())
@@ -244,8 +223,8 @@ async fn wrong_codes_count_up_and_lock_the_factor_at_the_limit(backend: Backend)
 async fn a_seed_sealed_for_one_customer_does_not_open_for_another(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let store = &app.state.store;
-    let alice = add_customer(&app, "C0001005");
-    let bob = add_customer(&app, "C0001006");
+    let alice = app.customer().code("C0001005").create().await.sub;
+    let bob = app.customer().code("C0001006").create().await.sub;
     let now = app.clock.now();
     let key = data_key(&app);
     let seed = totp::new_secret();

@@ -3,6 +3,7 @@
 //! that end as if they had run one after the other.
 
 use crate::both_backends;
+use crate::helpers::customer::logged_in;
 use crate::helpers::rp::Rp;
 use crate::helpers::{Backend, TestApp};
 
@@ -11,18 +12,8 @@ both_backends!(
     each_token_request_commits_exactly_one_write_transaction
 );
 
-const PASSWORD: &str = "correct horse battery";
-const EMAIL: &str = "taro@example.jp";
 const WEB_CALLBACK: &str = "http://localhost:9/callback";
 const RACERS: usize = 12;
-
-async fn logged_in(backend: Backend) -> TestApp {
-    let app = TestApp::spawn(backend).await;
-    app.create_customer("C0001234", PASSWORD, &[EMAIL]).await;
-    app.log_in_with_email_code("C0001234", PASSWORD, EMAIL)
-        .await;
-    app
-}
 
 async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> (u16, serde_json::Value) {
     let answer = app
@@ -51,7 +42,7 @@ async fn live_refresh_tokens(app: &TestApp, token: &str) -> i64 {
 }
 
 async fn concurrent_refreshes_of_one_token_leave_exactly_one_live_successor(backend: Backend) {
-    let app = std::sync::Arc::new(logged_in(backend).await);
+    let app = std::sync::Arc::new(logged_in(backend).await.0);
     let rp = app.register_client("web", WEB_CALLBACK, &[]);
     let first = app.code_flow(&rp, &[]).await;
     let token = first.json["refresh_token"].as_str().unwrap().to_owned();
@@ -84,7 +75,7 @@ async fn concurrent_refreshes_of_one_token_leave_exactly_one_live_successor(back
 }
 
 async fn each_token_request_commits_exactly_one_write_transaction(backend: Backend) {
-    let app = logged_in(backend).await;
+    let (app, _) = logged_in(backend).await;
     let rp = app.register_client("web", WEB_CALLBACK, &[]);
     let store = &app.state.store;
     let (verifier, challenge) = crate::helpers::rp::pkce_pair();

@@ -11,8 +11,7 @@ use std::sync::Arc;
 use kagi::templates::Lang;
 
 use super::steps::{
-    PASSWORD, log_in_with_password, log_out_at_kagi, pass_email_code, register_passkey, text,
-    use_passkey,
+    log_in_with_password, log_out_at_kagi, pass_email_code, register_passkey, text, use_passkey,
 };
 use crate::both_backends;
 use crate::helpers::webdriver::Browser;
@@ -118,7 +117,11 @@ async fn buying_on_the_demo_steps_up_from_password_to_passkey_in_the_same_sessio
     backend: Backend,
 ) {
     let app = TestApp::spawn(backend).await;
-    app.create_customer("C0008001", PASSWORD, &[EMAIL]).await;
+    app.customer()
+        .code("C0008001")
+        .emails(&[EMAIL])
+        .create()
+        .await;
     let demo = Demo::start(&app).await;
     let browser = Browser::start(&format!("demo-buy-{backend:?}"), "ja").await;
     browser.add_virtual_authenticator().await;
@@ -177,7 +180,11 @@ async fn buying_on_the_demo_steps_up_from_password_to_passkey_in_the_same_sessio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn withdrawing_on_the_demo_asks_for_a_fresh_passkey_check_every_time() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    app.create_customer("C0008002", PASSWORD, &[EMAIL]).await;
+    app.customer()
+        .code("C0008002")
+        .emails(&[EMAIL])
+        .create()
+        .await;
     let demo = Demo::start(&app).await;
     let browser = Browser::start("demo-withdraw", "ja").await;
     browser.add_virtual_authenticator().await;
@@ -220,7 +227,11 @@ async fn withdrawing_on_the_demo_asks_for_a_fresh_passkey_check_every_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buying_without_a_passkey_offers_registration_then_continues_with_phr() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    app.create_customer("C0008003", PASSWORD, &[EMAIL]).await;
+    app.customer()
+        .code("C0008003")
+        .emails(&[EMAIL])
+        .create()
+        .await;
     let demo = Demo::start(&app).await;
     let browser = Browser::start("demo-offer", "ja").await;
     browser.add_virtual_authenticator().await;
@@ -261,7 +272,11 @@ async fn buying_without_a_passkey_offers_registration_then_continues_with_phr() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logging_out_from_the_demo_ends_the_kagi_session() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    app.create_customer("C0008004", PASSWORD, &[EMAIL]).await;
+    app.customer()
+        .code("C0008004")
+        .emails(&[EMAIL])
+        .create()
+        .await;
     let demo = Demo::start(&app).await;
     let browser = Browser::start("demo-rp-logout", "ja").await;
     log_in_on_demo(&browser, &app, &demo, "C0008004").await;
@@ -287,7 +302,11 @@ async fn logging_out_from_the_demo_ends_the_kagi_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logging_out_at_kagi_logs_the_demo_out_through_the_back_channel() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    app.create_customer("C0008005", PASSWORD, &[EMAIL]).await;
+    app.customer()
+        .code("C0008005")
+        .emails(&[EMAIL])
+        .create()
+        .await;
     let demo = Demo::start(&app).await;
     let browser = Browser::start("demo-backchannel-logout", "ja").await;
     log_in_on_demo(&browser, &app, &demo, "C0008005").await;

@@ -2,6 +2,7 @@
 
 use crate::both_backends;
 use crate::helpers::browser::six_digits;
+use crate::helpers::customer::PASSWORD;
 use crate::helpers::webdriver::Browser;
 use crate::helpers::{Backend, TestApp};
 
@@ -10,12 +11,14 @@ both_backends!(
     a_customer_logs_in_with_password_and_authenticator_app_in_english
 );
 
-const PASSWORD: &str = "correct horse battery";
 const EMAIL: &str = "hanako@example.jp";
 
 async fn a_customer_logs_in_with_password_and_email_code_in_chromium(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.create_customer("C0005678", PASSWORD, &[EMAIL, "hanako.work@example.com"])
+    app.customer()
+        .code("C0005678")
+        .emails(&[EMAIL, "hanako.work@example.com"])
+        .create()
         .await;
     let browser = Browser::start(&format!("email-login-{backend:?}"), "ja").await;
     browser.goto(&app.url("/login")).await;
@@ -42,26 +45,14 @@ async fn a_customer_logs_in_with_password_and_email_code_in_chromium(backend: Ba
 
 async fn a_customer_logs_in_with_password_and_authenticator_app_in_english(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.create_customer("C0005679", PASSWORD, &[EMAIL]).await;
-    let enrolled = app.cli(
-        &[
-            "--json",
-            "user",
-            "totp-enroll",
-            "--customer-code",
-            "C0005679",
-        ],
-        None,
-    );
-    let uri = enrolled.json()["otpauth_uri"].as_str().unwrap().to_owned();
-    let secret = base32(
-        uri.split("secret=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap(),
-    );
+    let customer = app
+        .customer()
+        .code("C0005679")
+        .emails(&[EMAIL])
+        .with_totp()
+        .create()
+        .await;
+    let secret = customer.totp.unwrap();
     let browser = Browser::start(&format!("totp-login-{backend:?}"), "en-US").await;
     browser.goto(&app.url("/login")).await;
     browser.wait_text("lang=\"en\"").await;
@@ -81,20 +72,4 @@ async fn a_customer_logs_in_with_password_and_authenticator_app_in_english(backe
     browser.wait_url("/account").await;
     browser.goto(&app.url("/account?lang=ja")).await;
     browser.wait_text("lang=\"ja\"").await;
-}
-
-fn base32(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut count, mut out) = (0u64, 0, Vec::new());
-    for c in text.bytes() {
-        let v = ALPHABET.iter().position(|a| *a == c).unwrap() as u64;
-        bits = (bits << 5) | v;
-        count += 5;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-            bits &= (1 << count) - 1;
-        }
-    }
-    out
 }

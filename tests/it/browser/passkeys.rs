@@ -7,7 +7,7 @@ use base64::Engine as _;
 use kagi::templates::Lang;
 
 use super::steps::{
-    PASSWORD, log_in_with_password, log_out_at_kagi, mail_with_subject, mails_to, pass_email_code,
+    log_in_with_password, log_out_at_kagi, mail_with_subject, mails_to, pass_email_code,
     register_passkey, text, use_passkey,
 };
 use crate::both_backends;
@@ -49,8 +49,12 @@ fn credential_id(credential: &serde_json::Value) -> String {
 async fn a_customer_registers_a_passkey_through_every_step_of_the_guide(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let sub = app
-        .create_customer("C0007001", PASSWORD, &[HOME, WORK])
-        .await;
+        .customer()
+        .code("C0007001")
+        .emails(&[HOME, WORK])
+        .create()
+        .await
+        .sub;
     let browser = Browser::start(&format!("passkey-registration-{backend:?}"), "ja").await;
     let authenticator = browser.add_virtual_authenticator().await;
 
@@ -148,7 +152,11 @@ async fn a_customer_registers_a_passkey_through_every_step_of_the_guide(backend:
 
 async fn a_customer_logs_in_with_a_passkey_without_typing_a_customer_code(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.create_customer("C0007002", PASSWORD, &[HOME]).await;
+    app.customer()
+        .code("C0007002")
+        .emails(&[HOME])
+        .create()
+        .await;
     let browser = Browser::start(&format!("passkey-login-{backend:?}"), "ja").await;
     browser.add_virtual_authenticator().await;
     browser.goto(&app.url("/login")).await;
@@ -209,7 +217,13 @@ async fn sqlite_app() -> TestApp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fourth_passkey_is_refused_with_the_limit_message() {
     let app = sqlite_app().await;
-    let sub = app.create_customer("C0007003", PASSWORD, &[HOME]).await;
+    let sub = app
+        .customer()
+        .code("C0007003")
+        .emails(&[HOME])
+        .create()
+        .await
+        .sub;
     let browser = Browser::start("passkey-limit", "ja").await;
     browser.goto(&app.url("/login")).await;
     log_in_with_password(&browser, &app, "C0007003", HOME).await;
@@ -271,8 +285,12 @@ async fn a_fourth_passkey_is_refused_with_the_limit_message() {
 async fn deleting_a_passkey_needs_a_fresh_step_up_and_sends_a_notice() {
     let app = sqlite_app().await;
     let sub = app
-        .create_customer("C0007004", PASSWORD, &[HOME, WORK])
-        .await;
+        .customer()
+        .code("C0007004")
+        .emails(&[HOME, WORK])
+        .create()
+        .await
+        .sub;
     let browser = Browser::start("passkey-delete", "ja").await;
     browser.goto(&app.url("/login")).await;
     log_in_with_password(&browser, &app, "C0007004", HOME).await;

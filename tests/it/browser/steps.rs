@@ -6,11 +6,9 @@ use kagi::templates::Lang;
 
 use crate::helpers::TestApp;
 use crate::helpers::browser::six_digits;
+use crate::helpers::customer::PASSWORD;
 use crate::helpers::smtp::ReceivedMail;
 use crate::helpers::webdriver::Browser;
-
-/// The password of every journey's customer.
-pub const PASSWORD: &str = "correct horse battery";
 
 /// How many mails `address` has received so far.
 pub fn mails_to(app: &TestApp, address: &str) -> usize {

@@ -6,6 +6,7 @@
 
 pub mod authenticator;
 pub mod browser;
+pub mod customer;
 mod database;
 pub mod proxy;
 pub mod rp;

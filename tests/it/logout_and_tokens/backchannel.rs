@@ -89,7 +89,7 @@ async fn verified_logout_token(app: &TestApp, body: &str, client_id: &str) -> (V
 }
 
 async fn back_channel_logout_reaches_the_rp_with_a_signed_logout_token(backend: Backend) {
-    let (app, sub) = logged_in(backend).await;
+    let (app, Customer { sub, .. }) = logged_in(backend).await;
     let rp = backchannel_rp(0).await;
     let client = add_client(
         &app,

@@ -47,7 +47,7 @@ fn not_id_tokens(app: &TestApp, tokens: &Value, sub: &str) -> Vec<(&'static str,
 }
 
 async fn authorize_refuses_an_access_token_or_other_jwt_as_id_token_hint(backend: Backend) {
-    let (app, sub) = logged_in(backend).await;
+    let (app, Customer { sub, .. }) = logged_in(backend).await;
     let client = add_client(&app, "trading", &[]);
     let tokens = code_flow(&app, &client).await;
     let id_token = tokens["id_token"].as_str().unwrap();
@@ -84,7 +84,7 @@ async fn authorize_refuses_an_access_token_or_other_jwt_as_id_token_hint(backend
 }
 
 async fn end_session_refuses_an_access_token_or_other_jwt_as_id_token_hint(backend: Backend) {
-    let (app, sub) = logged_in(backend).await;
+    let (app, Customer { sub, .. }) = logged_in(backend).await;
     let client = add_client(&app, "trading", &[]);
     let tokens = code_flow(&app, &client).await;
     for (what, hint) in not_id_tokens(&app, &tokens, &sub) {

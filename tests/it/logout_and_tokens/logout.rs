@@ -98,7 +98,7 @@ fn forged_hint(client: &Client, sub: &str, base: &str) -> String {
 }
 
 async fn bad_logout_requests_get_an_error_page_and_never_a_redirect(backend: Backend) {
-    let (app, sub) = logged_in(backend).await;
+    let (app, Customer { sub, .. }) = logged_in(backend).await;
     let client = add_client(&app, "trading", &[]);
     add_client(&app, "other", &[]);
     let tokens = code_flow(&app, &client).await;

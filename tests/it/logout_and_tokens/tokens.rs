@@ -148,7 +148,7 @@ async fn revoking_an_access_token_ends_only_it_and_unknown_tokens_still_get_200(
 }
 
 async fn introspection_describes_active_tokens_with_their_assurance(backend: Backend) {
-    let (app, sub) = logged_in(backend).await;
+    let (app, Customer { sub, .. }) = logged_in(backend).await;
     let client = add_client(&app, "trading", &[]);
     let tokens = code_flow(&app, &client).await;
     let access = post_form(

@@ -5,9 +5,10 @@
 use kagi::templates::Lang;
 use serde_json::json;
 
-use super::{Web, app_with_customer, audit, device, synced_device};
+use super::{Web, audit, device, synced_device};
 use crate::both_backends;
 use crate::helpers::authenticator::Authenticator;
+use crate::helpers::customer::app_with_customer;
 use crate::helpers::{Backend, TestApp};
 
 both_backends!(
@@ -331,7 +332,11 @@ async fn the_passkey_step_up_keeps_the_customer_and_rotates_the_cookie(backend: 
 
     // Another customer's passkey does not step this session up.
     let mut other = device(&app);
-    app.create_customer("C0005678", "another good password", &["hanako@example.jp"])
+    app.customer()
+        .code("C0005678")
+        .password("another good password")
+        .emails(&["hanako@example.jp"])
+        .create()
         .await;
     let hanako = Web::other(&app).reading("hanako@example.jp");
     hanako.log_in_as("C0005678", "another good password").await;

@@ -4,9 +4,10 @@
 
 use kagi::templates::Lang;
 
-use super::{CODE, EMAIL, WORK_EMAIL, Web, app_with_customer, audit, device, wait_for_mail};
+use super::{Web, audit, device, wait_for_mail};
 use crate::both_backends;
 use crate::helpers::Backend;
+use crate::helpers::customer::{CODE, EMAIL, WORK_EMAIL, app_with_customer};
 
 both_backends!(
     deleting_a_passkey_needs_a_fresh_step_up_and_tells_every_address,

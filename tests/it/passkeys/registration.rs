@@ -6,11 +6,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use kagi::templates::Lang;
 use serde_json::json;
 
-use super::{
-    CODE, EMAIL, WORK_EMAIL, Web, app_with_customer, audit, device, synced_device, wait_for_mail,
-};
+use super::{Web, audit, device, synced_device, wait_for_mail};
 use crate::both_backends;
 use crate::helpers::Backend;
+use crate::helpers::customer::{CODE, EMAIL, WORK_EMAIL, app_with_customer};
 
 both_backends!(
     registration_needs_a_step_up_in_the_same_session,
@@ -275,7 +274,11 @@ async fn two_registrations_racing_at_two_passkeys_never_make_a_fourth(backend: B
 
 async fn a_credential_already_registered_anywhere_is_refused(backend: Backend) {
     let (app, _) = app_with_customer(backend, &[]).await;
-    app.create_customer("C0005678", "another good password", &["hanako@example.jp"])
+    app.customer()
+        .code("C0005678")
+        .password("another good password")
+        .emails(&["hanako@example.jp"])
+        .create()
         .await;
     let web = Web::of(&app);
     web.log_in().await;
