@@ -13,7 +13,15 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, TestApp};
+
+both_backends!(
+    client_assertions_need_a_recent_iat_a_past_nbf_and_an_exp,
+    many_token_requests_fetch_a_jwks_uri_once_and_implausible_assertions_fetch_nothing,
+    an_unknown_kid_is_refetched_at_most_once_per_interval,
+    a_redirecting_or_oversized_jwks_uri_is_refused,
+    a_loopback_jwks_uri_is_refused_unless_allowed_and_never_contacted
+);
 
 const CALLBACK: &str = "https://rp.example.com/cb";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -57,8 +65,8 @@ fn jwks(keys: &[&ClientKey]) -> String {
 fn claims(app: &TestApp, client_id: &str) -> Value {
     let now = app.clock.now();
     json!({
-        "iss": client_id, "sub": client_id, "aud": app.base, "jti": uuid::Uuid::new_v4().to_string(),
-        "iat": now, "exp": now + 60,
+        "iss": client_id, "sub": client_id, "aud": app.base,
+        "jti": uuid::Uuid::new_v4().to_string(), "iat": now, "exp": now + 60,
     })
 }
 
@@ -204,143 +212,220 @@ fn register(app: &TestApp, client_id: &str, jwks_uri: &str) {
     assert!(out.success, "{out:?}");
 }
 
-both_backends! {
-    async fn client_assertions_need_a_recent_iat_a_past_nbf_and_an_exp(backend) {
-        let app = TestApp::spawn(backend).await;
-        let key = ClientKey::new("k1");
-        let out = app.cli(
-            &["--json", "client", "add", "--client-id", "signed", "--name", "Signed", "--redirect-uri", CALLBACK,
-              "--auth-method", "private_key_jwt", "--jwks", &jwks(&[&key])],
-            None,
-        );
-        assert!(out.success, "{out:?}");
-        let now = app.clock.now();
-        let with = |changes: &[(&str, Value)]| {
-            let mut c = claims(&app, "signed");
-            for (name, value) in changes {
-                match value {
-                    Value::Null => { c.as_object_mut().unwrap().remove(*name); }
-                    v => c[*name] = v.clone(),
+async fn client_assertions_need_a_recent_iat_a_past_nbf_and_an_exp(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let key = ClientKey::new("k1");
+    let out = app.cli(
+        &[
+            "--json",
+            "client",
+            "add",
+            "--client-id",
+            "signed",
+            "--name",
+            "Signed",
+            "--redirect-uri",
+            CALLBACK,
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks",
+            &jwks(&[&key]),
+        ],
+        None,
+    );
+    assert!(out.success, "{out:?}");
+    let now = app.clock.now();
+    let with = |changes: &[(&str, Value)]| {
+        let mut c = claims(&app, "signed");
+        for (name, value) in changes {
+            match value {
+                Value::Null => {
+                    c.as_object_mut().unwrap().remove(*name);
                 }
+                v => c[*name] = v.clone(),
             }
-            key.sign(&c)
-        };
-        let table: Vec<(&str, String, (u16, &str))> = vec![
-            ("good", with(&[]), AUTHENTICATED),
-            ("iat 10 s ahead (the allowed skew)", with(&[("iat", json!(now + 10))]), AUTHENTICATED),
-            ("iat 60 s old", with(&[("iat", json!(now - 60))]), AUTHENTICATED),
-            ("nbf just passed", with(&[("nbf", json!(now - 5))]), AUTHENTICATED),
-            ("no iat", with(&[("iat", Value::Null)]), REFUSED),
-            ("iat 61 s old", with(&[("iat", json!(now - 61))]), REFUSED),
-            ("iat 11 s ahead", with(&[("iat", json!(now + 11))]), REFUSED),
-            ("nbf 30 s ahead", with(&[("nbf", json!(now + 30))]), REFUSED),
-            ("no exp", with(&[("exp", Value::Null)]), REFUSED),
-            ("exp passed", with(&[("exp", json!(now - 1)), ("iat", json!(now - 30))]), REFUSED),
-            ("exp beyond 5 min", with(&[("exp", json!(now + 3600))]), REFUSED),
-            ("no jti", with(&[("jti", Value::Null)]), REFUSED),
-        ];
-        for (case, assertion, expected) in &table {
-            assert_eq!(answer(&present(&app, assertion).await), *expected, "{case}");
         }
+        key.sign(&c)
+    };
+    let table: Vec<(&str, String, (u16, &str))> = vec![
+        ("good", with(&[]), AUTHENTICATED),
+        (
+            "iat 10 s ahead (the allowed skew)",
+            with(&[("iat", json!(now + 10))]),
+            AUTHENTICATED,
+        ),
+        (
+            "iat 60 s old",
+            with(&[("iat", json!(now - 60))]),
+            AUTHENTICATED,
+        ),
+        (
+            "nbf just passed",
+            with(&[("nbf", json!(now - 5))]),
+            AUTHENTICATED,
+        ),
+        ("no iat", with(&[("iat", Value::Null)]), REFUSED),
+        ("iat 61 s old", with(&[("iat", json!(now - 61))]), REFUSED),
+        ("iat 11 s ahead", with(&[("iat", json!(now + 11))]), REFUSED),
+        ("nbf 30 s ahead", with(&[("nbf", json!(now + 30))]), REFUSED),
+        ("no exp", with(&[("exp", Value::Null)]), REFUSED),
+        (
+            "exp passed",
+            with(&[("exp", json!(now - 1)), ("iat", json!(now - 30))]),
+            REFUSED,
+        ),
+        (
+            "exp beyond 5 min",
+            with(&[("exp", json!(now + 3600))]),
+            REFUSED,
+        ),
+        ("no jti", with(&[("jti", Value::Null)]), REFUSED),
+    ];
+    for (case, assertion, expected) in &table {
+        assert_eq!(answer(&present(&app, assertion).await), *expected, "{case}");
     }
 }
 
-both_backends! {
-    async fn many_token_requests_fetch_a_jwks_uri_once_and_implausible_assertions_fetch_nothing(backend) {
-        let app = TestApp::spawn_with(backend, &[ALLOW_PRIVATE]).await;
-        let key = ClientKey::new("k1");
-        let server = KeyServer::start(jwks(&[&key])).await;
-        register(&app, "signed", &server.url("/jwks"));
+async fn many_token_requests_fetch_a_jwks_uri_once_and_implausible_assertions_fetch_nothing(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, &[ALLOW_PRIVATE]).await;
+    let key = ClientKey::new("k1");
+    let server = KeyServer::start(jwks(&[&key])).await;
+    register(&app, "signed", &server.url("/jwks"));
 
-        // Claims that cannot pass are refused before any key is looked up.
-        let mut wrong_aud = claims(&app, "signed");
-        wrong_aud["aud"] = json!("https://elsewhere.example/token");
-        let mut wrong_iss = claims(&app, "signed");
-        wrong_iss["iss"] = json!("someone-else");
-        let mut stale = claims(&app, "signed");
-        stale["iat"] = json!(app.clock.now() - 3600);
-        for bad in [&wrong_aud, &wrong_iss, &stale] {
-            assert_eq!(answer(&present(&app, &key.sign(bad)).await), REFUSED);
-        }
-        assert_eq!(present(&app, "garbage.not.jwt").await.0, 401);
-        assert_eq!(server.hits("/jwks"), 0, "nothing was fetched for assertions that could not pass");
-
-        let app = Arc::new(app);
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..10 {
-            let (app, assertion) = (app.clone(), key.sign(&claims(&app, "signed")));
-            set.spawn(async move { present(&app, &assertion).await });
-        }
-        while let Some(done) = set.join_next().await {
-            assert_eq!(answer(&done.unwrap()), AUTHENTICATED);
-        }
-        for _ in 0..5 {
-            assert_eq!(answer(&present(&app, &key.sign(&claims(&app, "signed"))).await), AUTHENTICATED);
-        }
-        assert_eq!(server.hits("/jwks"), 1, "15 authenticated requests, one fetch");
-
-        app.clock.advance(300);
-        assert_eq!(answer(&present(&app, &key.sign(&claims(&app, "signed"))).await), AUTHENTICATED);
-        assert_eq!(server.hits("/jwks"), 2, "fetched again once client_jwks_cache_secs passed");
+    // Claims that cannot pass are refused before any key is looked up.
+    let mut wrong_aud = claims(&app, "signed");
+    wrong_aud["aud"] = json!("https://elsewhere.example/token");
+    let mut wrong_iss = claims(&app, "signed");
+    wrong_iss["iss"] = json!("someone-else");
+    let mut stale = claims(&app, "signed");
+    stale["iat"] = json!(app.clock.now() - 3600);
+    for bad in [&wrong_aud, &wrong_iss, &stale] {
+        assert_eq!(answer(&present(&app, &key.sign(bad)).await), REFUSED);
     }
+    assert_eq!(present(&app, "garbage.not.jwt").await.0, 401);
+    assert_eq!(
+        server.hits("/jwks"),
+        0,
+        "nothing was fetched for assertions that could not pass"
+    );
+
+    let app = Arc::new(app);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (app, assertion) = (app.clone(), key.sign(&claims(&app, "signed")));
+        set.spawn(async move { present(&app, &assertion).await });
+    }
+    while let Some(done) = set.join_next().await {
+        assert_eq!(answer(&done.unwrap()), AUTHENTICATED);
+    }
+    for _ in 0..5 {
+        assert_eq!(
+            answer(&present(&app, &key.sign(&claims(&app, "signed"))).await),
+            AUTHENTICATED
+        );
+    }
+    assert_eq!(
+        server.hits("/jwks"),
+        1,
+        "15 authenticated requests, one fetch"
+    );
+
+    app.clock.advance(300);
+    assert_eq!(
+        answer(&present(&app, &key.sign(&claims(&app, "signed"))).await),
+        AUTHENTICATED
+    );
+    assert_eq!(
+        server.hits("/jwks"),
+        2,
+        "fetched again once client_jwks_cache_secs passed"
+    );
 }
 
-both_backends! {
-    async fn an_unknown_kid_is_refetched_at_most_once_per_interval(backend) {
-        let app = TestApp::spawn_with(backend, &[ALLOW_PRIVATE]).await;
-        let (old, new) = (ClientKey::new("old"), ClientKey::new("new"));
-        let server = KeyServer::start(jwks(&[&old])).await;
-        register(&app, "signed", &server.url("/jwks"));
-        let by = |key: &ClientKey| key.sign(&claims(&app, "signed"));
+async fn an_unknown_kid_is_refetched_at_most_once_per_interval(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[ALLOW_PRIVATE]).await;
+    let (old, new) = (ClientKey::new("old"), ClientKey::new("new"));
+    let server = KeyServer::start(jwks(&[&old])).await;
+    register(&app, "signed", &server.url("/jwks"));
+    let by = |key: &ClientKey| key.sign(&claims(&app, "signed"));
 
+    assert_eq!(answer(&present(&app, &by(&new)).await), REFUSED);
+    assert_eq!(server.hits("/jwks"), 1);
+    for _ in 0..5 {
         assert_eq!(answer(&present(&app, &by(&new)).await), REFUSED);
-        assert_eq!(server.hits("/jwks"), 1);
-        for _ in 0..5 {
-            assert_eq!(answer(&present(&app, &by(&new)).await), REFUSED);
-        }
-        assert_eq!(server.hits("/jwks"), 1, "an unknown kid right after a fetch fetches nothing");
-
-        server.publish(jwks(&[&old, &new]));
-        assert_eq!(answer(&present(&app, &by(&new)).await), REFUSED, "still inside the interval");
-        assert_eq!(server.hits("/jwks"), 1);
-        app.clock.advance(59);
-        assert_eq!(answer(&present(&app, &by(&new)).await), REFUSED);
-        assert_eq!(server.hits("/jwks"), 1);
-
-        app.clock.advance(1);
-        assert_eq!(answer(&present(&app, &by(&new)).await), AUTHENTICATED, "the rotated-in key is found");
-        assert_eq!(server.hits("/jwks"), 2);
-        assert_eq!(answer(&present(&app, &by(&old)).await), AUTHENTICATED);
-        assert_eq!(answer(&present(&app, &by(&new)).await), AUTHENTICATED);
-        assert_eq!(server.hits("/jwks"), 2);
     }
+    assert_eq!(
+        server.hits("/jwks"),
+        1,
+        "an unknown kid right after a fetch fetches nothing"
+    );
+
+    server.publish(jwks(&[&old, &new]));
+    assert_eq!(
+        answer(&present(&app, &by(&new)).await),
+        REFUSED,
+        "still inside the interval"
+    );
+    assert_eq!(server.hits("/jwks"), 1);
+    app.clock.advance(59);
+    assert_eq!(answer(&present(&app, &by(&new)).await), REFUSED);
+    assert_eq!(server.hits("/jwks"), 1);
+
+    app.clock.advance(1);
+    assert_eq!(
+        answer(&present(&app, &by(&new)).await),
+        AUTHENTICATED,
+        "the rotated-in key is found"
+    );
+    assert_eq!(server.hits("/jwks"), 2);
+    assert_eq!(answer(&present(&app, &by(&old)).await), AUTHENTICATED);
+    assert_eq!(answer(&present(&app, &by(&new)).await), AUTHENTICATED);
+    assert_eq!(server.hits("/jwks"), 2);
 }
 
-both_backends! {
-    async fn a_redirecting_or_oversized_jwks_uri_is_refused(backend) {
-        let app = TestApp::spawn_with(backend, &[ALLOW_PRIVATE]).await;
-        let key = ClientKey::new("k1");
-        let server = KeyServer::start(jwks(&[&key])).await;
-        register(&app, "redirected", &server.url("/redirect"));
-        register(&app, "padded", &server.url("/big"));
+async fn a_redirecting_or_oversized_jwks_uri_is_refused(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[ALLOW_PRIVATE]).await;
+    let key = ClientKey::new("k1");
+    let server = KeyServer::start(jwks(&[&key])).await;
+    register(&app, "redirected", &server.url("/redirect"));
+    register(&app, "padded", &server.url("/big"));
 
-        assert_eq!(answer(&present(&app, &key.sign(&claims(&app, "redirected"))).await), REFUSED);
-        assert_eq!((server.hits("/redirect"), server.hits("/jwks")), (1, 0), "the redirect was not followed");
+    assert_eq!(
+        answer(&present(&app, &key.sign(&claims(&app, "redirected"))).await),
+        REFUSED
+    );
+    assert_eq!(
+        (server.hits("/redirect"), server.hits("/jwks")),
+        (1, 0),
+        "the redirect was not followed"
+    );
 
-        assert_eq!(answer(&present(&app, &key.sign(&claims(&app, "padded"))).await), REFUSED);
-        assert_eq!(server.hits("/big"), 1);
-    }
+    assert_eq!(
+        answer(&present(&app, &key.sign(&claims(&app, "padded"))).await),
+        REFUSED
+    );
+    assert_eq!(server.hits("/big"), 1);
 }
 
-both_backends! {
-    async fn a_loopback_jwks_uri_is_refused_unless_allowed_and_never_contacted(backend) {
-        let app = TestApp::spawn(backend).await;
-        let key = ClientKey::new("k1");
-        let server = KeyServer::start(jwks(&[&key])).await;
-        register(&app, "signed", &server.url("/jwks"));
-        assert_eq!(answer(&present(&app, &key.sign(&claims(&app, "signed"))).await), REFUSED);
-        assert_eq!(server.hits("/jwks"), 0, "no request reached the loopback address");
-        let audit = app.state.store.list_audit_events(None, 20).await.unwrap();
-        assert!(audit.iter().any(|e| e.kind == "client.auth_failed"), "{audit:?}");
-    }
+async fn a_loopback_jwks_uri_is_refused_unless_allowed_and_never_contacted(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let key = ClientKey::new("k1");
+    let server = KeyServer::start(jwks(&[&key])).await;
+    register(&app, "signed", &server.url("/jwks"));
+    assert_eq!(
+        answer(&present(&app, &key.sign(&claims(&app, "signed"))).await),
+        REFUSED
+    );
+    assert_eq!(
+        server.hits("/jwks"),
+        0,
+        "no request reached the loopback address"
+    );
+    let audit = app.state.store.list_audit_events(None, 20).await.unwrap();
+    assert!(
+        audit.iter().any(|e| e.kind == "client.auth_failed"),
+        "{audit:?}"
+    );
 }

@@ -13,6 +13,8 @@ use crate::helpers::rp::pkce_pair;
 use crate::helpers::smtp::SmtpServer;
 use crate::helpers::{Backend, TestDatabase};
 
+both_backends!(every_refresh_token_answered_before_a_sigkill_still_works_after_the_restart);
+
 /// Clients, each with its own token family.
 const FAMILIES: usize = 4;
 /// Kill-and-restart rounds.
@@ -199,8 +201,8 @@ async fn crash_and_restart(backend: Backend) {
     assert!(!log.contains("panicked"), "the server panicked:\n{log}");
 }
 
-both_backends! {
-    async fn every_refresh_token_answered_before_a_sigkill_still_works_after_the_restart(backend) {
-        crash_and_restart(backend).await;
-    }
+async fn every_refresh_token_answered_before_a_sigkill_still_works_after_the_restart(
+    backend: Backend,
+) {
+    crash_and_restart(backend).await;
 }

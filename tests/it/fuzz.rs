@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::both_backends;
 use crate::helpers::browser::{attribute_after, six_digits};
+use crate::helpers::customer::{EMAIL, PASSWORD};
 use crate::helpers::smtp::SmtpServer;
 use crate::helpers::{Backend, TestDatabase};
 
-pub(crate) const PASSWORD: &str = "correct horse battery";
-pub(crate) const EMAIL: &str = "taro@example.jp";
+both_backends!(ten_thousand_seeded_random_requests_get_no_5xx_no_panic_and_bounded_memory);
+
 const DEFAULT_SEED: u64 = 0x6b61_6769_2d66_757a;
 const DEFAULT_REQUESTS: usize = 10_000;
 const WORKERS: usize = 8;
@@ -322,7 +323,8 @@ impl Server {
         let migrate = crate::helpers::run_cli(&env, &["migrate"], None);
         assert!(migrate.success, "{migrate:?}");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kagi"));
-        // A file, not a pipe: nobody reads a pipe while the fuzzer runs, and a full one would stall the server.
+        // A file, not a pipe: nobody reads a pipe while the fuzzer runs, and a
+        // full one would stall the server.
         let log = std::fs::File::create(dir.join("server.log")).unwrap();
         cmd.arg("serve")
             .env_clear()
@@ -581,8 +583,8 @@ async fn fuzz(backend: Backend) {
     assert!(!log.contains("panicked"), "the server panicked:\n{log}");
 }
 
-both_backends! {
-    async fn ten_thousand_seeded_random_requests_get_no_5xx_no_panic_and_bounded_memory(backend) {
-        fuzz(backend).await;
-    }
+async fn ten_thousand_seeded_random_requests_get_no_5xx_no_panic_and_bounded_memory(
+    backend: Backend,
+) {
+    fuzz(backend).await;
 }

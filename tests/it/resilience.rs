@@ -490,8 +490,7 @@ async fn behind_proxy(extra: &[(&str, &str)]) -> BehindProxy {
     let mut settings = vec![("KAGI_DATABASE_URL", proxied.as_str())];
     settings.extend_from_slice(extra);
     let app = TestApp::spawn_on(db, dir, &settings).await;
-    app.create_customer("C0001234", "correct horse battery", &["taro@example.jp"])
-        .await;
+    app.customer().create().await;
     let done = app
         .log_in_with_email_code("C0001234", "correct horse battery", "taro@example.jp")
         .await;

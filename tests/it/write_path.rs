@@ -3,21 +3,18 @@
 //! that end as if they had run one after the other.
 
 use crate::both_backends;
+use crate::helpers::customer::{CODE, EMAIL, PASSWORD, logged_in};
 use crate::helpers::rp::Rp;
 use crate::helpers::{Backend, TestApp};
 
-const PASSWORD: &str = "correct horse battery";
-const EMAIL: &str = "taro@example.jp";
+both_backends!(
+    the_password_step_commits_its_claims_then_its_verdict,
+    concurrent_refreshes_of_one_token_leave_exactly_one_live_successor,
+    each_token_request_commits_exactly_one_write_transaction
+);
+
 const WEB_CALLBACK: &str = "http://localhost:9/callback";
 const RACERS: usize = 12;
-
-async fn logged_in(backend: Backend) -> TestApp {
-    let app = TestApp::spawn(backend).await;
-    app.create_customer("C0001234", PASSWORD, &[EMAIL]).await;
-    app.log_in_with_email_code("C0001234", PASSWORD, EMAIL)
-        .await;
-    app
-}
 
 async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> (u16, serde_json::Value) {
     let answer = app
@@ -45,109 +42,155 @@ async fn live_refresh_tokens(app: &TestApp, token: &str) -> i64 {
     n
 }
 
-both_backends! {
-    async fn concurrent_refreshes_of_one_token_leave_exactly_one_live_successor(backend) {
-        let app = std::sync::Arc::new(logged_in(backend).await);
-        let rp = app.register_client("web", WEB_CALLBACK, &[]);
-        let first = app.code_flow(&rp, &[]).await;
-        let token = first.json["refresh_token"].as_str().unwrap().to_owned();
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..RACERS {
-            let (app, rp, token) = (app.clone(), rp.clone(), token.clone());
-            set.spawn(async move { refresh(&app, &rp, &token).await });
-        }
-        let mut successors = Vec::new();
-        while let Some(joined) = set.join_next().await {
-            let (status, json) = joined.unwrap();
-            // As if one after the other: the first spends the token, each
-            // later one is a retry within the grace (RFC 9700 §4.14.2).
-            assert_eq!(status, 200, "{json}");
-            successors.push(json["refresh_token"].as_str().unwrap().to_owned());
-        }
-        assert_eq!(live_refresh_tokens(&app, &token).await, 1, "one live successor");
-        // The retired ones are simply invalid (no reuse, nothing revoked).
-        let mut working = 0;
-        for successor in &successors {
-            if refresh(&app, &rp, successor).await.0 == 200 {
-                working += 1;
-            }
-        }
-        assert_eq!(working, 1, "exactly one answer's refresh token works");
+async fn concurrent_refreshes_of_one_token_leave_exactly_one_live_successor(backend: Backend) {
+    let app = std::sync::Arc::new(logged_in(backend).await.0);
+    let rp = app.register_client("web", WEB_CALLBACK, &[]);
+    let first = app.code_flow(&rp, &[]).await;
+    let token = first.json["refresh_token"].as_str().unwrap().to_owned();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..RACERS {
+        let (app, rp, token) = (app.clone(), rp.clone(), token.clone());
+        set.spawn(async move { refresh(&app, &rp, &token).await });
     }
+    let mut successors = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let (status, json) = joined.unwrap();
+        // As if one after the other: the first spends the token, each
+        // later one is a retry within the grace (RFC 9700 §4.14.2).
+        assert_eq!(status, 200, "{json}");
+        successors.push(json["refresh_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        live_refresh_tokens(&app, &token).await,
+        1,
+        "one live successor"
+    );
+    // The retired ones are simply invalid (no reuse, nothing revoked).
+    let mut working = 0;
+    for successor in &successors {
+        if refresh(&app, &rp, successor).await.0 == 200 {
+            working += 1;
+        }
+    }
+    assert_eq!(working, 1, "exactly one answer's refresh token works");
 }
 
-both_backends! {
-    async fn each_token_request_commits_exactly_one_write_transaction(backend) {
-        let app = logged_in(backend).await;
-        let rp = app.register_client("web", WEB_CALLBACK, &[]);
-        let store = &app.state.store;
-        let (verifier, challenge) = crate::helpers::rp::pkce_pair();
-        let page = app
-            .authorize(&rp, &[("code_challenge", &challenge), ("code_challenge_method", "S256")])
-            .await;
-        let code = crate::helpers::rp::location_param(&page, "code").unwrap();
+async fn each_token_request_commits_exactly_one_write_transaction(backend: Backend) {
+    let (app, _) = logged_in(backend).await;
+    let rp = app.register_client("web", WEB_CALLBACK, &[]);
+    let store = &app.state.store;
+    let (verifier, challenge) = crate::helpers::rp::pkce_pair();
+    let page = app
+        .authorize(
+            &rp,
+            &[
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    let code = crate::helpers::rp::location_param(&page, "code").unwrap();
 
-        let before = store.write_commits();
-        let exchanged = app.exchange(&rp, &code, Some(&verifier)).await;
-        assert_eq!(exchanged.status, 200, "{}", exchanged.json);
-        assert_eq!(store.write_commits() - before, 1, "code redemption");
+    let before = store.write_commits();
+    let exchanged = app.exchange(&rp, &code, Some(&verifier)).await;
+    assert_eq!(exchanged.status, 200, "{}", exchanged.json);
+    assert_eq!(store.write_commits() - before, 1, "code redemption");
 
-        let token = exchanged.json["refresh_token"].as_str().unwrap().to_owned();
-        let before = store.write_commits();
-        let (status, rotated) = refresh(&app, &rp, &token).await;
-        assert_eq!(status, 200, "{rotated}");
-        assert_eq!(store.write_commits() - before, 1, "refresh rotation");
+    let token = exchanged.json["refresh_token"].as_str().unwrap().to_owned();
+    let before = store.write_commits();
+    let (status, rotated) = refresh(&app, &rp, &token).await;
+    assert_eq!(status, 200, "{rotated}");
+    assert_eq!(store.write_commits() - before, 1, "refresh rotation");
 
-        app.clock.advance(60);
-        let before = store.write_commits();
-        let (status, _) = refresh(&app, &rp, &token).await;
-        assert_eq!(status, 400);
-        assert_eq!(store.write_commits() - before, 1, "reuse: revocation and its audit event");
+    app.clock.advance(60);
+    let before = store.write_commits();
+    let (status, _) = refresh(&app, &rp, &token).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        store.write_commits() - before,
+        1,
+        "reuse: revocation and its audit event"
+    );
 
-        let before = store.write_commits();
-        let replay = app.exchange(&rp, &code, Some(&verifier)).await;
-        assert_eq!(replay.status, 400);
-        assert_eq!(store.write_commits() - before, 1, "code replay: revocation and its audit event");
+    let before = store.write_commits();
+    let replay = app.exchange(&rp, &code, Some(&verifier)).await;
+    assert_eq!(replay.status, 400);
+    assert_eq!(
+        store.write_commits() - before,
+        1,
+        "code replay: revocation and its audit event"
+    );
 
-        let kinds: Vec<String> = store
-            .list_audit_events(None, 20)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| e.kind)
-            .collect();
-        let issued = kinds.iter().filter(|k| *k == "tokens.issued").count();
-        let reused = kinds.iter().filter(|k| *k == "token.reuse_detected").count();
-        assert_eq!((issued, reused), (2, 2), "{kinds:?}");
-    }
+    let kinds: Vec<String> = store
+        .list_audit_events(None, 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    let issued = kinds.iter().filter(|k| *k == "tokens.issued").count();
+    let reused = kinds
+        .iter()
+        .filter(|k| *k == "token.reuse_detected")
+        .count();
+    assert_eq!((issued, reused), (2, 2), "{kinds:?}");
 }
 
-both_backends! {
-    async fn the_password_step_commits_its_claims_then_its_verdict(backend) {
-        // docs/write-path.md: the claims must be committed before the hash they
-        // guard; the verdict (audit, or settled counters and the new attempt) after.
-        let app = TestApp::spawn(backend).await;
-        app.create_customer("C0001234", PASSWORD, &[EMAIL]).await;
-        let store = &app.state.store;
-        app.page("/login").await;
-        let before = store.write_commits();
-        let wrong = app
-            .post("/login", &[("customer_code", "C0001234"), ("password", "wrong horse"), ("return_to", "/account")])
-            .await;
-        assert_eq!(wrong.status, 200, "the form again");
-        assert_eq!(store.write_commits() - before, 2, "wrong password: claims, then the audit event");
+async fn the_password_step_commits_its_claims_then_its_verdict(backend: Backend) {
+    // docs/write-path.md: the claims must be committed before the hash they
+    // guard; the verdict (audit, or settled counters and the new attempt) after.
+    let app = TestApp::spawn(backend).await;
+    app.customer().create().await;
+    let store = &app.state.store;
+    app.page("/login").await;
+    let before = store.write_commits();
+    let wrong = app
+        .post(
+            "/login",
+            &[
+                ("customer_code", CODE),
+                ("password", "wrong horse"),
+                ("return_to", "/account"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 200, "the form again");
+    assert_eq!(
+        store.write_commits() - before,
+        2,
+        "wrong password: claims, then the audit event"
+    );
 
-        let before = store.write_commits();
-        let right = app
-            .post("/login", &[("customer_code", "C0001234"), ("password", PASSWORD), ("return_to", "/account")])
-            .await;
-        assert_eq!(right.location.as_deref(), Some("/login/email"), "{}", right.html);
-        assert_eq!(store.write_commits() - before, 2, "right password: claims, then the attempt");
+    let before = store.write_commits();
+    let right = app
+        .post(
+            "/login",
+            &[
+                ("customer_code", CODE),
+                ("password", PASSWORD),
+                ("return_to", "/account"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        right.location.as_deref(),
+        Some("/login/email"),
+        "{}",
+        right.html
+    );
+    assert_eq!(
+        store.write_commits() - before,
+        2,
+        "right password: claims, then the attempt"
+    );
 
-        let otp = app.send_email_code(0, EMAIL).await;
-        let before = store.write_commits();
-        let done = app.post("/login/code", &[("code", &otp)]).await;
-        assert_eq!(done.location.as_deref(), Some("/account"), "{}", done.html);
-        assert_eq!(store.write_commits() - before, 1, "email code: the try, the code, the session and the audit event");
-    }
+    let otp = app.send_email_code(0, EMAIL).await;
+    let before = store.write_commits();
+    let done = app.post("/login/code", &[("code", &otp)]).await;
+    assert_eq!(done.location.as_deref(), Some("/account"), "{}", done.html);
+    assert_eq!(
+        store.write_commits() - before,
+        1,
+        "email code: the try, the code, the session and the audit event"
+    );
 }

@@ -11,12 +11,13 @@ use std::sync::Arc;
 use kagi::templates::Lang;
 
 use super::steps::{
-    PASSWORD, log_in_with_password, log_out_at_kagi, pass_email_code, register_passkey, text,
-    use_passkey,
+    log_in_with_password, log_out_at_kagi, pass_email_code, register_passkey, text, use_passkey,
 };
 use crate::both_backends;
 use crate::helpers::webdriver::Browser;
 use crate::helpers::{Backend, TestApp};
+
+both_backends!(buying_on_the_demo_steps_up_from_password_to_passkey_in_the_same_session);
 
 // The demo's own modules, siblings here as in `examples/trading_demo/main.rs`.
 #[path = "../../../examples/trading_demo/app.rs"]
@@ -112,58 +113,78 @@ fn codes_issued(app: &TestApp, customer_code: &str) -> usize {
         .count()
 }
 
-both_backends! {
-    async fn buying_on_the_demo_steps_up_from_password_to_passkey_in_the_same_session(backend) {
-        let app = TestApp::spawn(backend).await;
-        app.create_customer("C0008001", PASSWORD, &[EMAIL]).await;
-        let demo = Demo::start(&app).await;
-        let browser = Browser::start(&format!("demo-buy-{backend:?}"), "ja").await;
-        browser.add_virtual_authenticator().await;
+async fn buying_on_the_demo_steps_up_from_password_to_passkey_in_the_same_session(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    app.customer()
+        .code("C0008001")
+        .emails(&[EMAIL])
+        .create()
+        .await;
+    let demo = Demo::start(&app).await;
+    let browser = Browser::start(&format!("demo-buy-{backend:?}"), "ja").await;
+    browser.add_virtual_authenticator().await;
 
-        // Logged in with password + email code: acr urn:kagi:acr:mfa.
-        log_in_on_demo(&browser, &app, &demo, "C0008001").await;
-        browser.wait_element_text("#amr", "pwd otp mfa").await;
-        let sub = browser.text("#sub").await;
-        // The customer follows the guide and registers a passkey at Kagi.
-        register_passkey(&browser, &app, 0, EMAIL).await;
+    // Logged in with password + email code: acr urn:kagi:acr:mfa.
+    log_in_on_demo(&browser, &app, &demo, "C0008001").await;
+    browser.wait_element_text("#amr", "pwd otp mfa").await;
+    let sub = browser.text("#sub").await;
+    // The customer follows the guide and registers a passkey at Kagi.
+    register_passkey(&browser, &app, 0, EMAIL).await;
 
-        // "Buy": Kagi asks for the passkey in the same session, then the demo accepts.
-        browser.goto(&demo.url("/")).await;
-        browser.click("#buy").await;
-        browser.wait_url(&app.url("/stepup/passkey")).await;
-        use_passkey(&browser).await;
-        browser.wait_url(&demo.url("/")).await;
-        browser.wait_element_text("#result", "Buy accepted after a passkey check").await;
-        browser.wait_element_text("#acr", "phr").await;
-        browser.wait_element_text("#amr", "hwk user mfa").await;
-        assert_eq!(browser.text("#sub").await, sub, "the same customer");
-        let first = auth_time(&browser).await;
+    // "Buy": Kagi asks for the passkey in the same session, then the demo accepts.
+    browser.goto(&demo.url("/")).await;
+    browser.click("#buy").await;
+    browser.wait_url(&app.url("/stepup/passkey")).await;
+    use_passkey(&browser).await;
+    browser.wait_url(&demo.url("/")).await;
+    browser
+        .wait_element_text("#result", "Buy accepted after a passkey check")
+        .await;
+    browser.wait_element_text("#acr", "phr").await;
+    browser.wait_element_text("#amr", "hwk user mfa").await;
+    assert_eq!(browser.text("#sub").await, sub, "the same customer");
+    let first = auth_time(&browser).await;
 
-        // Another trade within 10 minutes needs no new check (no new code from Kagi).
-        let issued = codes_issued(&app, "C0008001");
-        browser.click("#buy").await;
-        browser
-            .wait_element_text("#result", &format!("Buy accepted: the passkey check at auth_time {first}"))
-            .await;
-        assert_eq!(codes_issued(&app, "C0008001"), issued);
+    // Another trade within 10 minutes needs no new check (no new code from Kagi).
+    let issued = codes_issued(&app, "C0008001");
+    browser.click("#buy").await;
+    browser
+        .wait_element_text(
+            "#result",
+            &format!("Buy accepted: the passkey check at auth_time {first}"),
+        )
+        .await;
+    assert_eq!(codes_issued(&app, "C0008001"), issued);
 
-        // Eleven minutes later the trade asks Kagi for a new passkey check.
-        app.clock.advance(11 * 60);
-        browser.click("#buy").await;
-        browser.wait_url(&app.url("/stepup/passkey")).await;
-        use_passkey(&browser).await;
-        browser.wait_url(&demo.url("/")).await;
-        browser.wait_element_text("#result", "Buy accepted after a passkey check").await;
-        let second = auth_time(&browser).await;
-        browser.ensure(second >= first + 11 * 60, &format!("auth_time {first} → {second}")).await;
-        browser.ensure_clean_console().await;
-    }
+    // Eleven minutes later the trade asks Kagi for a new passkey check.
+    app.clock.advance(11 * 60);
+    browser.click("#buy").await;
+    browser.wait_url(&app.url("/stepup/passkey")).await;
+    use_passkey(&browser).await;
+    browser.wait_url(&demo.url("/")).await;
+    browser
+        .wait_element_text("#result", "Buy accepted after a passkey check")
+        .await;
+    let second = auth_time(&browser).await;
+    browser
+        .ensure(
+            second >= first + 11 * 60,
+            &format!("auth_time {first} → {second}"),
+        )
+        .await;
+    browser.ensure_clean_console().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn withdrawing_on_the_demo_asks_for_a_fresh_passkey_check_every_time() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    app.create_customer("C0008002", PASSWORD, &[EMAIL]).await;
+    app.customer()
+        .code("C0008002")
+        .emails(&[EMAIL])
+        .create()
+        .await;
     let demo = Demo::start(&app).await;
     let browser = Browser::start("demo-withdraw", "ja").await;
     browser.add_virtual_authenticator().await;
@@ -206,7 +227,11 @@ async fn withdrawing_on_the_demo_asks_for_a_fresh_passkey_check_every_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buying_without_a_passkey_offers_registration_then_continues_with_phr() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    app.create_customer("C0008003", PASSWORD, &[EMAIL]).await;
+    app.customer()
+        .code("C0008003")
+        .emails(&[EMAIL])
+        .create()
+        .await;
     let demo = Demo::start(&app).await;
     let browser = Browser::start("demo-offer", "ja").await;
     browser.add_virtual_authenticator().await;
@@ -247,7 +272,11 @@ async fn buying_without_a_passkey_offers_registration_then_continues_with_phr() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logging_out_from_the_demo_ends_the_kagi_session() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    app.create_customer("C0008004", PASSWORD, &[EMAIL]).await;
+    app.customer()
+        .code("C0008004")
+        .emails(&[EMAIL])
+        .create()
+        .await;
     let demo = Demo::start(&app).await;
     let browser = Browser::start("demo-rp-logout", "ja").await;
     log_in_on_demo(&browser, &app, &demo, "C0008004").await;
@@ -273,7 +302,11 @@ async fn logging_out_from_the_demo_ends_the_kagi_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logging_out_at_kagi_logs_the_demo_out_through_the_back_channel() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    app.create_customer("C0008005", PASSWORD, &[EMAIL]).await;
+    app.customer()
+        .code("C0008005")
+        .emails(&[EMAIL])
+        .create()
+        .await;
     let demo = Demo::start(&app).await;
     let browser = Browser::start("demo-backchannel-logout", "ja").await;
     log_in_on_demo(&browser, &app, &demo, "C0008005").await;

@@ -4,7 +4,7 @@
 
 use kagi::templates::Lang;
 
-use super::steps::{PASSWORD, log_in_with_password, mails_to, text};
+use super::steps::{log_in_with_password, mails_to, text};
 use crate::helpers::webdriver::Browser;
 use crate::helpers::{Backend, TestApp};
 
@@ -21,7 +21,11 @@ async fn shows(browser: &Browser, app: &TestApp, lang: Lang, key: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_follow_accept_language_and_the_switch_links_for_the_whole_session() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    app.create_customer("C0009101", PASSWORD, &[EMAIL]).await;
+    app.customer()
+        .code("C0009101")
+        .emails(&[EMAIL])
+        .create()
+        .await;
     let browser = Browser::start("languages-en", "en-US").await;
 
     // An English browser gets English pages.

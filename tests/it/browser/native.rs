@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Query, State};
 use axum::response::Html;
 
-use super::steps::{PASSWORD, log_in_with_password};
+use super::steps::log_in_with_password;
 use crate::helpers::rp::{Rp, jwt_claims, pkce_pair};
 use crate::helpers::webdriver::Browser;
 use crate::helpers::{Backend, TestApp};
@@ -103,7 +103,13 @@ fn authorize_url(app: &TestApp, rp: &Rp, challenge: &str, extra: &[(&str, &str)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_native_app_logs_in_with_pkce_through_a_loopback_redirect_on_a_random_port() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let sub = app.create_customer("C0009001", PASSWORD, &[EMAIL]).await;
+    let sub = app
+        .customer()
+        .code("C0009001")
+        .emails(&[EMAIL])
+        .create()
+        .await
+        .sub;
     // Registered without a port: any port of the loopback IP matches (RFC 8252 §7.3).
     let registered = app.register_client("native-app", "http://127.0.0.1/callback", &["--public"]);
     assert!(registered.secret.is_none(), "a public client has no secret");

@@ -6,11 +6,9 @@ use kagi::templates::Lang;
 
 use crate::helpers::TestApp;
 use crate::helpers::browser::six_digits;
+use crate::helpers::customer::PASSWORD;
 use crate::helpers::smtp::ReceivedMail;
 use crate::helpers::webdriver::Browser;
-
-/// The password of every journey's customer.
-pub const PASSWORD: &str = "correct horse battery";
 
 /// How many mails `address` has received so far.
 pub fn mails_to(app: &TestApp, address: &str) -> usize {
@@ -66,7 +64,8 @@ pub async fn log_in_with_password(browser: &Browser, app: &TestApp, code: &str, 
 }
 
 /// From a logged-in browser, registers a passkey on the authenticator the
-/// tab holds (passkey registration steps 2 to 6 of `docs/product.md`): `#passkey-register`, the step-up by the
+/// tab holds (passkey registration steps 2 to 6 of `docs/product.md`):
+/// `#passkey-register`, the step-up by the
 /// code sent to address number `index`, `#passkey-register-confirm`, and
 /// back on the account page with the notice.
 pub async fn register_passkey(browser: &Browser, app: &TestApp, index: usize, address: &str) {

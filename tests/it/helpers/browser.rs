@@ -114,7 +114,8 @@ impl TestApp {
         Page::from(response).await
     }
 
-    /// POST a form with this session's current CSRF token (read from the logout page, which any session can see).
+    /// POST a form with this session's current CSRF token (read from the
+    /// logout page, which any session can see).
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
         let csrf = self.page("/logout").await.csrf();
         let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
@@ -132,36 +133,6 @@ impl TestApp {
             .await
             .unwrap();
         Page::from(response).await
-    }
-
-    /// Creates a customer directly in the store; returns its `sub`.
-    pub async fn create_customer(&self, code: &str, password: &str, emails: &[&str]) -> String {
-        let id = uuid::Uuid::new_v4().to_string();
-        let code = kagi::model::CustomerCode::parse(code).unwrap();
-        let hash = kagi::authn::password::hash(&password.to_owned().into()).unwrap();
-        let emails: Vec<_> = emails
-            .iter()
-            .map(|e| kagi::model::Email::parse(e).unwrap())
-            .collect();
-        // The WebAuthn user handle: 16 random bytes, base64url (as `kagi user add` makes it).
-        let handle = base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            uuid::Uuid::new_v4().as_bytes(),
-        );
-        let new = kagi::store::users::NewCustomer {
-            id: &id,
-            customer_code: &code,
-            name: "山田 太郎",
-            password_hash: &hash,
-            webauthn_user_id: &handle,
-            emails: &emails,
-        };
-        self.state
-            .store
-            .insert_customer(&new, self.clock.now())
-            .await
-            .unwrap();
-        id
     }
 
     /// Customer code + password: returns the page the login form leads to.

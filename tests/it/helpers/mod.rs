@@ -1,10 +1,12 @@
 //! The test harness: [`TestApp`] spawns Kagi on `127.0.0.1:0` against a fresh
 //! database, with a manual clock and a cookie-keeping HTTP client.
 
-#![allow(dead_code, reason = "each test uses a different part of the harness")] // expect() would fail once every part is used
+// expect() would fail once every part is used.
+#![allow(dead_code, reason = "each test uses a different part of the harness")]
 
 pub mod authenticator;
 pub mod browser;
+pub mod customer;
 mod database;
 pub mod proxy;
 pub mod rp;
@@ -23,27 +25,41 @@ use tokio::sync::oneshot;
 
 pub use database::{Backend, TestDatabase};
 
-/// Runs an async test body once per backend: `both_backends! { async fn name(backend) { ... } }`
-/// becomes a module `name` with tests `sqlite` and `postgres`.
+/// Runs each named test once per backend.
+///
+/// Write the test as a plain `async fn` taking the [`Backend`], then list it:
+///
+/// ```ignore
+/// async fn a_spent_code_is_refused(backend: Backend) {
+///     let app = TestApp::spawn(backend).await;
+///     // ...
+/// }
+///
+/// both_backends!(a_spent_code_is_refused, another_test);
+/// ```
+///
+/// Each name becomes a module holding the tests `sqlite` and `postgres`, so a
+/// test's path is `<file>::<name>::sqlite` (docs and CI filters rely on it).
+/// The functions stay outside the macro so that rustfmt formats them; one that
+/// is not listed never runs, and the `dead_code` lint says so. (A test in the
+/// old form, `both_backends! { async fn name(backend) { ... } }`, converts by
+/// moving the fn out, typing `backend: Backend` and listing `name`.)
 #[macro_export]
 macro_rules! both_backends {
-    ($(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            $(#[$meta])*
-            async fn body($backend: $crate::helpers::Backend) $body
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                body($crate::helpers::Backend::Sqlite).await
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
             }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                body($crate::helpers::Backend::Postgres).await
-            }
-        }
+        )+
     };
 }
 

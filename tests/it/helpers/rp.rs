@@ -112,7 +112,8 @@ impl TestApp {
         }
     }
 
-    /// `GET /authorize` with `client_id`, `redirect_uri`, `response_type=code`, `scope=openid` and `extra` (which override).
+    /// `GET /authorize` with `client_id`, `redirect_uri`, `response_type=code`,
+    /// `scope=openid` and `extra` (which override).
     pub async fn authorize(&self, rp: &Rp, extra: &[(&str, &str)]) -> Page {
         let mut params: Vec<(&str, &str)> = vec![
             ("client_id", &rp.client_id),
@@ -130,7 +131,8 @@ impl TestApp {
         self.page(&format!("/authorize?{query}")).await
     }
 
-    /// `POST /token` with HTTP Basic for confidential clients (`client_id` in the body for public ones).
+    /// `POST /token` with HTTP Basic for confidential clients (`client_id` in
+    /// the body for public ones).
     pub async fn token(&self, rp: &Rp, form: &[(&str, &str)]) -> TokenAnswer {
         let mut request = reqwest::Client::new().post(self.url("/token"));
         let mut fields: Vec<(&str, &str)> = form.to_vec();

@@ -41,7 +41,8 @@ fn free_port() -> u16 {
 }
 
 impl Browser {
-    /// Starts chromedriver and a headless Chromium with a fresh profile; `lang` is the browser's language.
+    /// Starts chromedriver and a headless Chromium with a fresh profile; `lang`
+    /// is the browser's language.
     pub async fn start(name: &str, lang: &str) -> Self {
         let port = free_port();
         let driver = Command::new("/usr/bin/chromedriver")
@@ -78,7 +79,11 @@ impl Browser {
         let caps = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "goog:loggingPrefs": { "browser": "ALL" },
-            "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args, "prefs": { "intl.accept_languages": lang } }
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": args,
+                "prefs": { "intl.accept_languages": lang },
+            }
         }}});
         let created: Value = http
             .post(format!("{base}/session"))

@@ -6,6 +6,12 @@ use std::time::Duration;
 
 use super::*;
 
+both_backends!(
+    back_channel_logout_reaches_the_rp_with_a_signed_logout_token,
+    a_failed_back_channel_delivery_is_retried,
+    a_cross_site_post_without_the_cookie_ends_the_session_the_hint_names
+);
+
 /// A relying party's back-channel logout endpoint on `127.0.0.1:0`, recording
 /// every POST body; it answers 500 to the first `fail_first` of them.
 struct BackchannelRp {
@@ -82,78 +88,110 @@ async fn verified_logout_token(app: &TestApp, body: &str, client_id: &str) -> (V
     (header_json, data.claims)
 }
 
-both_backends! {
-    async fn back_channel_logout_reaches_the_rp_with_a_signed_logout_token(backend) {
-        let (app, sub) = logged_in(backend).await;
-        let rp = backchannel_rp(0).await;
-        let client = add_client(&app, "trading", &["--backchannel-logout-uri", &rp.url, "--id-token-alg", "ES256"]);
-        add_client(&app, "quiet", &[]);
-        let tokens = code_flow(&app, &client).await;
-        let id_token = claims(tokens["id_token"].as_str().unwrap());
-        let page = end_session(&app, &[("id_token_hint", tokens["id_token"].as_str().unwrap()), ("post_logout_redirect_uri", BYE), ("state", "x")]).await;
-        assert_eq!(page.location.as_deref(), Some("https://rp.example.com/bye?state=x"));
+async fn back_channel_logout_reaches_the_rp_with_a_signed_logout_token(backend: Backend) {
+    let (app, Customer { sub, .. }) = logged_in(backend).await;
+    let rp = backchannel_rp(0).await;
+    let client = add_client(
+        &app,
+        "trading",
+        &[
+            "--backchannel-logout-uri",
+            &rp.url,
+            "--id-token-alg",
+            "ES256",
+        ],
+    );
+    add_client(&app, "quiet", &[]);
+    let tokens = code_flow(&app, &client).await;
+    let id_token = claims(tokens["id_token"].as_str().unwrap());
+    let page = end_session(
+        &app,
+        &[
+            ("id_token_hint", tokens["id_token"].as_str().unwrap()),
+            ("post_logout_redirect_uri", BYE),
+            ("state", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("https://rp.example.com/bye?state=x")
+    );
 
-        let bodies = rp.wait_for(1, 10).await;
-        assert_eq!(bodies.len(), 1, "one logout token");
-        let (header, token) = verified_logout_token(&app, &bodies[0], "trading").await;
-        assert_eq!(header["typ"], "logout+jwt");
-        assert_eq!(header["alg"], "ES256");
-        assert_eq!(token["iss"], app.base.as_str());
-        assert_eq!(token["aud"], "trading");
-        assert_eq!(token["sub"], sub.as_str());
-        assert_eq!(token["sid"], id_token["sid"]);
-        assert!(token["sid"].is_string());
-        assert_eq!(token["events"], json!({ EVENT: {} }));
-        assert!(token.get("nonce").is_none());
-        assert!(token["jti"].is_string() && token["iat"].is_i64());
-        assert_eq!(token["exp"].as_i64().unwrap() - token["iat"].as_i64().unwrap(), 120);
-        assert_logged_out(&app, &client).await;
-    }
+    let bodies = rp.wait_for(1, 10).await;
+    assert_eq!(bodies.len(), 1, "one logout token");
+    let (header, token) = verified_logout_token(&app, &bodies[0], "trading").await;
+    assert_eq!(header["typ"], "logout+jwt");
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(token["iss"], app.base.as_str());
+    assert_eq!(token["aud"], "trading");
+    assert_eq!(token["sub"], sub.as_str());
+    assert_eq!(token["sid"], id_token["sid"]);
+    assert!(token["sid"].is_string());
+    assert_eq!(token["events"], json!({ EVENT: {} }));
+    assert!(token.get("nonce").is_none());
+    assert!(token["jti"].is_string() && token["iat"].is_i64());
+    assert_eq!(
+        token["exp"].as_i64().unwrap() - token["iat"].as_i64().unwrap(),
+        120
+    );
+    assert_logged_out(&app, &client).await;
 }
 
-both_backends! {
-    async fn a_failed_back_channel_delivery_is_retried(backend) {
-        let (app, _) = logged_in(backend).await;
-        let rp = backchannel_rp(1).await;
-        let client = add_client(&app, "trading", &["--backchannel-logout-uri", &rp.url]);
-        code_flow(&app, &client).await;
-        // The hosted logout page notifies RPs too.
-        let csrf = app.page("/logout").await.csrf();
-        let done = app.post_raw("/logout", &[("csrf", &csrf)]).await;
-        assert_eq!(done.status, 200, "{}", done.html);
+async fn a_failed_back_channel_delivery_is_retried(backend: Backend) {
+    let (app, _) = logged_in(backend).await;
+    let rp = backchannel_rp(1).await;
+    let client = add_client(&app, "trading", &["--backchannel-logout-uri", &rp.url]);
+    code_flow(&app, &client).await;
+    // The hosted logout page notifies RPs too.
+    let csrf = app.page("/logout").await.csrf();
+    let done = app.post_raw("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(done.status, 200, "{}", done.html);
 
-        let bodies = rp.wait_for(2, 10).await;
-        assert_eq!(bodies.len(), 2, "the 500 was retried");
-        assert_eq!(bodies[0], bodies[1], "the same token is delivered again");
-        verified_logout_token(&app, &bodies[1], "trading").await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            let audit = app.state.store.list_audit_events(None, 50).await.unwrap();
-            if let Some(sent) = audit.iter().find(|e| e.kind == "logout.backchannel_sent") {
-                assert_eq!(sent.detail["attempts"], 2);
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "no audit event");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let bodies = rp.wait_for(2, 10).await;
+    assert_eq!(bodies.len(), 2, "the 500 was retried");
+    assert_eq!(bodies[0], bodies[1], "the same token is delivered again");
+    verified_logout_token(&app, &bodies[1], "trading").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let audit = app.state.store.list_audit_events(None, 50).await.unwrap();
+        if let Some(sent) = audit.iter().find(|e| e.kind == "logout.backchannel_sent") {
+            assert_eq!(sent.detail["attempts"], 2);
+            break;
         }
-        assert_logged_out(&app, &client).await;
+        assert!(tokio::time::Instant::now() < deadline, "no audit event");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_logged_out(&app, &client).await;
 }
 
-both_backends! {
-    async fn a_cross_site_post_without_the_cookie_ends_the_session_the_hint_names(backend) {
-        let (app, _) = logged_in(backend).await;
-        let rp = backchannel_rp(0).await;
-        let client = add_client(&app, "trading", &["--backchannel-logout-uri", &rp.url]);
-        let tokens = code_flow(&app, &client).await;
-        // A form POST from the RP's page: the SameSite=Lax session cookie is not sent.
-        let form = [("id_token_hint", tokens["id_token"].as_str().unwrap()), ("post_logout_redirect_uri", BYE), ("state", "p")];
-        let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let response = no_redirects.post(app.url("/session/end")).form(&form).send().await.unwrap();
-        assert_eq!(response.status().as_u16(), 303);
-        assert_eq!(response.headers()["location"].to_str().unwrap(), "https://rp.example.com/bye?state=p");
-        assert_logged_out(&app, &client).await;
-        assert_eq!(rp.wait_for(1, 10).await.len(), 1);
-        assert_eq!(userinfo_status(&app, &tokens).await, 401);
-    }
+async fn a_cross_site_post_without_the_cookie_ends_the_session_the_hint_names(backend: Backend) {
+    let (app, _) = logged_in(backend).await;
+    let rp = backchannel_rp(0).await;
+    let client = add_client(&app, "trading", &["--backchannel-logout-uri", &rp.url]);
+    let tokens = code_flow(&app, &client).await;
+    // A form POST from the RP's page: the SameSite=Lax session cookie is not sent.
+    let form = [
+        ("id_token_hint", tokens["id_token"].as_str().unwrap()),
+        ("post_logout_redirect_uri", BYE),
+        ("state", "p"),
+    ];
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = no_redirects
+        .post(app.url("/session/end"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(
+        response.headers()["location"].to_str().unwrap(),
+        "https://rp.example.com/bye?state=p"
+    );
+    assert_logged_out(&app, &client).await;
+    assert_eq!(rp.wait_for(1, 10).await.len(), 1);
+    assert_eq!(userinfo_status(&app, &tokens).await, 401);
 }

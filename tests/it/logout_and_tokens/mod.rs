@@ -15,11 +15,9 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::browser::Page;
+use crate::helpers::customer::{Customer, logged_in};
 use crate::helpers::{Backend, TestApp};
 
-const CUSTOMER: &str = "C0001234";
-const PASSWORD: &str = "correct horse battery";
-const EMAIL: &str = "taro@example.jp";
 const CALLBACK: &str = "https://rp.example.com/cb";
 const BYE: &str = "https://rp.example.com/bye";
 const PAR_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -61,15 +59,6 @@ fn add_client(app: &TestApp, id: &str, extra: &[&str]) -> Client {
         id: id.to_owned(),
         secret,
     }
-}
-
-/// A server with one customer, logged in on `app.http`.
-async fn logged_in(backend: Backend) -> (TestApp, String) {
-    let app = TestApp::spawn(backend).await;
-    let sub = app.create_customer(CUSTOMER, PASSWORD, &[EMAIL]).await;
-    let done = app.log_in_with_email_code(CUSTOMER, PASSWORD, EMAIL).await;
-    assert_eq!(done.status, 303, "{}", done.html);
-    (app, sub)
 }
 
 fn query(pairs: &[(&str, &str)]) -> String {

@@ -18,23 +18,7 @@ use serde_json::{Value, json};
 use crate::helpers::TestApp;
 use crate::helpers::authenticator::Authenticator;
 use crate::helpers::browser::{Page, attribute_after, unescape_html};
-
-pub const PASSWORD: &str = "correct horse battery";
-pub const CODE: &str = "C0001234";
-pub const EMAIL: &str = "taro@example.jp";
-pub const WORK_EMAIL: &str = "taro.work@example.com";
-
-/// A server with one customer who has two addresses; returns its `sub`.
-pub async fn app_with_customer(
-    backend: crate::helpers::Backend,
-    extra: &[(&str, &str)],
-) -> (TestApp, String) {
-    let app = TestApp::spawn_with(backend, extra).await;
-    let sub = app
-        .create_customer(CODE, PASSWORD, &[EMAIL, WORK_EMAIL])
-        .await;
-    (app, sub)
-}
+use crate::helpers::customer::{CODE, EMAIL, PASSWORD};
 
 /// The answer to a JSON call.
 #[derive(Debug)]
@@ -290,7 +274,11 @@ impl<'a> Web<'a> {
             .expect("the authenticator has a credential");
         self.json(
             "/passkey/login/finish",
-            &json!({ "ceremony": start.body["ceremony"], "credential": credential, "return_to": "/account" }),
+            &json!({
+                "ceremony": start.body["ceremony"],
+                "credential": credential,
+                "return_to": "/account",
+            }),
         )
         .await
     }
@@ -304,7 +292,11 @@ impl<'a> Web<'a> {
             .expect("the authenticator has a credential");
         self.json(
             "/passkey/stepup/finish",
-            &json!({ "ceremony": start.body["ceremony"], "credential": credential, "return_to": return_to }),
+            &json!({
+                "ceremony": start.body["ceremony"],
+                "credential": credential,
+                "return_to": return_to,
+            }),
         )
         .await
     }
