@@ -1,15 +1,134 @@
-//! A representative context for each page.
+//! A representative context for each page, built from the same types the
+//! handlers fill (`templates::pages`), so a field a template reads and its
+//! type lacks fails these tests.
 
-use minijinja::context;
 use minijinja::value::Value;
+use serde::Serialize;
+
+use crate::templates::pages::{
+    AccountHolder, AccountPage, FactorCodePage, FactorEmailPage, FactorTotpPage, Frame, LangUrls,
+    Link, LoginPage, LogoutPage, MaskedEmail, MessagePage, PasskeyConfirmPage, PasskeyDeletePage,
+    PasskeyItem, PasskeySignal, PasskeyStepUpPage, SessionItem, StepUp, TotpEnrollPage, framed,
+};
 
 /// What every caller passes to every page.
 pub(super) fn common() -> Value {
-    context! {
-        csrf => "csrf-token-123",
-        lang_urls => context! { ja => "/login?ui_locales=ja", en => "/login?ui_locales=en" },
-        error => (),
-        notice => (),
+    Value::from(minijinja::value::Serde(frame()))
+}
+
+fn frame() -> Frame<'static> {
+    Frame {
+        csrf: "csrf-token-123",
+        lang_urls: Some(LangUrls {
+            ja: "/login?ui_locales=ja".to_owned(),
+            en: "/login?ui_locales=en".to_owned(),
+        }),
+        error: None,
+        notice: None,
+    }
+}
+
+/// `ctx` inside the common frame, as `http::pages::render` passes it.
+pub(super) fn page(ctx: impl Serialize) -> Value {
+    framed(&frame(), &ctx)
+}
+
+fn email(index: usize, masked: &str) -> MaskedEmail {
+    MaskedEmail {
+        index,
+        masked: masked.to_owned(),
+    }
+}
+
+fn passkey(
+    credential_id: &'static str,
+    provider: &'static str,
+    nickname: &'static str,
+    created_at: &str,
+    last_used_at: Option<&str>,
+    synced: bool,
+) -> PasskeyItem<'static> {
+    PasskeyItem {
+        credential_id,
+        provider,
+        nickname,
+        created_at: created_at.to_owned(),
+        last_used_at: last_used_at.map(str::to_owned),
+        backup_eligible: synced,
+        backup_state: synced,
+    }
+}
+
+fn session(
+    sid: &'static str,
+    current: bool,
+    at: [&str; 2],
+    user_agent: &'static str,
+    ip: &'static str,
+) -> SessionItem<'static> {
+    SessionItem {
+        sid,
+        current,
+        created_at: at[0].to_owned(),
+        last_seen_at: at[1].to_owned(),
+        user_agent,
+        ip,
+    }
+}
+
+/// The account page of a customer with two sessions and two passkeys.
+pub(super) fn account() -> AccountPage<'static> {
+    AccountPage {
+        customer: AccountHolder {
+            name: "岩井 太郎",
+            customer_code: "12345678",
+        },
+        emails: vec!["abcd*****".to_owned(), "0123*****".to_owned()],
+        totp_enrolled: false,
+        sessions: vec![
+            session(
+                "sid-current",
+                true,
+                ["2026-05-01 09:00", "2026-05-01 09:05"],
+                "Safari on iPhone",
+                "192.0.2.1",
+            ),
+            session(
+                "sid-other",
+                false,
+                ["2026-04-30 20:00", "2026-04-30 21:00"],
+                "Edge on Windows",
+                "198.51.100.7",
+            ),
+        ],
+        passkeys: vec![
+            passkey(
+                "cred-1",
+                "iCloud Keychain",
+                "iPhone",
+                "2026-04-01 10:00",
+                Some("2026-05-01 09:00"),
+                true,
+            ),
+            passkey(
+                "cred-2",
+                "Windows Hello",
+                "",
+                "2026-04-02 10:00",
+                None,
+                false,
+            ),
+        ],
+        passkeys_enabled: true,
+        passkeys_at_limit: false,
+        passkey_signal: Some(PasskeySignal {
+            rp_id: "broker.example",
+            user_id: "AAECAwQFBgcICQoLDA0ODw".to_owned(),
+            credential_ids: "cred-1 cred-2".to_owned(),
+            user_name: "12345678",
+            display_name: "岩井 太郎",
+            details: false,
+        }),
     }
 }
 
@@ -18,12 +137,11 @@ pub(super) fn pages() -> Vec<(&'static str, Value, Vec<&'static str>)> {
     vec![
         (
             "login",
-            context! {
-                customer_code => "12345678",
-                return_to => "/authorize/continue",
-                passkey_enabled => true,
-                ..common()
-            },
+            page(LoginPage {
+                customer_code: "12345678",
+                return_to: "/authorize/continue",
+                passkey_enabled: true,
+            }),
             vec![
                 r#"action="/login""#,
                 r#"name="customer_code""#,
@@ -39,15 +157,12 @@ pub(super) fn pages() -> Vec<(&'static str, Value, Vec<&'static str>)> {
         ),
         (
             "factor_email",
-            context! {
-                purpose => "login",
-                emails => vec![
-                    context! { index => 0, masked => "abcd*****" },
-                    context! { index => 1, masked => "ef@g*****" },
-                ],
-                totp_available => true,
-                ..common()
-            },
+            page(FactorEmailPage {
+                purpose: "login",
+                emails: vec![email(0, "abcd*****"), email(1, "ef@g*****")],
+                totp_available: true,
+                step_up: None,
+            }),
             vec![
                 r#"action="/login/email""#,
                 r#"name="email_index""#,
@@ -60,7 +175,10 @@ pub(super) fn pages() -> Vec<(&'static str, Value, Vec<&'static str>)> {
         ),
         (
             "factor_code",
-            context! { purpose => "step_up", masked => "abcd*****", ..common() },
+            page(FactorCodePage {
+                purpose: "step_up",
+                masked: "abcd*****".to_owned(),
+            }),
             vec![
                 r#"action="/login/code""#,
                 r#"name="code""#,
@@ -75,7 +193,11 @@ pub(super) fn pages() -> Vec<(&'static str, Value, Vec<&'static str>)> {
         ),
         (
             "factor_totp",
-            context! { purpose => "login", email_available => true, ..common() },
+            page(FactorTotpPage {
+                purpose: "login",
+                email_available: true,
+                step_up: None,
+            }),
             vec![
                 r#"action="/login/totp""#,
                 r#"name="code""#,
@@ -85,56 +207,20 @@ pub(super) fn pages() -> Vec<(&'static str, Value, Vec<&'static str>)> {
         ),
         (
             "message",
-            context! {
-                heading => "login.locked.heading",
-                message => "login.locked",
-                detail => "2026-05-15 10:30",
-                link => context! { href => "/login", label_key => "nav.login" },
-                ..common()
-            },
+            page(MessagePage {
+                heading: "login.locked.heading",
+                message: "login.locked",
+                detail: Some("2026-05-15 10:30".to_owned()),
+                link: Some(Link {
+                    href: "/login",
+                    label_key: "nav.login",
+                }),
+            }),
             vec!["2026-05-15 10:30", r#"href="/login""#],
         ),
         (
             "account",
-            context! {
-                customer => context! { name => "岩井 太郎", customer_code => "12345678" },
-                emails => vec!["abcd*****", "0123*****"],
-                totp_enrolled => false,
-                sessions => vec![
-                    context! {
-                        sid => "sid-current", current => true,
-                        created_at => "2026-05-01 09:00", last_seen_at => "2026-05-01 09:05",
-                        user_agent => "Safari on iPhone", ip => "192.0.2.1",
-                    },
-                    context! {
-                        sid => "sid-other", current => false,
-                        created_at => "2026-04-30 20:00", last_seen_at => "2026-04-30 21:00",
-                        user_agent => "Edge on Windows", ip => "198.51.100.7",
-                    },
-                ],
-                passkeys => vec![
-                    context! {
-                        credential_id => "cred-1", provider => "iCloud Keychain",
-                        nickname => "iPhone", created_at => "2026-04-01 10:00",
-                        last_used_at => "2026-05-01 09:00",
-                        backup_eligible => true, backup_state => true,
-                    },
-                    context! {
-                        credential_id => "cred-2", provider => "Windows Hello",
-                        nickname => (), created_at => "2026-04-02 10:00",
-                        last_used_at => (),
-                        backup_eligible => false, backup_state => false,
-                    },
-                ],
-                passkeys_enabled => true,
-                passkeys_at_limit => false,
-                passkey_signal => context! {
-                    rp_id => "broker.example", user_id => "AAECAwQFBgcICQoLDA0ODw",
-                    credential_ids => "cred-1 cred-2", user_name => "12345678",
-                    display_name => "岩井 太郎", details => false,
-                },
-                ..common()
-            },
+            page(account()),
             vec![
                 "岩井 太郎",
                 "12345678",
@@ -154,11 +240,10 @@ pub(super) fn pages() -> Vec<(&'static str, Value, Vec<&'static str>)> {
         ),
         (
             "totp_enroll",
-            context! {
-                qr_data_uri => "data:image/svg+xml;base64,PHN2Zy8+",
-                secret => "JBSW Y3DP EHPK 3PXP",
-                ..common()
-            },
+            page(TotpEnrollPage {
+                qr_data_uri: "data:image/svg+xml;base64,PHN2Zy8+",
+                secret: "JBSW Y3DP EHPK 3PXP",
+            }),
             vec![
                 "<img src=\"data:image",
                 "<code class=\"secret\">JBSW Y3DP EHPK 3PXP</code>",
@@ -169,7 +254,10 @@ pub(super) fn pages() -> Vec<(&'static str, Value, Vec<&'static str>)> {
         ),
         (
             "logout",
-            context! { client_name => "PlusNet", ..common() },
+            page(LogoutPage {
+                client_name: Some("PlusNet"),
+                ..LogoutPage::default()
+            }),
             vec![
                 r#"action="/logout""#,
                 "PlusNet",
@@ -179,7 +267,9 @@ pub(super) fn pages() -> Vec<(&'static str, Value, Vec<&'static str>)> {
         ),
         (
             "passkey_confirm",
-            context! { return_to => "/account", ..common() },
+            page(PasskeyConfirmPage {
+                return_to: "/account",
+            }),
             vec![
                 r#"<button type="button" id="passkey-register-confirm""#,
                 r#"<meta name="csrf-token" content="csrf-token-123">"#,
@@ -189,7 +279,10 @@ pub(super) fn pages() -> Vec<(&'static str, Value, Vec<&'static str>)> {
         ),
         (
             "passkey_stepup",
-            context! { has_passkeys => true, return_to => "/authorize/continue?x=1", ..common() },
+            page(PasskeyStepUpPage {
+                has_passkeys: true,
+                return_to: "/authorize/continue?x=1",
+            }),
             vec![
                 r#"<button type="button" id="passkey-login""#,
                 r#"data-passkey="stepup""#,
@@ -198,13 +291,9 @@ pub(super) fn pages() -> Vec<(&'static str, Value, Vec<&'static str>)> {
         ),
         (
             "passkey_delete",
-            context! {
-                passkey => context! {
-                    credential_id => "cred-1", provider => "", nickname => "",
-                    created_at => "2026-04-01 10:00",
-                },
-                ..common()
-            },
+            page(PasskeyDeletePage {
+                passkey: passkey("cred-1", "", "", "2026-04-01 10:00", None, false),
+            }),
             vec![
                 r#"action="/account/passkeys/delete""#,
                 r#"name="credential_id" value="cred-1""#,
@@ -213,13 +302,15 @@ pub(super) fn pages() -> Vec<(&'static str, Value, Vec<&'static str>)> {
         ),
         (
             "factor_email",
-            context! {
-                purpose => "step_up",
-                emails => vec![context! { index => 0, masked => "abcd*****" }],
-                totp_available => true,
-                step_up => context! { return_to => "/account/totp", switch => "/stepup?method=totp&return_to=%2Faccount%2Ftotp" },
-                ..common()
-            },
+            page(FactorEmailPage {
+                purpose: "step_up",
+                emails: vec![email(0, "abcd*****")],
+                totp_available: true,
+                step_up: Some(StepUp {
+                    return_to: "/account/totp",
+                    switch: "/stepup?method=totp&return_to=%2Faccount%2Ftotp".to_owned(),
+                }),
+            }),
             vec![
                 r#"action="/stepup""#,
                 r#"name="return_to" value="/account/totp""#,
@@ -230,12 +321,14 @@ pub(super) fn pages() -> Vec<(&'static str, Value, Vec<&'static str>)> {
         ),
         (
             "factor_totp",
-            context! {
-                purpose => "step_up",
-                email_available => true,
-                step_up => context! { return_to => "/account", switch => "/stepup?method=email&return_to=%2Faccount" },
-                ..common()
-            },
+            page(FactorTotpPage {
+                purpose: "step_up",
+                email_available: true,
+                step_up: Some(StepUp {
+                    return_to: "/account",
+                    switch: "/stepup?method=email&return_to=%2Faccount".to_owned(),
+                }),
+            }),
             vec![
                 r#"action="/stepup""#,
                 r#"name="return_to""#,
