@@ -22,7 +22,7 @@ pub fn spawn_to_all(
     lang: Lang,
     ctx: impl Serialize,
 ) {
-    // Rendered values own their text, so the task borrows nothing.
+    // A minijinja Value owns its text, so the task borrows nothing from the caller.
     let ctx = minijinja::Value::from(minijinja::value::Serde(ctx));
     let state = state.clone();
     let to = customer.emails.clone();
