@@ -17,6 +17,7 @@ use crate::store::flows::AttemptRow;
 use crate::store::otp::EmailCodeRow;
 use crate::store::unit::Unit;
 use crate::templates::Lang;
+use crate::templates::mails::EmailCodeMail;
 
 /// How long a code may be entered.
 pub const CODE_TTL_SECS: i64 = 10 * 60;
@@ -95,7 +96,11 @@ pub async fn send(
         .store
         .insert_email_code(&attempt.id, &row, now)
         .await?;
-    let ctx = minijinja::context! { name => &customer.name, code => &code, minutes => CODE_TTL_SECS / 60 };
+    let ctx = EmailCodeMail {
+        name: &customer.name,
+        code: &code,
+        minutes: CODE_TTL_SECS / 60,
+    };
     let (subject, body) = state.templates.render_mail("email_code", lang, ctx)?;
     state
         .mailer

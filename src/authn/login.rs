@@ -16,6 +16,7 @@ use crate::model::{Customer, CustomerCode};
 use crate::state::AppState;
 use crate::store::flows::AttemptRow;
 use crate::templates::Lang;
+use crate::templates::mails::AccountLockedMail;
 
 /// How long a customer has to enter the second factor after the password.
 pub const ATTEMPT_TTL_SECS: i64 = 10 * 60;
@@ -211,7 +212,10 @@ fn locked(
     failures: i64,
     login: &PasswordLogin<'_>,
 ) -> AuditEvent {
-    let ctx = minijinja::context! { name => &customer.name, until => crate::clock::rfc3339(until) };
+    let ctx = AccountLockedMail {
+        name: &customer.name,
+        until: crate::clock::rfc3339(until),
+    };
     notice::spawn_to_all(state, customer, "account_locked", login.lang, ctx);
     AuditEvent::new(AuditKind::AccountLocked, Outcome::Info)
         .with_customer(&customer.id, customer.customer_code.as_str())

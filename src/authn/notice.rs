@@ -8,6 +8,8 @@
 //! (say, the fifth wrong password) must not take longer than the same request
 //! without it, or the timing would tell an attacker the account exists.
 
+use serde::Serialize;
+
 use crate::model::Customer;
 use crate::state::AppState;
 use crate::templates::Lang;
@@ -18,8 +20,10 @@ pub fn spawn_to_all(
     customer: &Customer,
     name: &'static str,
     lang: Lang,
-    ctx: minijinja::Value,
+    ctx: impl Serialize,
 ) {
+    // A minijinja Value owns its text, so the task borrows nothing from the caller.
+    let ctx = minijinja::Value::from(minijinja::value::Serde(ctx));
     let state = state.clone();
     let to = customer.emails.clone();
     tokio::spawn(async move { send(&state, to, name, lang, ctx).await });

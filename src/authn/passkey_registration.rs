@@ -31,6 +31,7 @@ use crate::state::AppState;
 use crate::store::passkeys::{InsertOutcome, NewPasskey};
 use crate::store::sessions::SessionRow;
 use crate::templates::Lang;
+use crate::templates::mails::PasskeyChangeMail;
 
 /// The COSE algorithms offered: ES256 (-7) and RS256 (-257, Windows Hello).
 /// webauthn-rs would also offer ES384, which the broker's platforms do not use.
@@ -281,10 +282,10 @@ pub(crate) fn send_notice(
     } else {
         provider.to_owned()
     };
-    let ctx = minijinja::context! {
-        name => &customer.name,
-        provider => provider,
-        at => crate::clock::rfc3339(state.clock.now()),
+    let ctx = PasskeyChangeMail {
+        name: &customer.name,
+        provider,
+        at: crate::clock::rfc3339(state.clock.now()),
     };
     notice::spawn_to_all(state, customer, template, lang, ctx);
 }

@@ -31,6 +31,7 @@ use crate::store::flows::AttemptRow;
 use crate::store::sessions::{NewSession, SessionAuthentication, SessionRow};
 use crate::store::unit::Unit;
 use crate::templates::Lang;
+use crate::templates::mails::LoginNoticeMail;
 
 /// The session cookie. `__Host-` makes browsers insist on `Secure`, `Path=/`
 /// and no `Domain`, so no sibling host can set or read it.
@@ -314,11 +315,11 @@ async fn bind(
     unit.audit(&audit, now).await?;
     unit.commit().await?;
     if state.config.login_notification && event.purpose == Purpose::Login {
-        let ctx = minijinja::context! {
-            name => &customer.name,
-            at => crate::clock::rfc3339(now),
-            method => format!("method.{}", event.method.as_str()),
-            ip => ip,
+        let ctx = LoginNoticeMail {
+            name: &customer.name,
+            at: crate::clock::rfc3339(now),
+            method: format!("method.{}", event.method.as_str()),
+            ip,
         };
         notice::spawn_to_all(state, customer, "login_notice", lang, ctx);
     }

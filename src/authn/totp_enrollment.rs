@@ -18,6 +18,7 @@ use crate::state::AppState;
 use crate::store::sessions::StepUpSpend;
 use crate::store::totp::TotpConfirmation;
 use crate::templates::Lang;
+use crate::templates::mails::TotpEnrolledMail;
 
 /// What the enrolment page shows.
 #[derive(Debug)]
@@ -140,7 +141,10 @@ pub async fn confirm(
         .with_ip(ip)
         .with_detail(json!({ "by": "customer", "replaced": customer.totp_enrolled }));
     state.audit(event).await;
-    let ctx = minijinja::context! { name => &customer.name, at => crate::clock::rfc3339(now) };
+    let ctx = TotpEnrolledMail {
+        name: &customer.name,
+        at: crate::clock::rfc3339(now),
+    };
     notice::spawn_to_all(state, customer, "totp_enrolled", lang, ctx);
     Ok(Confirmation::Enrolled)
 }

@@ -18,6 +18,7 @@ use crate::crypto::seal::DataKey;
 use crate::model::{Customer, CustomerCode, Email};
 use crate::store::Store;
 use crate::store::users::NewCustomer;
+use crate::templates::mails::PasskeyChangeMail;
 
 /// Customer commands.
 #[derive(Debug, Subcommand)]
@@ -262,10 +263,10 @@ async fn notify_removal(
         })
         .collect();
     providers.dedup();
-    let ctx = minijinja::context! {
-        name => &customer.name,
-        provider => providers.join(", "),
-        at => rfc3339(now),
+    let ctx = PasskeyChangeMail {
+        name: &customer.name,
+        provider: providers.join(", "),
+        at: rfc3339(now),
     };
     let (subject, body) = templates.render_mail("passkey_removed", lang, ctx)?;
     let mail = crate::mail::OutgoingMail {

@@ -21,6 +21,7 @@ use crate::oidc::logout::{self, Checked, EndSessionRequest, Next, Refusal};
 use crate::oidc::request::param;
 use crate::state::AppState;
 use crate::templates::Lang;
+use crate::templates::pages::{HiddenField, LogoutPage};
 
 /// Where the confirmation page posts.
 const CONFIRM_PATH: &str = "/session/end/confirm";
@@ -168,16 +169,14 @@ fn confirm_page(
             checked.client.as_ref().map(|c| c.client_id.as_str()),
         ),
     ];
-    let fields: Vec<_> = carried
+    let fields = carried
         .iter()
-        .filter_map(|(name, value)| {
-            value.map(|v| minijinja::context! { name => *name, value => v })
-        })
+        .filter_map(|(name, value)| value.map(|value| HiddenField { name, value }))
         .collect();
-    let ctx = minijinja::context! {
-        client_name => checked.client.as_ref().map(|c| c.name.as_str()),
-        action => CONFIRM_PATH,
-        fields => fields,
+    let ctx = LogoutPage {
+        client_name: checked.client.as_ref().map(|c| c.name.as_str()),
+        action: Some(CONFIRM_PATH),
+        fields,
     };
     let response = render(
         state,

@@ -13,6 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use crate::error::Error;
 use crate::state::AppState;
 use crate::templates::Lang;
+use crate::templates::pages::{Frame, LangUrls, Link, MessagePage, framed};
 
 /// A hosted-page failure: status plus catalogue keys of heading and message.
 #[derive(Clone, Debug)]
@@ -140,16 +141,25 @@ pub async fn render_page_errors(
         return response;
     };
     let lang = error.lang.or(asked).unwrap_or(Lang::Ja);
-    let ctx = minijinja::context! {
-        heading => error.heading,
-        message => error.message,
-        detail => minijinja::Value::from(()),
-        link => minijinja::context! { href => "/login", label_key => "nav.login" },
-        csrf => "",
-        lang_urls => minijinja::context! { ja => "?lang=ja", en => "?lang=en" },
-        error => minijinja::Value::from(()),
-        notice => minijinja::Value::from(()),
+    let page = MessagePage {
+        heading: error.heading,
+        message: error.message,
+        detail: None,
+        link: Some(Link {
+            href: "/login",
+            label_key: "nav.login",
+        }),
     };
+    let frame = Frame {
+        csrf: "",
+        lang_urls: Some(LangUrls {
+            ja: "?lang=ja".to_owned(),
+            en: "?lang=en".to_owned(),
+        }),
+        error: None,
+        notice: None,
+    };
+    let ctx = framed(&frame, &page);
     match state.templates.render_page("message.html", lang, ctx) {
         Ok(html) => {
             let mut page = (error.status, Html(html)).into_response();

@@ -16,6 +16,10 @@ use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm, LoggedIn, PageQuery};
 use crate::model::Customer;
 use crate::state::AppState;
+use crate::store::passkeys::PasskeySummary;
+use crate::templates::pages::{
+    AccountHolder, AccountPage, PasskeyItem, PasskeySignal, SessionItem, TotpEnrollPage,
+};
 
 /// Notices the account page can show after a redirect (catalogue keys by name).
 const NOTICES: &[(&str, &str)] = &[
@@ -58,34 +62,18 @@ pub async fn show(
         .store
         .list_customer_sessions(&customer.id, now, state.config.session_idle_timeout_secs)
         .await?;
-    let sessions: Vec<_> = sessions
+    let sessions = sessions
         .iter()
-        .map(|s| {
-            minijinja::context! {
-                sid => &s.sid,
-                current => s.sid == browser.session.sid,
-                created_at => rfc3339(s.created_at),
-                last_seen_at => rfc3339(s.last_seen_at),
-                user_agent => s.user_agent.as_deref().unwrap_or("-"),
-                ip => s.ip.as_deref().unwrap_or("-"),
-            }
+        .map(|s| SessionItem {
+            sid: &s.sid,
+            current: s.sid == browser.session.sid,
+            created_at: rfc3339(s.created_at),
+            last_seen_at: rfc3339(s.last_seen_at),
+            user_agent: s.user_agent.as_deref().unwrap_or("-"),
+            ip: s.ip.as_deref().unwrap_or("-"),
         })
         .collect();
     let stored = state.store.list_passkeys(&customer.id).await?;
-    let passkeys: Vec<_> = stored
-        .iter()
-        .map(|p| {
-            minijinja::context! {
-                credential_id => &p.credential_id,
-                provider => &p.provider,
-                nickname => &p.nickname,
-                created_at => rfc3339(p.created_at),
-                last_used_at => p.last_used_at.map(rfc3339),
-                backup_eligible => p.backup_eligible,
-                backup_state => p.backup_state,
-            }
-        })
-        .collect();
     let notice = lookup(NOTICES, q.notice);
     let signal = passkey_signal(
         &state,
@@ -93,15 +81,18 @@ pub async fn show(
         &stored,
         notice == Some("passkey.renamed"),
     )?;
-    let ctx = minijinja::context! {
-        customer => minijinja::context! { name => &customer.name, customer_code => customer.customer_code.as_str() },
-        emails => customer.emails.iter().map(|e| e.masked()).collect::<Vec<_>>(),
-        totp_enrolled => customer.totp_enrolled,
-        sessions => sessions,
-        passkeys => passkeys,
-        passkeys_enabled => true,
-        passkeys_at_limit => stored.len() >= state.config.max_passkeys as usize,
-        passkey_signal => signal,
+    let ctx = AccountPage {
+        customer: AccountHolder {
+            name: &customer.name,
+            customer_code: customer.customer_code.as_str(),
+        },
+        emails: customer.emails.iter().map(|e| e.masked()).collect(),
+        totp_enrolled: customer.totp_enrolled,
+        sessions,
+        passkeys: stored.iter().map(passkey_item).collect(),
+        passkeys_enabled: true,
+        passkeys_at_limit: stored.len() >= state.config.max_passkeys as usize,
+        passkey_signal: Some(signal),
     };
     render(
         &state,
@@ -120,23 +111,36 @@ pub async fn show(
 /// §5.1.10, `docs/security.md#r25`): the exact list of credentials still
 /// registered, after every listing and deletion, and the user's names after
 /// a rename.
-fn passkey_signal(
-    state: &AppState,
-    customer: &Customer,
-    stored: &[crate::store::passkeys::PasskeySummary],
+fn passkey_signal<'a>(
+    state: &'a AppState,
+    customer: &'a Customer,
+    stored: &[PasskeySummary],
     details: bool,
-) -> Result<minijinja::Value, PageError> {
+) -> Result<PasskeySignal<'a>, PageError> {
     use base64::Engine as _;
     let handle = crate::authn::passkey::user_handle(customer)?;
     let ids: Vec<&str> = stored.iter().map(|p| p.credential_id.as_str()).collect();
-    Ok(minijinja::context! {
-        rp_id => &state.config.webauthn_rp_id,
-        user_id => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(handle.as_bytes()),
-        credential_ids => ids.join(" "),
-        user_name => customer.customer_code.as_str(),
-        display_name => &customer.name,
-        details => details,
+    Ok(PasskeySignal {
+        rp_id: &state.config.webauthn_rp_id,
+        user_id: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(handle.as_bytes()),
+        credential_ids: ids.join(" "),
+        user_name: customer.customer_code.as_str(),
+        display_name: &customer.name,
+        details,
     })
+}
+
+/// A stored passkey as the account and deletion pages show it.
+pub(super) fn passkey_item(p: &PasskeySummary) -> PasskeyItem<'_> {
+    PasskeyItem {
+        credential_id: &p.credential_id,
+        provider: &p.provider,
+        nickname: &p.nickname,
+        created_at: rfc3339(p.created_at),
+        last_used_at: p.last_used_at.map(rfc3339),
+        backup_eligible: p.backup_eligible,
+        backup_state: p.backup_state,
+    }
 }
 
 /// "End this session".
@@ -240,7 +244,10 @@ fn enroll_page(
     shown: &totp_enrollment::Shown,
     messages: Messages,
 ) -> Result<Response, PageError> {
-    let ctx = minijinja::context! { qr_data_uri => &shown.qr_data_uri, secret => &shown.secret };
+    let ctx = TotpEnrollPage {
+        qr_data_uri: &shown.qr_data_uri,
+        secret: &shown.secret,
+    };
     render(
         state,
         browser,

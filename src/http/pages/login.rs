@@ -13,6 +13,7 @@ use crate::authn::return_to;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm, PageQuery};
 use crate::state::AppState;
+use crate::templates::pages::LoginPage;
 
 /// Query of the login page.
 #[derive(Debug, Default, Deserialize)]
@@ -87,7 +88,11 @@ fn page(
     status: StatusCode,
     messages: Messages,
 ) -> Result<Response, PageError> {
-    let ctx = minijinja::context! { customer_code => customer_code, return_to => return_to, passkey_enabled => true };
+    let ctx = LoginPage {
+        customer_code,
+        return_to,
+        passkey_enabled: true,
+    };
     render(state, browser, "login.html", status, ctx, messages)
 }
 

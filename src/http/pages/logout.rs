@@ -10,19 +10,19 @@ use super::{Messages, clear_session_cookie, message, render};
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm};
 use crate::state::AppState;
+use crate::templates::pages::LogoutPage;
 
 /// The confirmation page (a GET must not log anyone out: a link or an image could).
 pub async fn confirm(
     State(state): State<AppState>,
     browser: Browser,
 ) -> Result<Response, PageError> {
-    let ctx = minijinja::context! { client_name => minijinja::Value::from(()) };
     render(
         &state,
         &browser,
         "logout.html",
         StatusCode::OK,
-        ctx,
+        LogoutPage::default(),
         Messages::default(),
     )
 }

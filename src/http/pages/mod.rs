@@ -11,12 +11,13 @@ pub mod step_up;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use minijinja::Value;
+use serde::Serialize;
 
 use super::error::PageError;
 use super::extract::Browser;
 use crate::authn::session::COOKIE;
 use crate::state::AppState;
+use crate::templates::pages::{Frame, LangUrls, Link, MessagePage, framed};
 
 /// `Set-Cookie` for a session cookie value.
 ///
@@ -74,7 +75,7 @@ pub fn render(
     browser: &Browser,
     template: &str,
     status: StatusCode,
-    ctx: Value,
+    ctx: impl Serialize,
     messages: Messages,
 ) -> Result<Response, PageError> {
     let link = |lang: &str| {
@@ -84,13 +85,16 @@ pub fn render(
         }
         format!("{}?{query}lang={lang}", browser.path)
     };
-    let full = minijinja::context! {
-        csrf => &browser.session.csrf_token,
-        lang_urls => minijinja::context! { ja => link("ja"), en => link("en") },
-        error => messages.error,
-        notice => messages.notice,
-        ..ctx
+    let frame = Frame {
+        csrf: &browser.session.csrf_token,
+        lang_urls: Some(LangUrls {
+            ja: link("ja"),
+            en: link("en"),
+        }),
+        error: messages.error,
+        notice: messages.notice,
     };
+    let full = framed(&frame, &ctx);
     let html = state
         .templates
         .render_page(template, browser.lang, full)
@@ -111,9 +115,12 @@ pub fn message(
     text: &'static str,
     link: Option<(&str, &'static str)>,
 ) -> Result<Response, PageError> {
-    let link =
-        link.map(|(href, label_key)| minijinja::context! { href => href, label_key => label_key });
-    let ctx = minijinja::context! { heading => heading, message => text, detail => Value::from(()), link => link };
+    let ctx = MessagePage {
+        heading,
+        message: text,
+        detail: None,
+        link: link.map(|(href, label_key)| Link { href, label_key }),
+    };
     render(
         state,
         browser,

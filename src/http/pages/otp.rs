@@ -19,6 +19,7 @@ use crate::http::extract::{Browser, CsrfForm};
 use crate::model::Customer;
 use crate::state::AppState;
 use crate::store::flows::AttemptRow;
+use crate::templates::pages::{FactorCodePage, FactorEmailPage, FactorTotpPage, MaskedEmail};
 
 /// The flow this browser is in, with its customer; a page saying the flow
 /// expired when there is none.
@@ -62,13 +63,21 @@ fn email_page(
     status: StatusCode,
     messages: Messages,
 ) -> Result<Response, PageError> {
-    let emails: Vec<_> = customer
+    let emails = customer
         .emails
         .iter()
         .enumerate()
-        .map(|(index, e)| minijinja::context! { index => index, masked => e.masked() })
+        .map(|(index, e)| MaskedEmail {
+            index,
+            masked: e.masked(),
+        })
         .collect();
-    let ctx = minijinja::context! { purpose => &attempt.purpose, emails => emails, totp_available => customer.totp_enrolled };
+    let ctx = FactorEmailPage {
+        purpose: &attempt.purpose,
+        emails,
+        totp_available: customer.totp_enrolled,
+        step_up: None,
+    };
     render(state, browser, "factor_email.html", status, ctx, messages)
 }
 
@@ -149,7 +158,10 @@ async fn code_page(
                 .map(|e| e.masked())
         })
         .unwrap_or_default();
-    let ctx = minijinja::context! { purpose => &attempt.purpose, masked => masked };
+    let ctx = FactorCodePage {
+        purpose: &attempt.purpose,
+        masked,
+    };
     render(
         state,
         browser,
@@ -209,7 +221,11 @@ fn totp_page(
     attempt: &AttemptRow,
     messages: Messages,
 ) -> Result<Response, PageError> {
-    let ctx = minijinja::context! { purpose => &attempt.purpose, email_available => true };
+    let ctx = FactorTotpPage {
+        purpose: &attempt.purpose,
+        email_available: true,
+        step_up: None,
+    };
     render(
         state,
         browser,

@@ -19,11 +19,12 @@ use super::{Messages, redirect, render};
 use crate::authn::passkey::{self, step_up_url};
 use crate::authn::passkey_manage::{self, RemoveOutcome, RenameOutcome};
 use crate::authn::return_to;
-use crate::clock::rfc3339;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm, LoggedIn, PageQuery};
+use crate::http::pages::account::passkey_item;
 use crate::model::Customer;
 use crate::state::AppState;
+use crate::templates::pages::{PasskeyConfirmPage, PasskeyDeletePage, PasskeyStepUpPage};
 
 /// Every passkey route.
 pub fn routes() -> Router<AppState> {
@@ -121,7 +122,9 @@ pub async fn confirm(
     if let Some(detour) = next_step(&state, &browser, &customer, &return_to).await? {
         return Ok(detour);
     }
-    let ctx = minijinja::context! { return_to => return_to };
+    let ctx = PasskeyConfirmPage {
+        return_to: &return_to,
+    };
     render(
         &state,
         &browser,
@@ -216,13 +219,8 @@ pub async fn delete_confirm(
     let Some(found) = passkeys.iter().find(|p| p.credential_id == q.credential_id) else {
         return Ok(redirect(&browser, "/account"));
     };
-    let ctx = minijinja::context! {
-        passkey => minijinja::context! {
-            credential_id => &found.credential_id,
-            provider => &found.provider,
-            nickname => &found.nickname,
-            created_at => rfc3339(found.created_at),
-        },
+    let ctx = PasskeyDeletePage {
+        passkey: passkey_item(found),
     };
     render(
         &state,
@@ -246,7 +244,10 @@ pub async fn step_up(
 ) -> Result<Response, PageError> {
     let return_to = local(&state, q.return_to.as_deref());
     let has_passkeys = !state.store.list_passkeys(&customer.id).await?.is_empty();
-    let ctx = minijinja::context! { return_to => return_to, has_passkeys => has_passkeys };
+    let ctx = PasskeyStepUpPage {
+        return_to: &return_to,
+        has_passkeys,
+    };
     render(
         &state,
         &browser,

@@ -22,6 +22,7 @@ use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm, LoggedIn, PageQuery};
 use crate::model::Customer;
 use crate::state::AppState;
+use crate::templates::pages::{FactorEmailPage, FactorTotpPage, MaskedEmail, StepUp};
 
 /// Query of `GET /stepup`.
 #[derive(Debug, Default, Deserialize)]
@@ -55,30 +56,38 @@ pub async fn show(
             .append_pair("return_to", &return_to)
             .finish()
     );
-    let step_up = minijinja::context! { return_to => &return_to, switch => switch };
-    let (template, ctx) = if totp {
-        let ctx = minijinja::context! { purpose => "step_up", email_available => true, step_up => step_up };
-        ("factor_totp.html", ctx)
+    let step_up = Some(StepUp {
+        return_to: &return_to,
+        switch,
+    });
+    let (ok, none) = (StatusCode::OK, Messages::default());
+    if totp {
+        let ctx = FactorTotpPage {
+            purpose: "step_up",
+            email_available: true,
+            step_up,
+        };
+        render(&state, &browser, "factor_totp.html", ok, ctx, none)
     } else {
-        let ctx = minijinja::context! { purpose => "step_up", emails => masked(&customer), totp_available => customer.totp_enrolled, step_up => step_up };
-        ("factor_email.html", ctx)
-    };
-    render(
-        &state,
-        &browser,
-        template,
-        StatusCode::OK,
-        ctx,
-        Messages::default(),
-    )
+        let ctx = FactorEmailPage {
+            purpose: "step_up",
+            emails: masked(&customer),
+            totp_available: customer.totp_enrolled,
+            step_up,
+        };
+        render(&state, &browser, "factor_email.html", ok, ctx, none)
+    }
 }
 
-fn masked(customer: &Customer) -> Vec<minijinja::Value> {
+fn masked(customer: &Customer) -> Vec<MaskedEmail> {
     customer
         .emails
         .iter()
         .enumerate()
-        .map(|(index, e)| minijinja::context! { index => index, masked => e.masked() })
+        .map(|(index, e)| MaskedEmail {
+            index,
+            masked: e.masked(),
+        })
         .collect()
 }
 
