@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod metrics;
 pub mod model;
 pub mod oidc;
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod totp_login;
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::store::sessions::AuthEventRow;
 
 /// How the customer authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -90,6 +91,17 @@ pub struct AuthEvent {
 }
 
 impl AuthEvent {
+    /// The event as the store records it.
+    pub fn row(&self) -> AuthEventRow {
+        AuthEventRow {
+            method: self.method.as_str().to_owned(),
+            acr: self.acr.clone(),
+            amr: self.amr.clone(),
+            purpose: self.purpose.as_str().to_owned(),
+            at: self.at,
+        }
+    }
+
     /// The event for password + a one-time code: `acr` is the MFA value and
     /// `amr` is `["pwd", "otp", "mfa"]` whichever code it was; the detail
     /// (email or TOTP) stays in `method`, the audit trail and the session.

@@ -127,14 +127,8 @@ pub async fn render_page_errors(
     // Known before the handler runs, for errors that come before the session
     // (and the customer's saved language) could be read: `?lang=`/`ui_locales`,
     // then `Accept-Language`.
-    let asked =
-        super::extract::query_lang(request.uri().query().unwrap_or_default()).or_else(|| {
-            request
-                .headers()
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(Lang::from_accept_language)
-        });
+    let asked = super::lang::query_lang(request.uri().query().unwrap_or_default())
+        .or_else(|| super::lang::accept_lang(request.headers()));
     let mut response = next.run(request).await;
     let Some(error) = response.extensions_mut().remove::<PageError>() else {
         return response;

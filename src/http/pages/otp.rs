@@ -278,7 +278,7 @@ async fn finish(
     )
     .await?
     {
-        Some(done) => Ok(super::with_cookie(
+        Some(done) => Ok(crate::http::cookie::with_cookie(
             axum::response::Redirect::to(&done.return_to).into_response(),
             Some(&done.handle),
         )),
