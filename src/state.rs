@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use crate::audit::AuditEvent;
-use crate::authn::password::Hasher;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::crypto::client_jwks::ClientJwks;
+use crate::crypto::password::Hasher;
 use crate::crypto::seal::DataKey;
+use crate::crypto::signing_keys::KeyRing;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
-use crate::oidc::client_jwks::ClientJwks;
-use crate::oidc::signing_keys::KeyRing;
 use crate::store::Store;
 use crate::templates::Templates;
 

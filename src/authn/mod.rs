@@ -13,7 +13,6 @@ pub mod passkey;
 pub mod passkey_login;
 pub mod passkey_manage;
 pub mod passkey_registration;
-pub mod password;
 pub mod return_to;
 pub mod session;
 pub mod totp;

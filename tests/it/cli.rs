@@ -39,7 +39,7 @@ both_backends! {
         let customer = app.state.store.find_customer_by_code(&code).await.unwrap().unwrap();
         assert_eq!(customer.id, sub);
         assert!(customer.password_hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(kagi::authn::password::verify(&"correct horse battery".to_owned().into(), &customer.password_hash));
+        assert!(kagi::crypto::password::verify(&"correct horse battery".to_owned().into(), &customer.password_hash));
         let emails: Vec<&str> = customer.emails.iter().map(|e| e.as_str()).collect();
         assert_eq!(emails, ["taro@example.jp", "taro.work@example.com"]);
         assert_eq!(customer.webauthn_user_id.len(), 22, "16 random bytes, base64url");

@@ -138,7 +138,7 @@ impl TestApp {
     pub async fn create_customer(&self, code: &str, password: &str, emails: &[&str]) -> String {
         let id = uuid::Uuid::new_v4().to_string();
         let code = kagi::model::CustomerCode::parse(code).unwrap();
-        let hash = kagi::authn::password::hash(&password.to_owned().into()).unwrap();
+        let hash = kagi::crypto::password::hash(&password.to_owned().into()).unwrap();
         let emails: Vec<_> = emails
             .iter()
             .map(|e| kagi::model::Email::parse(e).unwrap())
