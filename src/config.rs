@@ -1003,12 +1003,6 @@ impl Config {
         format!("{}{path}", self.issuer_str())
     }
 
-    /// Whether cookies carry `Secure`: always, since `__Host-` requires it and
-    /// browsers accept Secure cookies on `http://localhost`.
-    pub fn secure_cookies(&self) -> bool {
-        true
-    }
-
     /// The SQLite file `database_url` names, or `None` for PostgreSQL.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         sqlite_path_of(self.database_url.expose_secret())

@@ -12,14 +12,14 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;
-pub mod http;
+pub(crate) mod http;
 pub mod mail;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod model;
 pub mod oidc;
 #[cfg(test)]
 mod property_tests;
-pub mod startup;
+pub(crate) mod startup;
 pub mod state;
 pub mod store;
 mod tasks;
@@ -89,7 +89,7 @@ pub async fn build(config: Config, clock: Clock) -> anyhow::Result<AppState> {
 ///
 /// With `tls_cert`/`tls_key` configured the listener speaks HTTPS. Either way
 /// connections get the configured header-read and keep-alive timeouts and
-/// cap ([`http::server`]).
+/// cap (`http/server/`).
 pub async fn run(
     listener: TcpListener,
     state: AppState,

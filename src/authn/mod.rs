@@ -4,20 +4,20 @@
 //! `acr`, `amr` and `auth_time` of every token are derived from those events
 //! (`docs/product.md#assurance`).
 
-pub mod aaguid;
-pub mod email_code;
-pub mod lockout;
-pub mod login;
-pub mod notice;
+pub(crate) mod aaguid;
+pub(crate) mod email_code;
+pub(crate) mod lockout;
+pub(crate) mod login;
+pub(crate) mod notice;
 pub mod passkey;
-pub mod passkey_login;
-pub mod passkey_manage;
-pub mod passkey_registration;
-pub mod return_to;
-pub mod session;
+pub(crate) mod passkey_login;
+pub(crate) mod passkey_manage;
+pub(crate) mod passkey_registration;
+pub(crate) mod return_to;
+pub(crate) mod session;
 pub mod totp;
-pub mod totp_enrollment;
-pub mod totp_login;
+pub(crate) mod totp_enrollment;
+pub(crate) mod totp_login;
 
 use serde::Serialize;
 

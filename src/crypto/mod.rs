@@ -5,10 +5,10 @@
 //! constant-time comparison. The key ring, the client key sets and the password hasher are held in the
 //! shared state, which `authn` and `oidc` take, so they live below both.
 
-pub mod client_jwks;
-pub mod compare;
+pub(crate) mod client_jwks;
+pub(crate) mod compare;
 pub mod keys;
 pub mod password;
 pub mod random;
 pub mod seal;
-pub mod signing_keys;
+pub(crate) mod signing_keys;

@@ -72,11 +72,7 @@ impl PageError {
 impl From<Error> for PageError {
     fn from(e: Error) -> Self {
         match e {
-            Error::NotFound(_) => Self::not_found(),
             Error::Invalid(_) | Error::Conflict(_) => Self::bad_request(),
-            Error::RateLimited { .. } | Error::Locked { .. } => {
-                Self::new(StatusCode::TOO_MANY_REQUESTS, "error.rate_limited")
-            }
             Error::Internal(cause) => {
                 tracing::error!(
                     error = format!("{cause:#}"),

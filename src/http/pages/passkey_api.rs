@@ -63,9 +63,6 @@ impl From<Error> for ApiError {
             );
         }
         match e {
-            Error::RateLimited { .. } | Error::Locked { .. } => {
-                Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited")
-            }
             Error::Internal(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             Error::Unavailable(cause) => {
                 tracing::warn!(
