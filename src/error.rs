@@ -4,27 +4,12 @@
 /// A failure of a domain operation.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The thing asked for does not exist.
-    #[error("not found: {0}")]
-    NotFound(String),
     /// The thing already exists, or the change would break a rule about existing things.
     #[error("conflict: {0}")]
     Conflict(String),
     /// The input is malformed or breaks a rule.
     #[error("invalid: {0}")]
     Invalid(String),
-    /// The account or factor is locked until the given unix time.
-    #[error("locked until {until}")]
-    Locked {
-        /// Unix seconds when the lock ends.
-        until: i64,
-    },
-    /// Too many attempts; try again after this many seconds.
-    #[error("rate limited, retry after {retry_after} s")]
-    RateLimited {
-        /// Seconds to wait.
-        retry_after: i64,
-    },
     /// A service Kagi needs (the database) cannot be reached or did not answer
     /// in time; the same request may succeed later. The cause is logged,
     /// never shown.

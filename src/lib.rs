@@ -2,7 +2,8 @@
 //! whose tokens say through `acr`/`amr` whether the customer used a passkey.
 //!
 //! `main` parses the CLI and calls [`cli::run`]; the server is [`build`] +
-//! [`run`], which the integration tests call directly on a random port.
+//! [`run`], which the integration tests call directly on a random port and
+//! `kagi serve` (`cli/serve.rs`) calls after its start-up checks.
 
 pub mod audit;
 pub mod authn;
@@ -11,13 +12,14 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;
-pub mod http;
+pub(crate) mod http;
 pub mod mail;
+pub(crate) mod metrics;
 pub mod model;
 pub mod oidc;
 #[cfg(test)]
 mod property_tests;
-pub mod startup;
+pub(crate) mod startup;
 pub mod state;
 pub mod store;
 mod tasks;
@@ -30,13 +32,13 @@ use tokio::net::TcpListener;
 
 use secrecy::SecretString;
 
-use crate::authn::password::Hasher;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::crypto::password::Hasher;
 use crate::crypto::seal::DataKey;
+use crate::crypto::signing_keys::KeyRing;
 use crate::mail::Mailer;
 use crate::oidc::discovery::ProviderMetadata;
-use crate::oidc::signing_keys::KeyRing;
 use crate::state::AppState;
 use crate::store::Store;
 use crate::templates::Templates;
@@ -78,13 +80,8 @@ pub async fn build(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         metrics: Arc::default(),
         discovery_json: Arc::from(discovery_json),
         webauthn,
-        client_jwks: oidc::client_jwks::ClientJwks::default(),
+        client_jwks: crypto::client_jwks::ClientJwks::default(),
     }))
-}
-
-/// The router for `state`.
-pub fn app(state: AppState) -> axum::Router {
-    http::router(state)
 }
 
 /// Serves `state` on `listener` with the background tasks (purge, key reload)
@@ -92,7 +89,7 @@ pub fn app(state: AppState) -> axum::Router {
 ///
 /// With `tls_cert`/`tls_key` configured the listener speaks HTTPS. Either way
 /// connections get the configured header-read and keep-alive timeouts and
-/// cap ([`http::server`]).
+/// cap (`http/server/`).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
@@ -110,67 +107,9 @@ pub async fn run(
         "connection limits"
     );
     let mut background = tasks::spawn(&state);
-    let served = http::server::serve(listener, app(state), tls, limits, shutdown)
+    let served = http::server::serve(listener, http::router(state), tls, limits, shutdown)
         .await
         .context("server failed");
     background.abort_all();
     served
-}
-
-/// `kagi serve`: checks, binds at once, builds, and serves until Ctrl-C or SIGTERM.
-///
-/// The folders are checked first; the configured address is bound before the
-/// database is opened, and an unreachable PostgreSQL server is waited for
-/// with backoff while `/healthz` answers and `/readyz` says 503.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let problems = startup::folder_problems(&config, true);
-    if !problems.is_empty() {
-        anyhow::bail!("configuration: {}", problems.join("\nconfiguration: "));
-    }
-    for warning in startup::warnings(&config) {
-        tracing::warn!("configuration: {warning}");
-    }
-    let listen = config.listen;
-    let bound = std::net::TcpListener::bind(listen)
-        .with_context(|| format!("cannot listen on {listen} (`listen`, KAGI_LISTEN)"))?;
-    bound.set_nonblocking(true)?;
-    // The start-up server accepts on a second handle of the same socket; when
-    // it stops, connections made meanwhile wait in the socket's queue for the
-    // real server instead of being refused.
-    let booting = startup::Booting::start(bound.try_clone()?, &config).await?;
-    tracing::info!(listen = %listen, "listening; /readyz says 503 until the database is ready");
-    let state = tokio::select! {
-        state = startup::build_when_reachable(config) => state,
-        () = shutdown_signal() => {
-            booting.stop().await;
-            return Ok(());
-        }
-    };
-    booting.stop().await;
-    let state = state?;
-    let listener = TcpListener::from_std(bound)?;
-    tracing::info!(listen = %listen, issuer = %state.config.issuer_str(), tls = state.config.tls.is_some(), "kagi is serving");
-    run(listener, state, shutdown_signal()).await
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down");
 }

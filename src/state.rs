@@ -2,17 +2,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
-
 use crate::audit::AuditEvent;
-use crate::authn::password::Hasher;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::crypto::client_jwks::ClientJwks;
+use crate::crypto::password::Hasher;
 use crate::crypto::seal::DataKey;
-use crate::http::metrics::Metrics;
+use crate::crypto::signing_keys::KeyRing;
 use crate::mail::Mailer;
-use crate::oidc::client_jwks::ClientJwks;
-use crate::oidc::signing_keys::KeyRing;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::templates::Templates;
 
@@ -80,11 +78,5 @@ impl AppState {
         {
             tracing::error!(error = %e, audit.kind = event.kind.as_str(), "could not write an audit event");
         }
-    }
-}
-
-impl FromRef<AppState> for Store {
-    fn from_ref(state: &AppState) -> Self {
-        state.store.clone()
     }
 }

@@ -26,8 +26,6 @@ pub const ATTEMPT_TTL_SECS: i64 = 10 * 60;
 pub enum PasswordOutcome {
     /// Password right: the second factor is next.
     SecondFactor {
-        /// The attempt now waiting for it.
-        attempt: AttemptRow,
         /// Whether the customer has an authenticator app.
         totp: bool,
     },
@@ -113,7 +111,6 @@ pub async fn check_password(
         rehash(state, &customer, verdict.password).await;
     }
     Ok(PasswordOutcome::SecondFactor {
-        attempt,
         totp: customer.totp_enrolled,
     })
 }

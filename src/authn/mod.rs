@@ -4,26 +4,26 @@
 //! `acr`, `amr` and `auth_time` of every token are derived from those events
 //! (`docs/product.md#assurance`).
 
-pub mod aaguid;
-pub mod email_code;
-pub mod lockout;
-pub mod login;
-pub mod notice;
+pub(crate) mod aaguid;
+pub(crate) mod email_code;
+pub(crate) mod lockout;
+pub(crate) mod login;
+pub(crate) mod notice;
 pub mod passkey;
-pub mod passkey_login;
-pub mod passkey_manage;
-pub mod passkey_registration;
-pub mod password;
-pub mod return_to;
-pub mod second_factor;
-pub mod session;
+pub(crate) mod passkey_login;
+pub(crate) mod passkey_manage;
+pub(crate) mod passkey_registration;
+pub(crate) mod return_to;
+pub(crate) mod second_factor;
+pub(crate) mod session;
 pub mod totp;
-pub mod totp_enrollment;
-pub mod totp_login;
+pub(crate) mod totp_enrollment;
+pub(crate) mod totp_login;
 
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::store::sessions::AuthEventRow;
 
 /// How the customer authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -91,6 +91,17 @@ pub struct AuthEvent {
 }
 
 impl AuthEvent {
+    /// The event as the store records it.
+    pub fn row(&self) -> AuthEventRow {
+        AuthEventRow {
+            method: self.method.as_str().to_owned(),
+            acr: self.acr.clone(),
+            amr: self.amr.clone(),
+            purpose: self.purpose.as_str().to_owned(),
+            at: self.at,
+        }
+    }
+
     /// The event for password + a one-time code: `acr` is the MFA value and
     /// `amr` is `["pwd", "otp", "mfa"]` whichever code it was; the detail
     /// (email or TOTP) stays in `method`, the audit trail and the session.

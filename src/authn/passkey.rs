@@ -191,15 +191,6 @@ pub(crate) fn step_up_spend<'a>(
     }
 }
 
-/// Whether this session may add or delete a passkey now (without spending the step-up).
-pub async fn has_fresh_step_up(state: &AppState, sid: &str, customer_id: &str) -> Result<bool> {
-    let has_passkeys = !state.store.list_passkeys(customer_id).await?.is_empty();
-    state
-        .store
-        .has_step_up(&step_up_spend(state, sid, has_passkeys))
-        .await
-}
-
 /// Where to send a customer who needs a step-up before `return_to` (a local path).
 ///
 /// That is the passkey step-up when only a passkey step-up will do (policy

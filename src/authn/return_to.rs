@@ -62,11 +62,6 @@ impl ReturnTo {
         }
         Some(Self(normalised.to_owned()))
     }
-
-    /// The normalised path and query.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// The continuation for `raw`: its normalised form when [`ReturnTo::parse`]
@@ -127,7 +122,7 @@ mod tests {
     }
 
     fn parse(raw: &str) -> Option<String> {
-        ReturnTo::parse(&issuer(), raw).map(|r| r.as_str().to_owned())
+        ReturnTo::parse(&issuer(), raw).map(|r| r.0)
     }
 
     /// Known open-redirect payloads; none may come out at all.

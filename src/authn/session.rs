@@ -33,9 +33,6 @@ use crate::store::unit::Unit;
 use crate::templates::Lang;
 use crate::templates::mails::LoginNoticeMail;
 
-/// The session cookie. `__Host-` makes browsers insist on `Secure`, `Path=/`
-/// and no `Domain`, so no sibling host can set or read it.
-pub const COOKIE: &str = "__Host-kagi_session";
 /// Activity is written back at most this often, not on every request.
 const TOUCH_EVERY_SECS: i64 = 60;
 /// How long an anonymous session lives after its last use (see the module
@@ -300,7 +297,7 @@ async fn bind(
                 new_handle_hash: &random::hash_secret(&handle),
                 new_csrf_token: &random::handle(),
                 expires_at: now + state.config.session_lifetime_secs,
-                event,
+                event: &event.row(),
             },
             now,
         )

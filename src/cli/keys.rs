@@ -5,7 +5,7 @@ use clap::Subcommand;
 use super::Output;
 use crate::clock::rfc3339;
 use crate::config::Config;
-use crate::oidc::signing_keys::KeyRing;
+use crate::crypto::signing_keys::KeyRing;
 
 /// Key commands.
 #[derive(Debug, Subcommand)]

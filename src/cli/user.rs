@@ -10,11 +10,11 @@ use secrecy::SecretString;
 
 use super::Output;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
-use crate::authn::{password, totp};
+use crate::authn::totp;
 use crate::clock::rfc3339;
 use crate::config::Config;
-use crate::crypto::random;
 use crate::crypto::seal::DataKey;
+use crate::crypto::{password, random};
 use crate::model::{Customer, CustomerCode, Email};
 use crate::store::Store;
 use crate::store::users::NewCustomer;

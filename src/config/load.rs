@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize as _;
-use url::Url;
 
 use super::settings::{Kind, SETTINGS, Setting, Settings};
-use super::{Config, ConfigError, Source, bad, validate};
+use super::{Config, ConfigError, Source, bad, redact_url, validate};
 
 impl Config {
     /// Loads the file named by `KAGI_CONFIG` (if any), overlays the process environment and validates.
@@ -111,17 +110,6 @@ pub(super) fn default_value(setting: &Setting) -> Option<toml::Value> {
                 .collect(),
         ),
     })
-}
-
-/// `url` with any password replaced by `***`, for messages and `kagi config check`.
-pub fn redact_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// A value as `kagi config check` may show it: URL passwords masked, and

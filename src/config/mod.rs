@@ -24,7 +24,6 @@ mod settings;
 mod validate;
 
 pub use example::example_toml;
-pub use load::redact_url;
 pub use settings::{Kind, SETTINGS, Setting};
 
 use std::collections::BTreeMap;
@@ -209,12 +208,6 @@ impl Config {
         format!("{}{path}", self.issuer_str())
     }
 
-    /// Whether cookies carry `Secure`: always, since `__Host-` requires it and
-    /// browsers accept Secure cookies on `http://localhost`.
-    pub fn secure_cookies(&self) -> bool {
-        true
-    }
-
     /// The SQLite file `database_url` names, or `None` for PostgreSQL.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         validate::sqlite_path_of(self.database_url.expose_secret())
@@ -262,6 +255,17 @@ impl Config {
             )),
             _ => None,
         }
+    }
+}
+
+/// `url` with any password replaced by `***`, for messages and `kagi config check`.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 

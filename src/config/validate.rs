@@ -8,9 +8,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-use super::load::redact_url;
 use super::settings::Settings;
-use super::{Config, ConfigError, bad};
+use super::{Config, ConfigError, bad, redact_url};
 
 pub(super) fn validate(s: Settings) -> Result<Config, ConfigError> {
     let issuer = parse_issuer(&s.issuer)?;

@@ -3,7 +3,7 @@
 //! Keys are generated with aws-lc-rs (constant-time RSA, and 8 to 10 times
 //! faster signing than the pure-Rust backend, `docs/architecture.md#crate-choices`) and stored as
 //! PKCS#8 v1 PEM files readable by the owner only. Which key signs when is
-//! decided by `oidc::signing_keys` from the database; this module only deals
+//! decided by `crypto::signing_keys` from the database; this module only deals
 //! with one key at a time.
 
 use std::io::Write as _;

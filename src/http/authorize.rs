@@ -11,9 +11,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::cookie::with_cookie;
 use super::error::PageError;
 use super::extract::{Browser, CsrfForm, PageQuery};
-use super::pages::{Messages, render, with_cookie};
+use super::pages::{Messages, render};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::crypto::random;
 use crate::model::Client;

@@ -13,9 +13,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::cookie::{clear_session_cookie, with_cookie};
 use super::error::PageError;
 use super::extract::{Browser, CsrfForm};
-use super::pages::{Messages, clear_session_cookie, message, render, with_cookie};
+use super::pages::{Messages, message, render};
 use crate::authn::session;
 use crate::oidc::logout::{self, Checked, EndSessionRequest, Next, Refusal};
 use crate::oidc::request::param;

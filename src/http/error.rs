@@ -73,11 +73,7 @@ impl PageError {
 impl From<Error> for PageError {
     fn from(e: Error) -> Self {
         match e {
-            Error::NotFound(_) => Self::not_found(),
             Error::Invalid(_) | Error::Conflict(_) => Self::bad_request(),
-            Error::RateLimited { .. } | Error::Locked { .. } => {
-                Self::new(StatusCode::TOO_MANY_REQUESTS, "error.rate_limited")
-            }
             Error::Internal(cause) => {
                 tracing::error!(
                     error = format!("{cause:#}"),
@@ -128,14 +124,8 @@ pub async fn render_page_errors(
     // Known before the handler runs, for errors that come before the session
     // (and the customer's saved language) could be read: `?lang=`/`ui_locales`,
     // then `Accept-Language`.
-    let asked =
-        super::extract::query_lang(request.uri().query().unwrap_or_default()).or_else(|| {
-            request
-                .headers()
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(Lang::from_accept_language)
-        });
+    let asked = super::lang::query_lang(request.uri().query().unwrap_or_default())
+        .or_else(|| super::lang::accept_lang(request.headers()));
     let mut response = next.run(request).await;
     let Some(error) = response.extensions_mut().remove::<PageError>() else {
         return response;

@@ -7,10 +7,10 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::CookieJar;
 use serde::de::DeserializeOwned;
 
 use super::error::PageError;
+use super::lang::{accept_lang, query_lang};
 use crate::authn::session;
 use crate::crypto::compare;
 use crate::model::Customer;
@@ -74,31 +74,10 @@ fn forwarded_client(headers: &HeaderMap, hops: usize) -> Option<std::net::IpAddr
     entries[index].parse().ok()
 }
 
-/// The language a query asks for: `lang`, else the first known `ui_locales` tag.
-pub(crate) fn query_lang(query: &str) -> Option<Lang> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
-    let find = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    find("lang")
-        .and_then(Lang::parse)
-        .or_else(|| find("ui_locales").and_then(Lang::from_ui_locales))
-}
-
 fn without_lang(query: &str) -> String {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
     let kept: Vec<_> = pairs.into_iter().filter(|(k, _)| k != "lang").collect();
     serde_urlencoded::to_string(kept).unwrap_or_default()
-}
-
-fn accept_lang(headers: &HeaderMap) -> Option<Lang> {
-    headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(Lang::from_accept_language)
 }
 
 impl FromRequestParts<AppState> for Browser {
@@ -111,9 +90,8 @@ impl FromRequestParts<AppState> for Browser {
         let ip = client_ip(parts, state);
         let query = parts.uri.query().unwrap_or_default().to_owned();
         let asked = query_lang(&query);
-        let jar = CookieJar::from_headers(&parts.headers);
-        let existing = match jar.get(session::COOKIE) {
-            Some(cookie) => session::load(state, cookie.value()).await?,
+        let existing = match super::cookie::session_value(&parts.headers) {
+            Some(value) => session::load(state, &value).await?,
             None => None,
         };
         let (session, new_cookie, lang) = match existing {
@@ -191,7 +169,7 @@ impl FromRequestParts<AppState> for LoggedIn {
                     "/login?{}",
                     serde_urlencoded::to_string([("return_to", back)]).unwrap_or_default()
                 );
-                Err(super::pages::with_cookie(
+                Err(super::cookie::with_cookie(
                     Redirect::to(&target).into_response(),
                     browser.new_cookie.as_deref(),
                 ))

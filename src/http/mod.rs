@@ -8,6 +8,7 @@
 //! cap, TLS) are [`server`]'s.
 
 pub mod authorize;
+pub mod cookie;
 pub mod discovery;
 mod drain;
 pub mod end_session;
@@ -16,6 +17,7 @@ pub mod extract;
 pub mod health;
 pub mod introspect;
 pub mod jwks;
+pub mod lang;
 pub mod metrics;
 pub mod oauth_error;
 pub mod pages;

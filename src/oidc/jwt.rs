@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
 
-use super::signing_keys::KeyRing;
+use crate::crypto::signing_keys::KeyRing;
 use crate::error::{Error, Result};
 use crate::model::SigningAlg;
 

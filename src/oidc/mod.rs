@@ -1,20 +1,18 @@
 //! OpenID Connect and OAuth protocol rules, as functions over `model` types.
 //! No HTTP here: `http/` extracts, calls in, and responds.
 
-pub mod acr;
-pub mod authorize;
-pub mod backchannel;
-pub mod claims;
-pub mod client_auth;
-pub mod client_jwks;
-pub mod discovery;
-pub mod grant;
-pub mod introspection;
+pub(crate) mod acr;
+pub(crate) mod authorize;
+pub(crate) mod backchannel;
+pub(crate) mod claims;
+pub(crate) mod client_auth;
+pub(crate) mod discovery;
+pub(crate) mod grant;
+pub(crate) mod introspection;
 pub mod jwt;
-pub mod logout;
-pub mod pkce;
-pub mod redirect_uri;
-pub mod request;
-pub mod signing_keys;
+pub(crate) mod logout;
+pub(crate) mod pkce;
+pub(crate) mod redirect_uri;
+pub(crate) mod request;
 pub mod token;
-pub mod tokens;
+pub(crate) mod tokens;

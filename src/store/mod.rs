@@ -6,23 +6,23 @@
 //! kept in `migrations/sqlite/` and `migrations/postgres/` in lock-step, and the
 //! SQLite connection set-up (WAL), both in this file.
 
-pub mod audit;
-pub mod ceremonies;
-pub mod clients;
-pub mod codes;
-pub mod consents;
-pub mod flows;
-pub mod lockouts;
-pub mod otp;
-pub mod passkeys;
-pub mod purge;
-pub mod requests;
-pub mod session_clients;
+pub(crate) mod audit;
+pub(crate) mod ceremonies;
+pub(crate) mod clients;
+pub(crate) mod codes;
+pub(crate) mod consents;
+pub(crate) mod flows;
+pub(crate) mod lockouts;
+pub(crate) mod otp;
+pub(crate) mod passkeys;
+pub(crate) mod purge;
+pub(crate) mod requests;
+pub(crate) mod session_clients;
 pub mod sessions;
-pub mod signing_keys;
-pub mod tokens;
+pub(crate) mod signing_keys;
+pub(crate) mod tokens;
 pub mod totp;
-pub mod unit;
+pub(crate) mod unit;
 pub mod users;
 
 use std::path::Path;

@@ -338,7 +338,7 @@ pub struct SessionAuthentication<'a> {
     /// Absolute end for a session that was anonymous until now.
     pub expires_at: i64,
     /// What happened.
-    pub event: &'a crate::authn::AuthEvent,
+    pub event: &'a AuthEventRow,
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;

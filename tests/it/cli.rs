@@ -63,7 +63,7 @@ async fn user_add_prints_the_new_subject_and_stores_an_argon2id_hash(backend: Ba
             .password_hash
             .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
     );
-    assert!(kagi::authn::password::verify(
+    assert!(kagi::crypto::password::verify(
         &"correct horse battery".to_owned().into(),
         &customer.password_hash
     ));

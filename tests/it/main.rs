@@ -25,5 +25,6 @@ mod server;
 mod sessions;
 mod startup;
 mod step_up;
+mod structure;
 mod totp;
 mod write_path;

@@ -6,7 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Messages, clear_session_cookie, message, render};
+use super::{Messages, message, render};
+use crate::http::cookie::clear_session_cookie;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm};
 use crate::state::AppState;

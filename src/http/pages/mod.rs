@@ -13,33 +13,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Serialize;
 
+use super::cookie::with_cookie;
 use super::error::PageError;
 use super::extract::Browser;
-use crate::authn::session::COOKIE;
 use crate::state::AppState;
 use crate::templates::pages::{Frame, LangUrls, Link, MessagePage, framed};
-
-/// `Set-Cookie` for a session cookie value.
-///
-/// `__Host-` prefix, `Secure`,
-/// `HttpOnly`, `SameSite=Lax`, `Path=/`, no `Domain`, and no `Max-Age` (it
-/// ends with the browser; the server ends it sooner by idle and absolute limits).
-pub fn session_cookie(handle: &str) -> String {
-    format!("{COOKIE}={handle}; Path=/; Secure; HttpOnly; SameSite=Lax")
-}
-
-/// `Set-Cookie` that deletes the session cookie.
-pub fn clear_session_cookie() -> String {
-    format!("{COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
-}
-
-/// Adds the session cookie to `response` when a new value must be set.
-pub fn with_cookie(mut response: Response, handle: Option<&str>) -> Response {
-    if let Some(value) = handle.and_then(|h| HeaderValue::from_str(&session_cookie(h)).ok()) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
-}
 
 /// A 303 redirect to a local path, carrying the browser's new cookie if any.
 pub fn redirect(browser: &Browser, to: &str) -> Response {

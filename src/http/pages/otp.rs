@@ -299,7 +299,7 @@ fn answer<O>(
     checked: Checked<O>,
 ) -> Result<Response, PageError> {
     match checked {
-        Checked::Completed(done) => Ok(super::with_cookie(
+        Checked::Completed(done) => Ok(crate::http::cookie::with_cookie(
             axum::response::Redirect::to(&done.return_to).into_response(),
             Some(&done.handle),
         )),

@@ -10,7 +10,6 @@
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -23,6 +22,7 @@ use crate::authn::return_to;
 use crate::authn::session;
 use crate::crypto::compare;
 use crate::error::Error;
+use crate::http::cookie;
 use crate::http::extract::{Browser, client_ip};
 use crate::model::Customer;
 use crate::state::AppState;
@@ -63,9 +63,6 @@ impl From<Error> for ApiError {
             );
         }
         match e {
-            Error::RateLimited { .. } | Error::Locked { .. } => {
-                Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited")
-            }
             Error::Internal(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             Error::Unavailable(cause) => {
                 tracing::warn!(
@@ -90,7 +87,7 @@ fn json_response(status: StatusCode, body: &Value, cookie: Option<&str>) -> Resp
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    super::with_cookie(response, cookie)
+    crate::http::cookie::with_cookie(response, cookie)
 }
 
 /// A JSON call from a page: the browser's live session, whose CSRF token the
@@ -119,9 +116,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonCall<T> {
                 "bad_request",
             ));
         }
-        let jar = CookieJar::from_headers(&parts.headers);
-        let found = match jar.get(session::COOKIE) {
-            Some(cookie) => session::load(state, cookie.value()).await?,
+        let found = match cookie::session_value(&parts.headers) {
+            Some(value) => session::load(state, &value).await?,
             None => None,
         };
         let Some(row) = found else {

@@ -66,7 +66,7 @@ impl NewCustomer<'_> {
         let app = self.app;
         let sub = uuid::Uuid::new_v4().to_string();
         let code = kagi::model::CustomerCode::parse(&self.code).unwrap();
-        let hash = kagi::authn::password::hash(&self.password.clone().into()).unwrap();
+        let hash = kagi::crypto::password::hash(&self.password.clone().into()).unwrap();
         let emails: Vec<_> = self
             .emails
             .iter()
