@@ -30,8 +30,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use secrecy::SecretString;
-
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::password::Hasher;
@@ -62,9 +60,7 @@ pub async fn build(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     let templates = Templates::load().context("cannot load the page templates")?;
     let mailer = Mailer::from_config(&config)?.with_clock(clock.clone());
     let hasher = Hasher::new(config.password_hash_concurrency);
-    let dummy_hash = hasher
-        .hash(SecretString::from(crate::crypto::random::handle()))
-        .await?;
+    let dummy_hash = crate::crypto::password::dummy_hash();
     let discovery_json = serde_json::to_string(&ProviderMetadata::new(&config))?;
     let webauthn = Arc::new(authn::passkey::build_webauthn(&config)?);
     Ok(AppState::new(state::Services {

@@ -128,9 +128,10 @@ pub fn load_blocklist(path: &std::path::Path) -> Result<Vec<String>> {
 
 thread_local! {
     /// This thread's argon2 working memory: allocated at its first hash and
-    /// reused by every later one, so a hashing thread holds one block of
-    /// 19 MiB for its life instead of asking the allocator for a fresh one
-    /// per hash (which left freed blocks resident in per-thread arenas).
+    /// reused by the hashes that follow, so a busy hashing thread holds one
+    /// block of 19 MiB instead of asking the allocator for a fresh one per
+    /// hash (which left freed blocks resident in per-thread arenas); freed
+    /// when the thread goes idle ([`IDLE_RELEASE`]).
     static WORKING_MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -180,13 +181,29 @@ pub fn hash(password: &SecretString) -> Result<String> {
         (text.as_bytes(), &salt),
         &mut out,
     )?;
+    Ok(phc(&salt, &out))
+}
+
+/// A PHC string with today's parameters that no password matches.
+///
+/// Unknown customer codes are checked against it, so they cost the same
+/// argon2id work as a wrong password (ASVS 6.3.8). Salt and output are
+/// random. Made without hashing anything, so a start touches none of the 19 MiB of
+/// argon2 memory (the idle RSS in benches/README.md).
+pub fn dummy_hash() -> String {
+    let salt = crate::crypto::random::bytes::<SALT_LEN>();
+    let out = crate::crypto::random::bytes::<OUTPUT_LEN>();
+    phc(&salt, &out)
+}
+
+fn phc(salt: &[u8], out: &[u8]) -> String {
     // The PHC string format: base64 without padding, standard alphabet.
     let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
-    Ok(format!(
+    format!(
         "$argon2id$v=19$m={MEMORY_KIB},t={ITERATIONS},p={LANES}${}${}",
         base64::Engine::encode(&b64, salt),
         base64::Engine::encode(&b64, out)
-    ))
+    )
 }
 
 /// Verifies a password against a PHC string, in constant time with respect to the password.
@@ -268,6 +285,49 @@ fn lower_priority() {
     }
 }
 
+/// How long a hashing thread keeps its working memory with no hash to do.
+///
+/// Reusing the 19 MiB between hashes spares the page faults of a fresh
+/// allocation (about a third of a hash's time); keeping it for ever left
+/// each hashing thread's 19 MiB resident long after the last login. So a
+/// thread frees it once its queue has been empty this long; the allocator
+/// serves a block this large with its own mapping and gives it back to the
+/// system when freed (benches/README.md measures the RSS).
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A hashing thread's loop: runs jobs until the hasher is dropped, freeing
+/// the working memory whenever the queue stays empty for [`IDLE_RELEASE`].
+fn serve_jobs(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut holding = false;
+    loop {
+        let job = {
+            let Ok(receiver) = queue.lock() else { return };
+            if holding {
+                receiver.recv_timeout(IDLE_RELEASE)
+            } else {
+                receiver.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            }
+        };
+        match job {
+            Ok(job) => {
+                job();
+                holding = true;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                release_working_memory();
+                holding = false;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// Frees this thread's argon2 working memory (see [`IDLE_RELEASE`]).
+fn release_working_memory() {
+    WORKING_MEMORY.with(|memory| *memory.borrow_mut() = Vec::new());
+}
+
 /// Runs password hashing off the async runtime on a fixed set of threads.
 ///
 /// A fixed set, rather than tokio's blocking pool, bounds both the CPU given
@@ -292,16 +352,7 @@ impl Hasher {
                 .name(format!("kagi-argon2-{n}"))
                 .spawn(move || {
                     lower_priority();
-                    loop {
-                        let job = match queue.lock() {
-                            Ok(receiver) => receiver.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return,
-                        }
-                    }
+                    serve_jobs(&queue);
                 });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "could not start a password hashing thread");
@@ -343,6 +394,39 @@ impl Hasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dummy_hash_has_todays_parameters_and_matches_no_password() {
+        let dummy = dummy_hash();
+        assert!(
+            dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{dummy}"
+        );
+        assert!(!needs_rehash(&dummy), "the same work as a real hash");
+        assert_ne!(dummy, dummy_hash(), "random each time");
+        assert!(!verify(
+            &SecretString::from("correct horse battery"),
+            &dummy
+        ));
+        let real = hash(&SecretString::from("correct horse battery")).unwrap();
+        assert_eq!(real.len(), dummy.len(), "indistinguishable in shape");
+    }
+
+    #[test]
+    fn an_idle_hashing_thread_gives_its_working_memory_back() {
+        std::thread::spawn(|| {
+            hash(&SecretString::from("correct horse battery")).unwrap();
+            let held = WORKING_MEMORY.with(|m| m.borrow().len());
+            assert_eq!(
+                held, MEMORY_KIB as usize,
+                "one block per KiB, kept for the next hash"
+            );
+            release_working_memory();
+            assert_eq!(WORKING_MEMORY.with(|m| m.borrow().capacity()), 0);
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn a_hash_verifies_its_password_and_no_other() {

@@ -144,6 +144,12 @@ impl Store {
             return Ok(Self::new(pool.clone(), pool, backend));
         }
         create_sqlite_folder(url)?;
+        // A pool pings each connection before lending it, to catch one the
+        // server dropped. An SQLite connection is a file handle in this
+        // process that no server can drop, and each ping is a round trip to
+        // the connection's worker thread: two context switches per acquire,
+        // the largest cost of a code flow in the profile (docs/write-path.md).
+        let options = options.test_before_acquire(false);
         // SQLite has one writer per database: one dedicated writer connection
         // queues the writers in the pool (fairly, bounded by the acquire
         // timeout) instead of letting pooled connections fight for the lock
