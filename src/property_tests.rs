@@ -81,7 +81,7 @@ proptest! {
                 prop_assert!(names.windows(2).all(|w| w[0] != w[1]), "a duplicate was accepted");
             }
             Err(e) => {
-                prop_assert!(REGISTERED.contains(&e.error), "{}", e.error);
+                prop_assert!(REGISTERED.contains(&e.code.as_str()), "{}", e.code);
                 prop_assert!(e.description.is_ascii());
             }
         }
@@ -93,7 +93,7 @@ proptest! {
         params.push(("scope".to_owned(), "openid".to_owned()));
         params.push(("scope".to_owned(), extra));
         let e = request::parse(&client, REDIRECT, &params).unwrap_err();
-        prop_assert_eq!(e.error, "invalid_request");
+        prop_assert_eq!(e.code.as_str(), "invalid_request");
     }
 
     #[test]

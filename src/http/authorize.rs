@@ -18,7 +18,8 @@ use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::crypto::random;
 use crate::model::Client;
 use crate::oidc::authorize::{self, Next, REQUEST_TTL_SECS};
-use crate::oidc::request::{self, AuthError, AuthRequest, ResponseMode, param};
+use crate::oidc::error::{ErrorCode, ProtocolError};
+use crate::oidc::request::{self, AuthRequest, ResponseMode, param};
 use crate::state::AppState;
 use crate::store::requests::RequestRow;
 
@@ -64,10 +65,10 @@ pub async fn authorize(
     let mode = request::response_mode(&params);
     let state_param = param(&params, "state").map(str::to_owned);
     if client.require_par && !pushed {
-        let e = AuthError {
-            error: "invalid_request",
-            description: "this client must use pushed authorization requests",
-        };
+        let e = ProtocolError::new(
+            ErrorCode::InvalidRequest,
+            "this client must use pushed authorization requests",
+        );
         return Ok(client_error(
             &state,
             &browser,
@@ -219,10 +220,7 @@ pub async fn consent(
         return expired(&state, &browser);
     };
     if form.decision != "accept" {
-        let denied = AuthError {
-            error: "access_denied",
-            description: "the customer did not consent",
-        };
+        let denied = ProtocolError::new(ErrorCode::AccessDenied, "the customer did not consent");
         return finish(&state, &browser, &client, &row, &req, Next::Error(denied)).await;
     }
     if let Some(customer_id) = &browser.session.customer_id {
@@ -333,15 +331,15 @@ fn client_error(
     redirect_uri: &str,
     mode: ResponseMode,
     state_param: Option<&str>,
-    e: AuthError,
+    e: ProtocolError,
 ) -> Response {
     let event = AuditEvent::new(AuditKind::AuthorizationDenied, Outcome::Failure)
         .with_client(client.client_id.as_str())
-        .with_detail(serde_json::json!({ "error": e.error }));
+        .with_detail(serde_json::json!({ "error": e.code.as_str() }));
     let audit_state = state.clone();
     tokio::spawn(async move { audit_state.audit(event).await });
     let params = [
-        ("error", Some(e.error)),
+        ("error", Some(e.code.as_str())),
         ("error_description", Some(e.description)),
         ("state", state_param),
     ];

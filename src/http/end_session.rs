@@ -17,6 +17,7 @@ use super::error::PageError;
 use super::extract::{Browser, CsrfForm};
 use super::pages::{Messages, clear_session_cookie, message, render, with_cookie};
 use crate::authn::session;
+use crate::oidc::error::Failure;
 use crate::oidc::logout::{self, Checked, EndSessionRequest, Next, Refusal};
 use crate::oidc::request::param;
 use crate::state::AppState;
@@ -41,7 +42,7 @@ pub async fn end_session(
     let req = EndSessionRequest::from_params(&params)
         .ok_or_else(|| PageError::bad_request().in_lang(browser.lang))?;
     let checked = logout::check(&state, &req)
-        .await?
+        .await
         .map_err(|r| refused(&browser, r))?;
     match logout::next(&checked, &browser.session) {
         Next::LogOut => {
@@ -78,7 +79,7 @@ pub async fn confirm(
         client_id: non_empty(form.client_id),
     };
     let checked = logout::check(&state, &req)
-        .await?
+        .await
         .map_err(|r| refused(&browser, r))?;
     log_out(&state, &browser, "rp_logout").await?;
     finish(&state, &browser, &checked, true)
@@ -113,7 +114,11 @@ pub(crate) async fn log_out(
     Ok(())
 }
 
-fn refused(browser: &Browser, refusal: Refusal) -> PageError {
+fn refused(browser: &Browser, failure: Failure<Refusal>) -> PageError {
+    let refusal = match failure {
+        Failure::Refused(refusal) => refusal,
+        Failure::Internal(e) => return e.into(),
+    };
     tracing::info!(reason = refusal.as_str(), "end-session request refused");
     PageError {
         status: StatusCode::BAD_REQUEST,

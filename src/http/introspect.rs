@@ -10,6 +10,7 @@ use axum::response::Response;
 
 use super::oauth_error::{OAuthError, no_store_json, read_request};
 use super::token::authenticate;
+use crate::oidc::error::ErrorCode;
 use crate::oidc::introspection;
 use crate::oidc::request::param;
 use crate::state::AppState;
@@ -25,7 +26,10 @@ pub async fn introspect(
         return Err(OAuthError::invalid_client(false));
     }
     let Some(raw) = param(&params, "token") else {
-        return Err(OAuthError::bad("invalid_request", "token is required"));
+        return Err(OAuthError::bad(
+            ErrorCode::InvalidRequest,
+            "token is required",
+        ));
     };
     // `token_type_hint` is ignored (§2.1 allows it): both kinds are searched.
     let answer = match introspection::identify(&state, raw).await? {

@@ -15,6 +15,7 @@ use super::oauth_error::{OAuthError, no_store_json, read_request};
 use super::token::authenticate;
 use crate::crypto::random;
 use crate::model::Client;
+use crate::oidc::error::ErrorCode;
 use crate::oidc::request::{self, param};
 use crate::state::AppState;
 use crate::store::requests::RequestRow;
@@ -61,14 +62,14 @@ fn pushed_params(
         .collect();
     if param(&pairs, "request_uri").is_some() {
         return Err(OAuthError::bad(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "request_uri is not allowed in a pushed authorization request",
         ));
     }
     match param(&pairs, "client_id") {
         Some(id) if id != client.client_id.as_str() => {
             return Err(OAuthError::bad(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "client_id does not match the authenticated client",
             ));
         }
@@ -78,11 +79,10 @@ fn pushed_params(
     }
     let Some(redirect_uri) = request::trusted_redirect(Some(client), &pairs) else {
         return Err(OAuthError::bad(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "redirect_uri is missing or not registered for this client",
         ));
     };
-    request::parse(client, &redirect_uri, &pairs)
-        .map_err(|e| OAuthError::bad(e.error, e.description))?;
+    request::parse(client, &redirect_uri, &pairs)?;
     Ok(pairs)
 }

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use super::oauth_error::{OAuthError, read_request};
 use super::token::authenticate;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::oidc::error::ErrorCode;
 use crate::oidc::introspection::{self, Token};
 use crate::oidc::request::param;
 use crate::state::AppState;
@@ -25,7 +26,10 @@ pub async fn revoke(
     let (headers, params) = read_request(request).await?;
     let client = authenticate(&state, &headers, &params).await?;
     let Some(raw) = param(&params, "token") else {
-        return Err(OAuthError::bad("invalid_request", "token is required"));
+        return Err(OAuthError::bad(
+            ErrorCode::InvalidRequest,
+            "token is required",
+        ));
     };
     // `token_type_hint` is ignored, as §2.1 allows: both kinds are searched.
     let Some(token) = introspection::identify(&state, raw).await? else {
@@ -33,7 +37,7 @@ pub async fn revoke(
     };
     if token.client_id() != client.client_id.as_str() {
         return Err(OAuthError::bad(
-            "unauthorized_client",
+            ErrorCode::UnauthorizedClient,
             "the token was not issued to this client",
         ));
     }

@@ -6,8 +6,9 @@ use axum::response::Response;
 
 use super::oauth_error::{OAuthError, no_store_json, read_request};
 use crate::oidc::client_auth::{self, AuthFailure};
+use crate::oidc::error::{ErrorCode, Failure, ProtocolError};
 use crate::oidc::request::param;
-use crate::oidc::token::{self, TokenError};
+use crate::oidc::token;
 use crate::state::AppState;
 
 /// Authenticates the client, then runs the grant.
@@ -17,19 +18,18 @@ pub async fn token(
 ) -> Result<Response, OAuthError> {
     let (headers, params) = read_request(request).await?;
     let client = authenticate(&state, &headers, &params).await?;
-    let outcome = match param(&params, "grant_type") {
+    let issued = match param(&params, "grant_type") {
         Some("authorization_code") => token::exchange_code(&state, &client, &params).await?,
         Some("refresh_token") => token::refresh(&state, &client, &params).await?,
-        Some(_) => Err(TokenError {
-            error: "unsupported_grant_type",
-            description: "only authorization_code and refresh_token are supported",
-        }),
-        None => Err(TokenError {
-            error: "invalid_request",
-            description: "grant_type is required",
-        }),
+        Some(_) => {
+            return Err(ProtocolError::new(
+                ErrorCode::UnsupportedGrantType,
+                "only authorization_code and refresh_token are supported",
+            )
+            .into());
+        }
+        None => return Err(ProtocolError::invalid_request("grant_type is required").into()),
     };
-    let issued = outcome.map_err(|e| OAuthError::bad(e.error, e.description))?;
     let mut body = serde_json::json!({
         "access_token": issued.access_token,
         "token_type": "Bearer",
@@ -52,7 +52,10 @@ pub async fn authenticate(
 ) -> Result<crate::model::Client, OAuthError> {
     let authorization = match headers.get(header::AUTHORIZATION) {
         Some(v) => Some(v.to_str().map_err(|_| {
-            OAuthError::bad("invalid_request", "the Authorization header is not valid")
+            OAuthError::bad(
+                ErrorCode::InvalidRequest,
+                "the Authorization header is not valid",
+            )
         })?),
         None => None,
     };
@@ -64,10 +67,13 @@ pub async fn authenticate(
         config.endpoint("/introspect"),
         config.endpoint("/revoke"),
     ];
-    match client_auth::authenticate(state, authorization, params, &audiences).await? {
+    match client_auth::authenticate(state, authorization, params, &audiences).await {
         Ok(client) => Ok(client),
-        Err(AuthFailure::Malformed(why)) => Err(OAuthError::bad("invalid_request", why)),
-        Err(AuthFailure::Invalid { basic }) => {
+        Err(Failure::Internal(e)) => Err(e.into()),
+        Err(Failure::Refused(AuthFailure::Malformed(why))) => {
+            Err(OAuthError::bad(ErrorCode::InvalidRequest, why))
+        }
+        Err(Failure::Refused(AuthFailure::Invalid { basic })) => {
             let mut event = crate::audit::AuditEvent::new(
                 crate::audit::AuditKind::ClientAuthFailed,
                 crate::audit::Outcome::Failure,

@@ -9,8 +9,9 @@
 use serde_json::json;
 
 use super::acr::{self, Assurance, Window};
+use super::error::{ErrorCode, Failure, ProtocolError};
 use super::grant::GrantContext;
-use super::request::{AuthError, AuthRequest};
+use super::request::AuthRequest;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::authn::passkey::passkey_step_up_url;
 use crate::crypto::random;
@@ -30,7 +31,7 @@ pub enum Next {
     /// Redirect to the client with this code.
     Code(String),
     /// Redirect to the client with this error.
-    Error(AuthError),
+    Error(ProtocolError),
     /// Send the browser to this local path (login, step-up).
     Interact(String),
     /// Show the consent page.
@@ -74,9 +75,10 @@ pub async fn decide(
         )
     };
     // A hint that is not one of Kagi's ID tokens is refused whoever is logged in.
-    let hinted = match hint_subject(state, req).await? {
+    let hinted = match hint_subject(state, req).await {
         Ok(hinted) => hinted,
-        Err(refused) => return Ok(Next::Error(refused)),
+        Err(Failure::Refused(refused)) => return Ok(Next::Error(refused)),
+        Err(Failure::Internal(e)) => return Err(e),
     };
     let Some(customer) = customer else {
         return Ok(if req.prompt_none {
@@ -133,10 +135,10 @@ pub async fn decide(
         && !has_consent(state, &customer, client, req).await?
     {
         return Ok(if req.prompt_none {
-            Next::Error(AuthError {
-                error: "consent_required",
-                description: "consent is required",
-            })
+            Next::Error(ProtocolError::new(
+                ErrorCode::ConsentRequired,
+                "consent is required",
+            ))
         } else {
             Next::Consent
         });
@@ -147,18 +149,15 @@ pub async fn decide(
 }
 
 /// `unmet_authentication_requirements` (OIDC UAR 1.0): the essential level cannot be reached.
-pub fn unmet() -> AuthError {
-    AuthError {
-        error: "unmet_authentication_requirements",
-        description: "the requested authentication level cannot be met",
-    }
+pub fn unmet() -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::UnmetAuthenticationRequirements,
+        "the requested authentication level cannot be met",
+    )
 }
 
-fn login_required() -> AuthError {
-    AuthError {
-        error: "login_required",
-        description: "the customer must log in",
-    }
+fn login_required() -> ProtocolError {
+    ProtocolError::new(ErrorCode::LoginRequired, "the customer must log in")
 }
 
 /// The customer the request's `id_token_hint` names, if it has one; an error
@@ -166,22 +165,22 @@ fn login_required() -> AuthError {
 async fn hint_subject(
     state: &AppState,
     req: &AuthRequest,
-) -> Result<std::result::Result<Option<String>, AuthError>> {
+) -> std::result::Result<Option<String>, Failure> {
     let Some(raw) = &req.id_token_hint else {
-        return Ok(Ok(None));
+        return Ok(None);
     };
-    let refused = AuthError {
-        error: "invalid_request",
-        description: "id_token_hint is not a valid ID token of this issuer",
-    };
+    let refused = ProtocolError::new(
+        ErrorCode::InvalidRequest,
+        "id_token_hint is not a valid ID token of this issuer",
+    );
     let Ok(hint) = super::jwt::verify_id_token_hint(&state.keys, &state.config.issuer_str(), raw)
     else {
-        return Ok(Err(refused));
+        return Err(refused.into());
     };
-    Ok(match state.store.find_client(&hint.client_id).await? {
+    match state.store.find_client(&hint.client_id).await? {
         Some(_) => Ok(Some(hint.sub)),
-        None => Err(refused),
-    })
+        None => Err(refused.into()),
+    }
 }
 
 /// The `acr` values a code may be issued for: the request's essential
@@ -252,10 +251,10 @@ async fn step_up(
     }
     let has_passkey = !state.store.list_passkeys(&customer.id).await?.is_empty();
     Ok(match (has_passkey, req.prompt_none, client.public) {
-        (true, true, _) => Next::Error(AuthError {
-            error: "interaction_required",
-            description: "a passkey step-up is required",
-        }),
+        (true, true, _) => Next::Error(ProtocolError::new(
+            ErrorCode::InteractionRequired,
+            "a passkey step-up is required",
+        )),
         (true, false, _) => Next::Interact(passkey_step_up_url(resume)),
         // Passkeys are registered only on the web (`docs/product.md#guide-rules`, rule 1): a native client is told.
         (false, _, true) | (false, true, _) => Next::Error(unmet()),

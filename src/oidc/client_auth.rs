@@ -15,6 +15,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde::Deserialize;
 
+use super::error::Failure;
 use super::request::param;
 use crate::crypto::{compare, random};
 use crate::error::Result;
@@ -77,12 +78,12 @@ pub async fn authenticate(
     authorization: Option<&str>,
     params: &[(String, String)],
     audiences: &[String],
-) -> Result<Result<Client, AuthFailure>> {
+) -> std::result::Result<Client, Failure<AuthFailure>> {
     let from_header = match authorization {
         Some(h) => match basic(h) {
             Some(pair) => Some(pair),
             None => {
-                return Ok(Err(AuthFailure::Malformed(
+                return Err(Failure::Refused(AuthFailure::Malformed(
                     "the Authorization header is not valid HTTP Basic",
                 )));
             }
@@ -100,12 +101,12 @@ pub async fn authenticate(
     .filter(|m| **m)
     .count();
     if methods > 1 {
-        return Ok(Err(AuthFailure::Malformed(
+        return Err(Failure::Refused(AuthFailure::Malformed(
             "use exactly one client authentication method",
         )));
     }
     let basic_used = from_header.is_some();
-    let invalid = Ok(Err(AuthFailure::Invalid { basic: basic_used }));
+    let invalid = Err(Failure::Refused(AuthFailure::Invalid { basic: basic_used }));
     let (client_id, method) = match (&from_header, body_secret, assertion) {
         (Some((id, _)), _, _) => (id.clone(), AuthMethod::ClientSecretBasic),
         (None, Some(_), _) => (
@@ -114,7 +115,7 @@ pub async fn authenticate(
         ),
         (None, None, Some(a)) => {
             if param(params, "client_assertion_type") != Some(JWT_BEARER) {
-                return Ok(Err(AuthFailure::Malformed(
+                return Err(Failure::Refused(AuthFailure::Malformed(
                     "client_assertion_type must be jwt-bearer",
                 )));
             }
@@ -149,7 +150,7 @@ pub async fn authenticate(
         }
         AuthMethod::None => client.public,
     };
-    if ok { Ok(Ok(client)) } else { invalid }
+    if ok { Ok(client) } else { invalid }
 }
 
 fn secret_matches(client: &Client, secret: Option<&str>) -> bool {

@@ -8,6 +8,7 @@ pub mod claims;
 pub mod client_auth;
 pub mod client_jwks;
 pub mod discovery;
+pub mod error;
 pub mod grant;
 pub mod introspection;
 pub mod jwt;

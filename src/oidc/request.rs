@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::error::{ErrorCode, ProtocolError};
 use super::{pkce, redirect_uri};
 use crate::model::Client;
 
@@ -21,17 +22,8 @@ pub enum ResponseMode {
     FormPost,
 }
 
-/// An OAuth error to send back to the client.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthError {
-    /// RFC 6749 §4.1.2.1 / OIDC Core §3.1.2.6 code.
-    pub error: &'static str,
-    /// ASCII English description.
-    pub description: &'static str,
-}
-
-const fn err(error: &'static str, description: &'static str) -> AuthError {
-    AuthError { error, description }
+const fn err(code: ErrorCode, description: &'static str) -> ProtocolError {
+    ProtocolError::new(code, description)
 }
 
 /// A validated authorization request.
@@ -128,24 +120,24 @@ pub fn parse(
     client: &Client,
     redirect_uri: &str,
     params: &[(String, String)],
-) -> Result<AuthRequest, AuthError> {
+) -> Result<AuthRequest, ProtocolError> {
     let mut names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
     names.sort_unstable();
     if names.windows(2).any(|w| w[0] == w[1]) {
         return Err(err(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "a parameter was sent more than once",
         ));
     }
     if param(params, "request").is_some() {
         return Err(err(
-            "request_not_supported",
+            ErrorCode::RequestNotSupported,
             "request objects are not supported; send plain parameters or use PAR",
         ));
     }
     if param(params, "request_uri").is_some() {
         return Err(err(
-            "request_uri_not_supported",
+            ErrorCode::RequestUriNotSupported,
             "request_uri is accepted only from this server's PAR endpoint",
         ));
     }
@@ -153,17 +145,17 @@ pub fn parse(
         None | Some("query" | "form_post") => {}
         Some(_) => {
             return Err(err(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "response_mode must be query or form_post",
             ));
         }
     }
     match param(params, "response_type") {
         Some("code") => {}
-        None => return Err(err("invalid_request", "response_type is required")),
+        None => return Err(err(ErrorCode::InvalidRequest, "response_type is required")),
         Some(_) => {
             return Err(err(
-                "unsupported_response_type",
+                ErrorCode::UnsupportedResponseType,
                 "only response_type=code is supported",
             ));
         }
@@ -175,14 +167,14 @@ pub fn parse(
         .map(str::to_owned)
         .collect();
     if !scope.iter().any(|s| s == "openid") {
-        return Err(err("invalid_scope", "scope must contain openid"));
+        return Err(err(ErrorCode::InvalidScope, "scope must contain openid"));
     }
     let code_challenge = pkce_challenge(client, params)?;
     let (prompt_none, mut prompt_login, prompt_consent) = prompts(params)?;
     let max_age = match param(params, "max_age") {
         None => None,
         Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or(err(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "max_age must be a non-negative integer",
         ))?),
     };
@@ -220,33 +212,37 @@ pub fn parse(
 fn pkce_challenge(
     client: &Client,
     params: &[(String, String)],
-) -> Result<Option<String>, AuthError> {
+) -> Result<Option<String>, ProtocolError> {
     match (
         param(params, "code_challenge"),
         param(params, "code_challenge_method"),
     ) {
         (None, Some(_)) => Err(err(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "code_challenge_method without code_challenge",
         )),
         (None, None) if client.require_pkce => Err(err(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "this client must use PKCE with S256",
         )),
         (None, None) => Ok(None),
-        (Some(_), None | Some("plain")) => {
-            Err(err("invalid_request", "code_challenge_method must be S256"))
-        }
+        (Some(_), None | Some("plain")) => Err(err(
+            ErrorCode::InvalidRequest,
+            "code_challenge_method must be S256",
+        )),
         (Some(c), Some("S256")) if pkce::is_valid_challenge(c) => Ok(Some(c.to_owned())),
         (Some(_), Some("S256")) => Err(err(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "code_challenge is not a base64url SHA-256 value",
         )),
-        (Some(_), Some(_)) => Err(err("invalid_request", "code_challenge_method must be S256")),
+        (Some(_), Some(_)) => Err(err(
+            ErrorCode::InvalidRequest,
+            "code_challenge_method must be S256",
+        )),
     }
 }
 
-fn prompts(params: &[(String, String)]) -> Result<(bool, bool, bool), AuthError> {
+fn prompts(params: &[(String, String)]) -> Result<(bool, bool, bool), ProtocolError> {
     let values: Vec<&str> = param(params, "prompt")
         .unwrap_or_default()
         .split(' ')
@@ -255,7 +251,7 @@ fn prompts(params: &[(String, String)]) -> Result<(bool, bool, bool), AuthError>
     let none = values.contains(&"none");
     if none && values.len() > 1 {
         return Err(err(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "prompt=none cannot be combined with other values",
         ));
     }
@@ -270,21 +266,21 @@ struct Claims {
 }
 
 /// Parses the `claims` parameter (OIDC Core §5.5).
-fn claims(params: &[(String, String)]) -> Result<Claims, AuthError> {
+fn claims(params: &[(String, String)]) -> Result<Claims, ProtocolError> {
     let Some(raw) = param(params, "claims") else {
         return Ok(Claims::default());
     };
     let bad = err(
-        "invalid_request",
+        ErrorCode::InvalidRequest,
         "claims is not a valid claims request object",
     );
-    let value: serde_json::Value = serde_json::from_str(raw).map_err(|_| bad.clone())?;
-    let object = value.as_object().ok_or(bad.clone())?;
-    let names = |member: &str| -> Result<Vec<String>, AuthError> {
+    let value: serde_json::Value = serde_json::from_str(raw).map_err(|_| bad)?;
+    let object = value.as_object().ok_or(bad)?;
+    let names = |member: &str| -> Result<Vec<String>, ProtocolError> {
         match object.get(member) {
             None | Some(serde_json::Value::Null) => Ok(Vec::new()),
             Some(serde_json::Value::Object(m)) => Ok(m.keys().cloned().collect()),
-            Some(_) => Err(bad.clone()),
+            Some(_) => Err(bad),
         }
     };
     // An essential `acr` may be asked for the ID token or for userinfo
@@ -372,7 +368,7 @@ mod tests {
         assert_eq!(
             parse(&client(false), "https://rp.example.com/cb", &p).map(|_| ()),
             Err(err(
-                "request_not_supported",
+                ErrorCode::RequestNotSupported,
                 "request objects are not supported; send plain parameters or use PAR"
             ))
         );
@@ -433,7 +429,7 @@ mod tests {
         ];
         for (extra, expected) in table {
             let got = parse(&client(false), "https://rp.example.com/cb", &with(extra)).unwrap_err();
-            assert_eq!(got.error, *expected, "{extra:?}");
+            assert_eq!(got.code.as_str(), *expected, "{extra:?}");
             assert!(got.description.is_ascii() && !got.description.contains(['"', '\\']));
         }
         let mut missing = params(BASE);
@@ -441,7 +437,8 @@ mod tests {
         assert_eq!(
             parse(&client(false), "https://rp.example.com/cb", &missing)
                 .unwrap_err()
-                .error,
+                .code
+                .as_str(),
             "invalid_request"
         );
         let mut twice = params(BASE);
@@ -449,7 +446,8 @@ mod tests {
         assert_eq!(
             parse(&client(false), "https://rp.example.com/cb", &twice)
                 .unwrap_err()
-                .error,
+                .code
+                .as_str(),
             "invalid_request"
         );
     }
@@ -459,7 +457,8 @@ mod tests {
         assert_eq!(
             parse(&client(true), "https://rp.example.com/cb", &params(BASE))
                 .unwrap_err()
-                .error,
+                .code
+                .as_str(),
             "invalid_request"
         );
         let ok = with(&[

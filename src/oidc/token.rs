@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use super::error::{ErrorCode, Failure, ProtocolError};
 use super::grant::GrantContext;
 use super::pkce;
 use super::request::param;
@@ -19,17 +20,8 @@ use crate::store::tokens::{FamilyRow, Rotate, Rotation};
 /// unused, gets new tokens instead of revoking the family (a lost response; RFC 9700 §4.14.2).
 pub const REFRESH_RETRY_GRACE_SECS: i64 = 30;
 
-/// An RFC 6749 §5.2 error.
-#[derive(Debug, PartialEq, Eq)]
-pub struct TokenError {
-    /// Error code.
-    pub error: &'static str,
-    /// ASCII English description.
-    pub description: &'static str,
-}
-
-const fn fail(error: &'static str, description: &'static str) -> TokenError {
-    TokenError { error, description }
+const fn fail(code: ErrorCode, description: &'static str) -> ProtocolError {
+    ProtocolError::new(code, description)
 }
 
 fn context(json: &str) -> Result<GrantContext> {
@@ -47,27 +39,37 @@ pub async fn exchange_code(
     state: &AppState,
     client: &Client,
     params: &[(String, String)],
-) -> Result<Result<Issued, TokenError>> {
+) -> std::result::Result<Issued, Failure> {
     let now = state.clock.now();
     let Some(code) = param(params, "code") else {
-        return Ok(Err(fail("invalid_request", "code is required")));
+        return Err(Failure::Refused(fail(
+            ErrorCode::InvalidRequest,
+            "code is required",
+        )));
     };
     let hash = random::hash_secret(code);
     let Some(found) = state.store.find_code(&hash).await? else {
-        return Ok(Err(fail("invalid_grant", "the code is invalid")));
+        return Err(Failure::Refused(fail(
+            ErrorCode::InvalidGrant,
+            "the code is invalid",
+        )));
     };
     let row = found.code;
-    if let Err(refused) = check_bindings(&row, client, params) {
-        return Ok(Err(refused));
-    }
+    check_bindings(&row, client, params)?;
     if found.used_at.is_some() {
         return replayed(state, &row, now).await;
     }
     if row.expires_at <= now {
-        return Ok(Err(fail("invalid_grant", "the code has expired")));
+        return Err(Failure::Refused(fail(
+            ErrorCode::InvalidGrant,
+            "the code has expired",
+        )));
     }
     let Some(customer) = state.store.find_customer(&row.customer_id).await? else {
-        return Ok(Err(fail("invalid_grant", "the customer no longer exists")));
+        return Err(Failure::Refused(fail(
+            ErrorCode::InvalidGrant,
+            "the customer no longer exists",
+        )));
     };
     let grant = context(&row.grant_context)?;
     let family = family_of(&row, now, state.config.refresh_token_ttl_secs);
@@ -99,7 +101,7 @@ pub async fn exchange_code(
         // A concurrent redemption spent it between the read and the update.
         return replayed(state, &row, now).await;
     }
-    Ok(Ok(issued))
+    Ok(issued)
 }
 
 /// The token family a code grants, alive for `ttl` seconds from `now`.
@@ -122,29 +124,29 @@ fn check_bindings(
     row: &CodeRow,
     client: &Client,
     params: &[(String, String)],
-) -> std::result::Result<(), TokenError> {
+) -> std::result::Result<(), ProtocolError> {
     if row.client_id != client.client_id.as_str() {
         // The same answer as for an unknown code: nothing tells another client the code exists.
-        return Err(fail("invalid_grant", "the code is invalid"));
+        return Err(fail(ErrorCode::InvalidGrant, "the code is invalid"));
     }
     match param(params, "redirect_uri") {
         Some(uri) if uri == row.redirect_uri => {}
         Some(_) => {
             return Err(fail(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "redirect_uri does not match the authorization request",
             ));
         }
-        None => return Err(fail("invalid_request", "redirect_uri is required")),
+        None => return Err(fail(ErrorCode::InvalidRequest, "redirect_uri is required")),
     }
     match (&row.code_challenge, param(params, "code_verifier")) {
         (Some(challenge), Some(verifier)) if pkce::verify(challenge, verifier) => Ok(()),
         (Some(_), _) => Err(fail(
-            "invalid_grant",
+            ErrorCode::InvalidGrant,
             "code_verifier does not match the code_challenge",
         )),
         (None, Some(_)) => Err(fail(
-            "invalid_grant",
+            ErrorCode::InvalidGrant,
             "code_verifier sent but no code_challenge was",
         )),
         (None, None) => Ok(()),
@@ -153,7 +155,11 @@ fn check_bindings(
 
 /// A spent code presented again by its own client: refused, and what it
 /// granted is revoked (RFC 6749 §4.1.2).
-async fn replayed(state: &AppState, row: &CodeRow, now: i64) -> Result<Result<Issued, TokenError>> {
+async fn replayed(
+    state: &AppState,
+    row: &CodeRow,
+    now: i64,
+) -> std::result::Result<Issued, Failure> {
     state
         .store
         .revoke_families_of_code(&row.code_hash, now, |revoked| {
@@ -164,7 +170,7 @@ async fn replayed(state: &AppState, row: &CodeRow, now: i64) -> Result<Result<Is
             event
         })
         .await?;
-    Ok(Err(fail("invalid_grant", "the code was already used")))
+    Err(fail(ErrorCode::InvalidGrant, "the code was already used").into())
 }
 
 /// `grant_type=refresh_token` (RFC 6749 §6), rotating the token on every use.
@@ -177,35 +183,40 @@ pub async fn refresh(
     state: &AppState,
     client: &Client,
     params: &[(String, String)],
-) -> Result<Result<Issued, TokenError>> {
+) -> std::result::Result<Issued, Failure> {
     let now = state.clock.now();
     let Some(token) = param(params, "refresh_token") else {
-        return Ok(Err(fail("invalid_request", "refresh_token is required")));
+        return Err(Failure::Refused(fail(
+            ErrorCode::InvalidRequest,
+            "refresh_token is required",
+        )));
     };
     let hash = random::hash_secret(token);
-    let invalid = Ok(Err(fail(
-        "invalid_grant",
-        "the refresh token is invalid or expired",
-    )));
+    let invalid = || {
+        Err(Failure::Refused(fail(
+            ErrorCode::InvalidGrant,
+            "the refresh token is invalid or expired",
+        )))
+    };
     let Some((refresh, family)) = state.store.find_refresh_token(&hash).await? else {
-        return invalid;
+        return invalid();
     };
     if family.client_id != client.client_id.as_str()
         || family.revoked_at.is_some()
         || family.expires_at <= now
         || refresh.expires_at <= now
     {
-        return invalid;
+        return invalid();
     }
     let mut grant = context(&family.grant_context)?;
     // Checked before the token is spent, so a bad request does not cost the client its grant.
     match requested_scope(&grant, params) {
         Ok(Some(scope)) => grant.scope = scope,
         Ok(None) => {}
-        Err(refused) => return Ok(Err(refused)),
+        Err(refused) => return Err(refused.into()),
     }
     let Some(customer) = state.store.find_customer(&family.customer_id).await? else {
-        return invalid;
+        return invalid();
     };
     let (issued, rows) = tokens::sign(
         state,
@@ -237,12 +248,13 @@ pub async fn refresh(
         })
         .await?;
     match rotation {
-        Rotation::Rotated => Ok(Ok(issued)),
-        Rotation::Invalid => invalid,
-        Rotation::Reused => Ok(Err(fail(
-            "invalid_grant",
+        Rotation::Rotated => Ok(issued),
+        Rotation::Invalid => invalid(),
+        Rotation::Reused => Err(fail(
+            ErrorCode::InvalidGrant,
             "the refresh token was already used",
-        ))),
+        )
+        .into()),
     }
 }
 
@@ -252,7 +264,7 @@ pub async fn refresh(
 fn requested_scope(
     grant: &GrantContext,
     params: &[(String, String)],
-) -> std::result::Result<Option<Vec<String>>, TokenError> {
+) -> std::result::Result<Option<Vec<String>>, ProtocolError> {
     let mut asked: Vec<String> = Vec::new();
     for value in param(params, "scope").unwrap_or_default().split(' ') {
         if !value.is_empty() && !asked.iter().any(|a| a == value) {
@@ -264,12 +276,12 @@ fn requested_scope(
     }
     if !asked.iter().all(|s| grant.has_scope(s)) {
         return Err(fail(
-            "invalid_scope",
+            ErrorCode::InvalidScope,
             "a refresh cannot widen the granted scope",
         ));
     }
     if !asked.iter().any(|s| s == "openid") {
-        return Err(fail("invalid_scope", "scope must contain openid"));
+        return Err(fail(ErrorCode::InvalidScope, "scope must contain openid"));
     }
     Ok(Some(asked))
 }
