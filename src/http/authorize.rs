@@ -6,7 +6,7 @@
 //! (RFC 6749 §4.1.2.1); every other error goes back to the client with
 //! `error`, `state` and `iss` (RFC 9207).
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -14,17 +14,17 @@ use serde::Deserialize;
 use super::error::PageError;
 use super::extract::{Browser, CsrfForm, PageQuery};
 use super::pages::{Messages, render, with_cookie};
+use super::params::QueryOrForm;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::crypto::random;
 use crate::model::Client;
 use crate::oidc::authorize::{self, Next, REQUEST_TTL_SECS};
 use crate::oidc::error::{ErrorCode, ProtocolError};
-use crate::oidc::request::{self, AuthRequest, ResponseMode, param};
+use crate::oidc::par::PAR_URN_PREFIX;
+use crate::oidc::params::Params;
+use crate::oidc::request::{self, AuthorizationRequest, ResponseMode};
 use crate::state::AppState;
 use crate::store::requests::RequestRow;
-
-/// The `request_uri` prefix of RFC 9126 §2.2.
-pub const PAR_URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 
 fn bad_client(lang: crate::templates::Lang) -> PageError {
     PageError {
@@ -39,20 +39,21 @@ fn bad_client(lang: crate::templates::Lang) -> PageError {
 pub async fn authorize(
     State(state): State<AppState>,
     browser: Browser,
-    request: Request,
+    params: Result<QueryOrForm, PageError>,
 ) -> Result<Response, PageError> {
     let lang = browser.lang;
-    let mut params = super::extract::query_or_form(request)
-        .await
-        .map_err(|e| e.in_lang(lang))?;
+    let QueryOrForm(mut params) = params.map_err(|e| e.in_lang(lang))?;
     let mut pushed = false;
-    if let Some(uri) = param(&params, "request_uri").filter(|u| u.starts_with(PAR_URN_PREFIX)) {
-        params = pushed_params(&state, uri, param(&params, "client_id"))
+    if let Some(uri) = params
+        .get("request_uri")
+        .filter(|u| u.starts_with(PAR_URN_PREFIX))
+    {
+        params = pushed_params(&state, uri, params.get("client_id"))
             .await?
             .ok_or_else(|| bad_client(lang))?;
         pushed = true;
     }
-    let client = match param(&params, "client_id") {
+    let client = match params.get("client_id") {
         Some(id) => state.store.find_client(id).await?,
         None => None,
     };
@@ -63,7 +64,7 @@ pub async fn authorize(
         return Err(bad_client(lang));
     };
     let mode = request::response_mode(&params);
-    let state_param = param(&params, "state").map(str::to_owned);
+    let state_param = params.string("state");
     if client.require_par && !pushed {
         let e = ProtocolError::new(
             ErrorCode::InvalidRequest,
@@ -118,7 +119,7 @@ async fn pushed_params(
     state: &AppState,
     uri: &str,
     client_id: Option<&str>,
-) -> Result<Option<Vec<(String, String)>>, PageError> {
+) -> Result<Option<Params>, PageError> {
     let handle = uri.trim_start_matches(PAR_URN_PREFIX);
     let id = random::hash_secret(handle);
     let now = state.clock.now();
@@ -145,14 +146,14 @@ async fn stored(
     state: &AppState,
     browser: &Browser,
     id: &str,
-) -> Result<Option<(RequestRow, AuthRequest, Client)>, PageError> {
+) -> Result<Option<(RequestRow, AuthorizationRequest, Client)>, PageError> {
     let Some(row) = state.store.find_request(id, state.clock.now()).await? else {
         return Ok(None);
     };
     if row.pushed || row.sid.as_deref() != Some(browser.session.sid.as_str()) {
         return Ok(None);
     }
-    let Ok(req) = serde_json::from_str::<AuthRequest>(&row.params) else {
+    let Ok(req) = serde_json::from_str::<AuthorizationRequest>(&row.params) else {
         return Ok(None);
     };
     let Some(client) = state.store.find_client(&row.client_id).await? else {
@@ -192,7 +193,7 @@ async fn finish(
     browser: &Browser,
     client: &Client,
     row: &RequestRow,
-    req: &AuthRequest,
+    req: &AuthorizationRequest,
     next: Next,
 ) -> Result<Response, PageError> {
     let last = matches!(next, Next::Code(_) | Next::Error(_));
@@ -269,7 +270,7 @@ fn respond(
     browser: &Browser,
     client: &Client,
     row: &RequestRow,
-    req: &AuthRequest,
+    req: &AuthorizationRequest,
     next: Next,
 ) -> Result<Response, PageError> {
     match next {

@@ -8,7 +8,7 @@
 //! ends the session the hint names); without one the customer is asked
 //! first, because anyone can make a browser load this URL (§2, §6).
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -16,10 +16,10 @@ use serde::Deserialize;
 use super::error::PageError;
 use super::extract::{Browser, CsrfForm};
 use super::pages::{Messages, clear_session_cookie, message, render, with_cookie};
+use super::params::QueryOrForm;
 use crate::authn::session;
 use crate::oidc::error::Failure;
 use crate::oidc::logout::{self, Checked, EndSessionRequest, Next, Refusal};
-use crate::oidc::request::param;
 use crate::state::AppState;
 use crate::templates::Lang;
 
@@ -30,13 +30,11 @@ const CONFIRM_PATH: &str = "/session/end/confirm";
 pub async fn end_session(
     State(state): State<AppState>,
     mut browser: Browser,
-    request: Request,
+    params: Result<QueryOrForm, PageError>,
 ) -> Result<Response, PageError> {
-    let params = super::extract::query_or_form(request)
-        .await
-        .map_err(|e| e.in_lang(browser.lang))?;
+    let QueryOrForm(params) = params.map_err(|e| e.in_lang(browser.lang))?;
     // The GET query's `ui_locales` was read by the extractor; a POST body's is read here.
-    if let Some(lang) = param(&params, "ui_locales").and_then(Lang::from_ui_locales) {
+    if let Some(lang) = params.get("ui_locales").and_then(Lang::from_ui_locales) {
         browser.lang = lang;
     }
     let req = EndSessionRequest::from_params(&params)

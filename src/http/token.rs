@@ -1,35 +1,25 @@
 //! `POST /token` (OIDC Core §3.1.3, RFC 6749 §4.1.3 and §6).
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 
-use super::oauth_error::{OAuthError, no_store_json, read_request};
+use super::oauth_error::{OAuthError, no_store_json};
+use super::params::BackChannel;
 use crate::oidc::client_auth::{self, AuthFailure};
-use crate::oidc::error::{ErrorCode, Failure, ProtocolError};
-use crate::oidc::request::param;
-use crate::oidc::token;
+use crate::oidc::error::{ErrorCode, Failure};
+use crate::oidc::params::Params;
+use crate::oidc::token::{self, TokenRequest};
 use crate::state::AppState;
 
 /// Authenticates the client, then runs the grant.
 pub async fn token(
     State(state): State<AppState>,
-    request: Request,
+    BackChannel { headers, params }: BackChannel,
 ) -> Result<Response, OAuthError> {
-    let (headers, params) = read_request(request).await?;
     let client = authenticate(&state, &headers, &params).await?;
-    let issued = match param(&params, "grant_type") {
-        Some("authorization_code") => token::exchange_code(&state, &client, &params).await?,
-        Some("refresh_token") => token::refresh(&state, &client, &params).await?,
-        Some(_) => {
-            return Err(ProtocolError::new(
-                ErrorCode::UnsupportedGrantType,
-                "only authorization_code and refresh_token are supported",
-            )
-            .into());
-        }
-        None => return Err(ProtocolError::invalid_request("grant_type is required").into()),
-    };
+    let req = TokenRequest::parse(&params)?;
+    let issued = token::grant(&state, &client, &req).await?;
     let mut body = serde_json::json!({
         "access_token": issued.access_token,
         "token_type": "Bearer",
@@ -48,7 +38,7 @@ pub async fn token(
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-    params: &[(String, String)],
+    params: &Params,
 ) -> Result<crate::model::Client, OAuthError> {
     let authorization = match headers.get(header::AUTHORIZATION) {
         Some(v) => Some(v.to_str().map_err(|_| {
@@ -78,7 +68,9 @@ pub async fn authenticate(
                 crate::audit::AuditKind::ClientAuthFailed,
                 crate::audit::Outcome::Failure,
             );
-            event.client_id = param(params, "client_id").map(|c| c.chars().take(128).collect());
+            event.client_id = params
+                .get("client_id")
+                .map(|c| c.chars().take(128).collect());
             state.audit(event).await;
             Err(OAuthError::invalid_client(basic))
         }

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::acr::{self, Assurance, Window};
 use super::error::{ErrorCode, Failure, ProtocolError};
 use super::grant::GrantContext;
-use super::request::AuthRequest;
+use super::request::AuthorizationRequest;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::authn::passkey::passkey_step_up_url;
 use crate::crypto::random;
@@ -50,7 +50,7 @@ pub fn continue_path(id: &str) -> String {
 pub async fn decide(
     state: &AppState,
     row: &RequestRow,
-    req: &AuthRequest,
+    req: &AuthorizationRequest,
     client: &Client,
     session: &SessionRow,
     consented: bool,
@@ -164,7 +164,7 @@ fn login_required() -> ProtocolError {
 /// unless it is an ID token Kagi issued to a registered client.
 async fn hint_subject(
     state: &AppState,
-    req: &AuthRequest,
+    req: &AuthorizationRequest,
 ) -> std::result::Result<Option<String>, Failure> {
     let Some(raw) = &req.id_token_hint else {
         return Ok(None);
@@ -193,7 +193,7 @@ async fn hint_subject(
 /// `claims={"id_token":{"acr":{"essential":true,"values":["<mfa>"]}}}` would
 /// satisfy a client that demands a passkey with a password and a relayed code.
 fn required_acr(
-    req: &AuthRequest,
+    req: &AuthorizationRequest,
     client: &Client,
     now: i64,
     phr: &str,
@@ -239,7 +239,7 @@ fn satisfied(values: &[String], best: &Assurance, phr: &str, mfa: &str) -> Optio
 /// customer has one, offer registration to web clients, else tell the client.
 async fn step_up(
     state: &AppState,
-    req: &AuthRequest,
+    req: &AuthorizationRequest,
     client: &Client,
     customer: &Customer,
     values: &[String],
@@ -266,7 +266,7 @@ async fn has_consent(
     state: &AppState,
     customer: &Customer,
     client: &Client,
-    req: &AuthRequest,
+    req: &AuthorizationRequest,
 ) -> Result<bool> {
     if req.prompt_consent {
         return Ok(false);
@@ -280,7 +280,7 @@ async fn has_consent(
 
 async fn issue_code(
     state: &AppState,
-    req: &AuthRequest,
+    req: &AuthorizationRequest,
     client: &Client,
     customer: &Customer,
     session: &SessionRow,

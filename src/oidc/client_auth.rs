@@ -16,7 +16,7 @@ use jsonwebtoken::{DecodingKey, Validation};
 use serde::Deserialize;
 
 use super::error::Failure;
-use super::request::param;
+use super::params::Params;
 use crate::crypto::{compare, random};
 use crate::error::Result;
 use crate::model::{AuthMethod, Client, SigningAlg};
@@ -76,7 +76,7 @@ fn basic(header: &str) -> Option<(String, String)> {
 pub async fn authenticate(
     state: &AppState,
     authorization: Option<&str>,
-    params: &[(String, String)],
+    params: &Params,
     audiences: &[String],
 ) -> std::result::Result<Client, Failure<AuthFailure>> {
     let from_header = match authorization {
@@ -90,8 +90,8 @@ pub async fn authenticate(
         },
         None => None,
     };
-    let body_secret = param(params, "client_secret");
-    let assertion = param(params, "client_assertion");
+    let body_secret = params.get("client_secret");
+    let assertion = params.get("client_assertion");
     let methods = [
         from_header.is_some(),
         body_secret.is_some(),
@@ -110,11 +110,11 @@ pub async fn authenticate(
     let (client_id, method) = match (&from_header, body_secret, assertion) {
         (Some((id, _)), _, _) => (id.clone(), AuthMethod::ClientSecretBasic),
         (None, Some(_), _) => (
-            param(params, "client_id").unwrap_or_default().to_owned(),
+            params.get("client_id").unwrap_or_default().to_owned(),
             AuthMethod::ClientSecretPost,
         ),
         (None, None, Some(a)) => {
-            if param(params, "client_assertion_type") != Some(JWT_BEARER) {
+            if params.get("client_assertion_type") != Some(JWT_BEARER) {
                 return Err(Failure::Refused(AuthFailure::Malformed(
                     "client_assertion_type must be jwt-bearer",
                 )));
@@ -125,11 +125,11 @@ pub async fn authenticate(
             )
         }
         (None, None, None) => (
-            param(params, "client_id").unwrap_or_default().to_owned(),
+            params.get("client_id").unwrap_or_default().to_owned(),
             AuthMethod::None,
         ),
     };
-    if let Some(body_id) = param(params, "client_id")
+    if let Some(body_id) = params.get("client_id")
         && body_id != client_id
     {
         return invalid;

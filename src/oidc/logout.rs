@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::error::Failure;
 use super::jwt;
-use super::request::param;
+use super::params::Params;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::error::Result;
 use crate::model::Client;
@@ -35,14 +35,13 @@ pub struct EndSessionRequest {
 
 impl EndSessionRequest {
     /// Reads the parameters; `None` when one is sent twice. Empty values count as absent.
-    pub fn from_params(params: &[(String, String)]) -> Option<Self> {
-        let mut names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
-        names.sort_unstable();
-        if names.windows(2).any(|w| w[0] == w[1]) {
+    pub fn from_params(params: &Params) -> Option<Self> {
+        if params.any_repeated() {
             return None;
         }
         let get = |name: &str| {
-            param(params, name)
+            params
+                .get(name)
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
@@ -224,10 +223,8 @@ pub fn return_url(redirect: &str, state: Option<&str>) -> String {
 mod tests {
     use super::*;
 
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+    fn pairs<const N: usize>(list: [(&str, &str); N]) -> Params {
+        Params::from(list)
     }
 
     #[test]
@@ -274,10 +271,10 @@ mod tests {
     #[test]
     fn repeated_parameters_are_refused_and_empty_ones_are_absent() {
         assert_eq!(
-            EndSessionRequest::from_params(&pairs(&[("state", "a"), ("state", "b")])),
+            EndSessionRequest::from_params(&pairs([("state", "a"), ("state", "b")])),
             None
         );
-        let req = EndSessionRequest::from_params(&pairs(&[
+        let req = EndSessionRequest::from_params(&pairs([
             ("state", ""),
             ("client_id", "c"),
             ("other", "x"),

@@ -13,6 +13,8 @@ pub mod grant;
 pub mod introspection;
 pub mod jwt;
 pub mod logout;
+pub mod par;
+pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod request;

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::{ErrorCode, ProtocolError};
+use super::params::{Params, REPEATED};
 use super::{pkce, redirect_uri};
 use crate::model::Client;
 
@@ -28,7 +29,7 @@ const fn err(code: ErrorCode, description: &'static str) -> ProtocolError {
 
 /// A validated authorization request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthRequest {
+pub struct AuthorizationRequest {
     /// The client.
     pub client_id: String,
     /// The redirect URI exactly as sent (already matched).
@@ -67,23 +68,12 @@ pub struct AuthRequest {
     pub userinfo_claims: Vec<String>,
 }
 
-/// The first parameter named `name`.
-pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// Checks `client_id` and `redirect_uri`; on success errors may be redirected there.
-pub fn trusted_redirect(client: Option<&Client>, params: &[(String, String)]) -> Option<String> {
+pub fn trusted_redirect(client: Option<&Client>, params: &Params) -> Option<String> {
     let client = client?;
-    let requested = param(params, "redirect_uri")?;
-    let count = params
-        .iter()
-        .filter(|(k, _)| k == "redirect_uri" || k == "client_id")
-        .count();
-    (count == 2 && redirect_uri::is_registered(client, requested)).then(|| requested.to_owned())
+    let requested = params.get("redirect_uri")?;
+    let once = !params.is_repeated("redirect_uri") && !params.is_repeated("client_id");
+    (once && redirect_uri::is_registered(client, requested)).then(|| requested.to_owned())
 }
 
 /// The response mode asked for, defaulting to `query` when absent or unknown.
@@ -95,9 +85,9 @@ pub fn trusted_redirect(client: Option<&Client>, params: &[(String, String)]) ->
 /// read from the object's payload, unverified. That is safe: it only picks
 /// how the error is delivered, and the error still goes only to the
 /// `redirect_uri` checked outside the object.
-pub fn response_mode(params: &[(String, String)]) -> ResponseMode {
-    let outside = param(params, "response_mode");
-    let inside = || param(params, "request").and_then(request_object_response_mode);
+pub fn response_mode(params: &Params) -> ResponseMode {
+    let outside = params.get("response_mode");
+    let inside = || params.get("request").and_then(request_object_response_mode);
     match outside.map(str::to_owned).or_else(inside).as_deref() {
         Some("form_post") => ResponseMode::FormPost,
         _ => ResponseMode::Query,
@@ -119,29 +109,24 @@ fn request_object_response_mode(jwt: &str) -> Option<String> {
 pub fn parse(
     client: &Client,
     redirect_uri: &str,
-    params: &[(String, String)],
-) -> Result<AuthRequest, ProtocolError> {
-    let mut names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
-    names.sort_unstable();
-    if names.windows(2).any(|w| w[0] == w[1]) {
-        return Err(err(
-            ErrorCode::InvalidRequest,
-            "a parameter was sent more than once",
-        ));
+    params: &Params,
+) -> Result<AuthorizationRequest, ProtocolError> {
+    if params.any_repeated() {
+        return Err(REPEATED);
     }
-    if param(params, "request").is_some() {
+    if params.get("request").is_some() {
         return Err(err(
             ErrorCode::RequestNotSupported,
             "request objects are not supported; send plain parameters or use PAR",
         ));
     }
-    if param(params, "request_uri").is_some() {
+    if params.get("request_uri").is_some() {
         return Err(err(
             ErrorCode::RequestUriNotSupported,
             "request_uri is accepted only from this server's PAR endpoint",
         ));
     }
-    match param(params, "response_mode") {
+    match params.get("response_mode") {
         None | Some("query" | "form_post") => {}
         Some(_) => {
             return Err(err(
@@ -150,7 +135,7 @@ pub fn parse(
             ));
         }
     }
-    match param(params, "response_type") {
+    match params.get("response_type") {
         Some("code") => {}
         None => return Err(err(ErrorCode::InvalidRequest, "response_type is required")),
         Some(_) => {
@@ -160,7 +145,8 @@ pub fn parse(
             ));
         }
     }
-    let scope: Vec<String> = param(params, "scope")
+    let scope: Vec<String> = params
+        .get("scope")
         .unwrap_or_default()
         .split(' ')
         .filter(|s| !s.is_empty())
@@ -171,7 +157,7 @@ pub fn parse(
     }
     let code_challenge = pkce_challenge(client, params)?;
     let (prompt_none, mut prompt_login, prompt_consent) = prompts(params)?;
-    let max_age = match param(params, "max_age") {
+    let max_age = match params.get("max_age") {
         None => None,
         Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or(err(
             ErrorCode::InvalidRequest,
@@ -182,22 +168,25 @@ pub fn parse(
         prompt_login = true; // OIDC Core §3.1.2.1: max_age=0 is a fresh login
     }
     let claims = claims(params)?;
-    Ok(AuthRequest {
+    Ok(AuthorizationRequest {
         client_id: client.client_id.as_str().to_owned(),
         redirect_uri: redirect_uri.to_owned(),
         response_mode: response_mode(params),
         scope,
-        state: param(params, "state").map(str::to_owned),
-        nonce: param(params, "nonce").map(str::to_owned),
+        state: params.get("state").map(str::to_owned),
+        nonce: params.get("nonce").map(str::to_owned),
         code_challenge,
         prompt_none,
         prompt_login,
         prompt_consent,
         max_age,
-        login_hint: param(params, "login_hint").map(|h| h.chars().take(64).collect()),
-        id_token_hint: param(params, "id_token_hint").map(str::to_owned),
-        ui_locales: param(params, "ui_locales").map(str::to_owned),
-        acr_values: param(params, "acr_values")
+        login_hint: params
+            .get("login_hint")
+            .map(|h| h.chars().take(64).collect()),
+        id_token_hint: params.get("id_token_hint").map(str::to_owned),
+        ui_locales: params.get("ui_locales").map(str::to_owned),
+        acr_values: params
+            .get("acr_values")
             .unwrap_or_default()
             .split(' ')
             .filter(|s| !s.is_empty())
@@ -209,13 +198,10 @@ pub fn parse(
     })
 }
 
-fn pkce_challenge(
-    client: &Client,
-    params: &[(String, String)],
-) -> Result<Option<String>, ProtocolError> {
+fn pkce_challenge(client: &Client, params: &Params) -> Result<Option<String>, ProtocolError> {
     match (
-        param(params, "code_challenge"),
-        param(params, "code_challenge_method"),
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
     ) {
         (None, Some(_)) => Err(err(
             ErrorCode::InvalidRequest,
@@ -242,8 +228,9 @@ fn pkce_challenge(
     }
 }
 
-fn prompts(params: &[(String, String)]) -> Result<(bool, bool, bool), ProtocolError> {
-    let values: Vec<&str> = param(params, "prompt")
+fn prompts(params: &Params) -> Result<(bool, bool, bool), ProtocolError> {
+    let values: Vec<&str> = params
+        .get("prompt")
         .unwrap_or_default()
         .split(' ')
         .filter(|s| !s.is_empty())
@@ -266,8 +253,8 @@ struct Claims {
 }
 
 /// Parses the `claims` parameter (OIDC Core §5.5).
-fn claims(params: &[(String, String)]) -> Result<Claims, ProtocolError> {
-    let Some(raw) = param(params, "claims") else {
+fn claims(params: &Params) -> Result<Claims, ProtocolError> {
+    let Some(raw) = params.get("claims") else {
         return Ok(Claims::default());
     };
     let bad = err(
@@ -330,11 +317,14 @@ mod tests {
         crate::model::test_client(public, &["https://rp.example.com/cb"])
     }
 
-    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    fn params(list: &[(&str, &str)]) -> Params {
+        Params::from(pairs(list))
     }
 
     const BASE: &[(&str, &str)] = &[
@@ -344,13 +334,13 @@ mod tests {
         ("scope", "openid"),
     ];
 
-    fn with(extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut all = params(BASE);
+    fn with(extra: &[(&str, &str)]) -> Params {
+        let mut all = pairs(BASE);
         for (k, v) in extra {
             all.retain(|(key, _)| key != k);
             all.push(((*k).to_owned(), (*v).to_owned()));
         }
-        all
+        Params::from(all)
     }
 
     /// An unsigned request object (`alg: none`) carrying `claims`.
@@ -432,8 +422,7 @@ mod tests {
             assert_eq!(got.code.as_str(), *expected, "{extra:?}");
             assert!(got.description.is_ascii() && !got.description.contains(['"', '\\']));
         }
-        let mut missing = params(BASE);
-        missing.retain(|(k, _)| k != "response_type");
+        let missing = params(BASE).without(&["response_type"]);
         assert_eq!(
             parse(&client(false), "https://rp.example.com/cb", &missing)
                 .unwrap_err()
@@ -442,7 +431,7 @@ mod tests {
             "invalid_request"
         );
         let mut twice = params(BASE);
-        twice.push(("scope".into(), "openid".into()));
+        twice.push("scope", "openid");
         assert_eq!(
             parse(&client(false), "https://rp.example.com/cb", &twice)
                 .unwrap_err()

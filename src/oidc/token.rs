@@ -5,8 +5,8 @@ use serde_json::json;
 
 use super::error::{ErrorCode, Failure, ProtocolError};
 use super::grant::GrantContext;
+use super::params::Params;
 use super::pkce;
-use super::request::param;
 use super::tokens::{self, IssueFor, Issued};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::crypto::random;
@@ -24,6 +24,74 @@ const fn fail(code: ErrorCode, description: &'static str) -> ProtocolError {
     ProtocolError::new(code, description)
 }
 
+/// A token request (RFC 6749 §4.1.3, §6), by grant type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenRequest {
+    /// `grant_type=authorization_code`.
+    AuthorizationCode(CodeGrant),
+    /// `grant_type=refresh_token`.
+    RefreshToken(RefreshGrant),
+}
+
+/// The parameters of `grant_type=authorization_code` (RFC 6749 §4.1.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeGrant {
+    /// The code.
+    pub code: String,
+    /// Must equal the authorization request's; checked once the code is found.
+    pub redirect_uri: Option<String>,
+    /// The PKCE verifier (RFC 7636 §4.5).
+    pub code_verifier: Option<String>,
+}
+
+/// The parameters of `grant_type=refresh_token` (RFC 6749 §6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshGrant {
+    /// The refresh token.
+    pub refresh_token: String,
+    /// A narrower scope for this response.
+    pub scope: Option<String>,
+}
+
+impl TokenRequest {
+    /// Reads the grant type and the parameters it requires.
+    pub fn parse(params: &Params) -> std::result::Result<Self, ProtocolError> {
+        let required = |name: &str, missing: &'static str| {
+            params
+                .string(name)
+                .ok_or(ProtocolError::invalid_request(missing))
+        };
+        match params.get("grant_type") {
+            Some("authorization_code") => Ok(Self::AuthorizationCode(CodeGrant {
+                code: required("code", "code is required")?,
+                redirect_uri: params.string("redirect_uri"),
+                code_verifier: params.string("code_verifier"),
+            })),
+            Some("refresh_token") => Ok(Self::RefreshToken(RefreshGrant {
+                refresh_token: required("refresh_token", "refresh_token is required")?,
+                scope: params.string("scope"),
+            })),
+            Some(_) => Err(fail(
+                ErrorCode::UnsupportedGrantType,
+                "only authorization_code and refresh_token are supported",
+            )),
+            None => Err(ProtocolError::invalid_request("grant_type is required")),
+        }
+    }
+}
+
+/// Runs the grant of `req` for the authenticated `client`.
+pub async fn grant(
+    state: &AppState,
+    client: &Client,
+    req: &TokenRequest,
+) -> std::result::Result<Issued, Failure> {
+    match req {
+        TokenRequest::AuthorizationCode(grant) => exchange_code(state, client, grant).await,
+        TokenRequest::RefreshToken(grant) => refresh(state, client, grant).await,
+    }
+}
+
 fn context(json: &str) -> Result<GrantContext> {
     serde_json::from_str(json).map_err(|e| Error::Internal(e.into()))
 }
@@ -35,19 +103,13 @@ fn context(json: &str) -> Result<GrantContext> {
 /// the code as it was, so whoever merely saw a code can neither spend it nor,
 /// by replaying it, revoke what its client was issued. Only a presentation
 /// that passes them and finds the code spent is a replay.
-pub async fn exchange_code(
+async fn exchange_code(
     state: &AppState,
     client: &Client,
-    params: &[(String, String)],
+    req: &CodeGrant,
 ) -> std::result::Result<Issued, Failure> {
     let now = state.clock.now();
-    let Some(code) = param(params, "code") else {
-        return Err(Failure::Refused(fail(
-            ErrorCode::InvalidRequest,
-            "code is required",
-        )));
-    };
-    let hash = random::hash_secret(code);
+    let hash = random::hash_secret(&req.code);
     let Some(found) = state.store.find_code(&hash).await? else {
         return Err(Failure::Refused(fail(
             ErrorCode::InvalidGrant,
@@ -55,7 +117,7 @@ pub async fn exchange_code(
         )));
     };
     let row = found.code;
-    check_bindings(&row, client, params)?;
+    check_bindings(&row, client, req)?;
     if found.used_at.is_some() {
         return replayed(state, &row, now).await;
     }
@@ -123,14 +185,14 @@ fn family_of(row: &CodeRow, now: i64, ttl: i64) -> FamilyRow {
 fn check_bindings(
     row: &CodeRow,
     client: &Client,
-    params: &[(String, String)],
+    req: &CodeGrant,
 ) -> std::result::Result<(), ProtocolError> {
     if row.client_id != client.client_id.as_str() {
         // The same answer as for an unknown code: nothing tells another client the code exists.
         return Err(fail(ErrorCode::InvalidGrant, "the code is invalid"));
     }
-    match param(params, "redirect_uri") {
-        Some(uri) if uri == row.redirect_uri => {}
+    match &req.redirect_uri {
+        Some(uri) if *uri == row.redirect_uri => {}
         Some(_) => {
             return Err(fail(
                 ErrorCode::InvalidGrant,
@@ -139,7 +201,7 @@ fn check_bindings(
         }
         None => return Err(fail(ErrorCode::InvalidRequest, "redirect_uri is required")),
     }
-    match (&row.code_challenge, param(params, "code_verifier")) {
+    match (&row.code_challenge, &req.code_verifier) {
         (Some(challenge), Some(verifier)) if pkce::verify(challenge, verifier) => Ok(()),
         (Some(_), _) => Err(fail(
             ErrorCode::InvalidGrant,
@@ -179,19 +241,13 @@ async fn replayed(
 /// `scope`, access token and so userinfo. The new refresh token keeps the
 /// original scope ("identical to that of the refresh token included by the
 /// client", RFC 6749 §6), so a later refresh may ask for it all again.
-pub async fn refresh(
+async fn refresh(
     state: &AppState,
     client: &Client,
-    params: &[(String, String)],
+    req: &RefreshGrant,
 ) -> std::result::Result<Issued, Failure> {
     let now = state.clock.now();
-    let Some(token) = param(params, "refresh_token") else {
-        return Err(Failure::Refused(fail(
-            ErrorCode::InvalidRequest,
-            "refresh_token is required",
-        )));
-    };
-    let hash = random::hash_secret(token);
+    let hash = random::hash_secret(&req.refresh_token);
     let invalid = || {
         Err(Failure::Refused(fail(
             ErrorCode::InvalidGrant,
@@ -210,10 +266,8 @@ pub async fn refresh(
     }
     let mut grant = context(&family.grant_context)?;
     // Checked before the token is spent, so a bad request does not cost the client its grant.
-    match requested_scope(&grant, params) {
-        Ok(Some(scope)) => grant.scope = scope,
-        Ok(None) => {}
-        Err(refused) => return Err(refused.into()),
+    if let Some(scope) = requested_scope(&grant, req.scope.as_deref())? {
+        grant.scope = scope;
     }
     let Some(customer) = state.store.find_customer(&family.customer_id).await? else {
         return invalid();
@@ -263,10 +317,10 @@ pub async fn refresh(
 /// (RFC 6749 §6), and `openid` must stay, since every answer carries an ID token.
 fn requested_scope(
     grant: &GrantContext,
-    params: &[(String, String)],
+    scope: Option<&str>,
 ) -> std::result::Result<Option<Vec<String>>, ProtocolError> {
     let mut asked: Vec<String> = Vec::new();
-    for value in param(params, "scope").unwrap_or_default().split(' ') {
+    for value in scope.unwrap_or_default().split(' ') {
         if !value.is_empty() && !asked.iter().any(|a| a == value) {
             asked.push(value.to_owned());
         }
