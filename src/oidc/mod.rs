@@ -7,6 +7,7 @@ pub mod backchannel;
 pub mod claims;
 pub mod client_auth;
 pub mod client_jwks;
+pub mod decision;
 pub mod discovery;
 pub mod error;
 pub mod grant;

@@ -85,5 +85,7 @@ fn checked(client: &Client, params: Params) -> Result<Params, ProtocolError> {
 
 /// The handle of a `request_uri` this server issued, if it is one.
 pub fn handle_of(request_uri: &str) -> Option<&str> {
-    request_uri.strip_prefix(PAR_URN_PREFIX)
+    request_uri
+        .starts_with(PAR_URN_PREFIX)
+        .then(|| request_uri.trim_start_matches(PAR_URN_PREFIX))
 }
