@@ -16,7 +16,7 @@ use super::error::PageError;
 use super::extract::{Browser, CsrfForm, PageQuery};
 use super::pages::{Messages, render, with_cookie};
 use super::params::QueryOrForm;
-use crate::oidc::authorize::{self, Next, Pending, Reply};
+use crate::oidc::authorize::{self, Next, Reply};
 use crate::oidc::request::ResponseMode;
 use crate::state::AppState;
 use minijinja::value::Serde;
@@ -110,16 +110,6 @@ struct PasskeyOfferPage<'a> {
 
 /// Renders what the flow decided.
 fn show(state: &AppState, browser: &Browser, next: Next) -> Result<Response, PageError> {
-    let page = |template, ctx| {
-        render(
-            state,
-            browser,
-            template,
-            StatusCode::OK,
-            ctx,
-            Messages::default(),
-        )
-    };
     match next {
         Next::BadClient => Err(bad_client(browser.lang)),
         Next::Expired => super::pages::message(
@@ -135,32 +125,40 @@ fn show(state: &AppState, browser: &Browser, next: Next) -> Result<Response, Pag
             Redirect::to(&path).into_response(),
             browser.new_cookie.as_deref(),
         )),
-        Next::Consent(Pending {
-            request_id,
-            client_name,
-            scope,
-        }) => {
+        Next::Consent(p) => {
             let ctx = ConsentPage {
-                client_name: &client_name,
-                scopes: &scope,
-                request_id: &request_id,
+                client_name: &p.client_name,
+                scopes: &p.scope,
+                request_id: &p.request_id,
             };
-            page("consent.html", minijinja::Value::from(Serde(&ctx)))
+            page(state, browser, "consent.html", &ctx)
         }
-        Next::OfferPasskey(Pending {
-            request_id,
-            client_name,
-            ..
-        }) => {
-            let return_to = authorize::continue_path(&request_id);
+        Next::OfferPasskey(p) => {
             let ctx = PasskeyOfferPage {
-                client_name: &client_name,
-                request_id: &request_id,
-                return_to,
+                client_name: &p.client_name,
+                request_id: &p.request_id,
+                return_to: authorize::continue_path(&p.request_id),
             };
-            page("passkey_offer.html", minijinja::Value::from(Serde(&ctx)))
+            page(state, browser, "passkey_offer.html", &ctx)
         }
     }
+}
+
+fn page<T: Serialize>(
+    state: &AppState,
+    browser: &Browser,
+    template: &str,
+    ctx: &T,
+) -> Result<Response, PageError> {
+    let ctx = minijinja::Value::from(Serde(ctx));
+    render(
+        state,
+        browser,
+        template,
+        StatusCode::OK,
+        ctx,
+        Messages::default(),
+    )
 }
 
 /// Sends the authorization response to the client: a 303 with the

@@ -111,33 +111,11 @@ pub async fn begin(state: &AppState, session: &SessionRow, params: Params) -> Re
         }
         return Ok(Next::BadClient);
     };
-    let reply = |e| Reply {
-        redirect_uri: redirect_uri.clone(),
-        response_mode: request::response_mode(&params),
-        state: params.string("state"),
-        result: Err(e),
-    };
-    let req = if client.require_par && pushed.is_none() {
-        Err(ProtocolError::invalid_request(
-            "this client must use pushed authorization requests",
-        ))
-    } else {
-        request::parse(&client, &redirect_uri, &params)
-    };
-    let req = match req {
+    let req = match validate(&client, &redirect_uri, &params, pushed.is_some()) {
         Ok(req) => req,
-        Err(e) => return refuse(state, &client, pushed.as_deref(), reply(e)).await,
+        Err(reply) => return refuse(state, &client, pushed.as_deref(), reply).await,
     };
-    let now = state.clock.now();
-    let row = RequestRow {
-        id: random::handle(),
-        client_id: client.client_id.as_str().to_owned(),
-        sid: Some(session.sid.clone()),
-        params: serde_json::to_string(&req).map_err(|e| Error::Internal(e.into()))?,
-        pushed: false,
-        created_at: now,
-        expires_at: now + REQUEST_TTL_SECS,
-    };
+    let row = new_row(state, session, &client, &req)?;
     let flow = Flow {
         row,
         req,
@@ -148,6 +126,47 @@ pub async fn begin(state: &AppState, session: &SessionRow, params: Params) -> Re
     let decided =
         decision::decide(state, &flow.row, &flow.req, &flow.client, session, false).await?;
     answer(state, session, flow, decided).await
+}
+
+/// The validated request, or the error reply to send to the client.
+fn validate(
+    client: &Client,
+    redirect_uri: &str,
+    params: &Params,
+    pushed: bool,
+) -> std::result::Result<AuthorizationRequest, Reply> {
+    let parsed = if client.require_par && !pushed {
+        Err(ProtocolError::invalid_request(
+            "this client must use pushed authorization requests",
+        ))
+    } else {
+        request::parse(client, redirect_uri, params)
+    };
+    parsed.map_err(|e| Reply {
+        redirect_uri: redirect_uri.to_owned(),
+        response_mode: request::response_mode(params),
+        state: params.string("state"),
+        result: Err(e),
+    })
+}
+
+/// The row that keeps a request that just arrived, should the browser have to come back for it.
+fn new_row(
+    state: &AppState,
+    session: &SessionRow,
+    client: &Client,
+    req: &AuthorizationRequest,
+) -> Result<RequestRow> {
+    let now = state.clock.now();
+    Ok(RequestRow {
+        id: random::handle(),
+        client_id: client.client_id.as_str().to_owned(),
+        sid: Some(session.sid.clone()),
+        params: serde_json::to_string(req).map_err(|e| Error::Internal(e.into()))?,
+        pushed: false,
+        created_at: now,
+        expires_at: now + REQUEST_TTL_SECS,
+    })
 }
 
 /// `GET /authorize/continue`: decides again after an interaction.
