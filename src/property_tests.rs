@@ -73,7 +73,7 @@ proptest! {
     #[test]
     fn authorization_parameters_parse_or_fail_with_a_registered_error(params in params(), public in any::<bool>()) {
         let client = crate::model::test_client(public, &[REDIRECT]);
-        match request::parse(&client, REDIRECT, &params) {
+        match request::parse(&client, REDIRECT, &params.clone().into()) {
             Ok(req) => {
                 prop_assert!(req.scope.iter().any(|s| s == "openid"));
                 let mut names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
@@ -81,7 +81,7 @@ proptest! {
                 prop_assert!(names.windows(2).all(|w| w[0] != w[1]), "a duplicate was accepted");
             }
             Err(e) => {
-                prop_assert!(REGISTERED.contains(&e.error), "{}", e.error);
+                prop_assert!(REGISTERED.contains(&e.code.as_str()), "{}", e.code);
                 prop_assert!(e.description.is_ascii());
             }
         }
@@ -92,8 +92,8 @@ proptest! {
         let client = crate::model::test_client(false, &[REDIRECT]);
         params.push(("scope".to_owned(), "openid".to_owned()));
         params.push(("scope".to_owned(), extra));
-        let e = request::parse(&client, REDIRECT, &params).unwrap_err();
-        prop_assert_eq!(e.error, "invalid_request");
+        let e = request::parse(&client, REDIRECT, &params.into()).unwrap_err();
+        prop_assert_eq!(e.code.as_str(), "invalid_request");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! ends the session the hint names); without one the customer is asked
 //! first, because anyone can make a browser load this URL (§2, §6).
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -17,9 +17,10 @@ use super::cookie::{clear_session_cookie, with_cookie};
 use super::error::PageError;
 use super::extract::{Browser, CsrfForm};
 use super::pages::{Messages, message, render};
+use super::params::QueryOrForm;
 use crate::authn::session;
+use crate::oidc::error::Failure;
 use crate::oidc::logout::{self, Checked, EndSessionRequest, Next, Refusal};
-use crate::oidc::request::param;
 use crate::state::AppState;
 use crate::templates::Lang;
 use crate::templates::pages::{HiddenField, LogoutPage};
@@ -31,19 +32,17 @@ const CONFIRM_PATH: &str = "/session/end/confirm";
 pub async fn end_session(
     State(state): State<AppState>,
     mut browser: Browser,
-    request: Request,
+    params: Result<QueryOrForm, PageError>,
 ) -> Result<Response, PageError> {
-    let params = super::extract::query_or_form(request)
-        .await
-        .map_err(|e| e.in_lang(browser.lang))?;
+    let QueryOrForm(params) = params.map_err(|e| e.in_lang(browser.lang))?;
     // The GET query's `ui_locales` was read by the extractor; a POST body's is read here.
-    if let Some(lang) = param(&params, "ui_locales").and_then(Lang::from_ui_locales) {
+    if let Some(lang) = params.get("ui_locales").and_then(Lang::from_ui_locales) {
         browser.lang = lang;
     }
     let req = EndSessionRequest::from_params(&params)
         .ok_or_else(|| PageError::bad_request().in_lang(browser.lang))?;
     let checked = logout::check(&state, &req)
-        .await?
+        .await
         .map_err(|r| refused(&browser, r))?;
     match logout::next(&checked, &browser.session) {
         Next::LogOut => {
@@ -80,7 +79,7 @@ pub async fn confirm(
         client_id: non_empty(form.client_id),
     };
     let checked = logout::check(&state, &req)
-        .await?
+        .await
         .map_err(|r| refused(&browser, r))?;
     log_out(&state, &browser, "rp_logout").await?;
     finish(&state, &browser, &checked, true)
@@ -115,7 +114,11 @@ pub(crate) async fn log_out(
     Ok(())
 }
 
-fn refused(browser: &Browser, refusal: Refusal) -> PageError {
+fn refused(browser: &Browser, failure: Failure<Refusal>) -> PageError {
+    let refusal = match failure {
+        Failure::Refused(refusal) => refusal,
+        Failure::Internal(e) => return e.into(),
+    };
     tracing::info!(reason = refusal.as_str(), "end-session request refused");
     PageError {
         status: StatusCode::BAD_REQUEST,

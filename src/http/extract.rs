@@ -14,6 +14,7 @@ use super::lang::{accept_lang, query_lang};
 use crate::authn::session;
 use crate::crypto::compare;
 use crate::model::Customer;
+use crate::oidc::params::Params;
 use crate::state::AppState;
 use crate::store::sessions::SessionRow;
 use crate::templates::Lang;
@@ -191,18 +192,11 @@ pub struct CsrfForm<T> {
 /// Checks the `csrf` field of a form body against the session and deserialises
 /// the rest; a field sent twice is a bad request.
 pub fn check_form<T: DeserializeOwned>(session: &SessionRow, body: &[u8]) -> Result<T, PageError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(body).map_err(|_| PageError::bad_request())?;
-    let mut names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
-    names.sort_unstable();
-    if names.windows(2).any(|w| w[0] == w[1]) {
-        return Err(PageError::bad_request());
-    }
-    let token = pairs
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default();
+    let params = Params::parse(body)
+        .ok()
+        .and_then(|p| p.unique().ok())
+        .ok_or_else(PageError::bad_request)?;
+    let token = params.get("csrf").unwrap_or_default();
     if !compare::ct_eq_str(token, &session.csrf_token) {
         return Err(PageError::csrf());
     }
@@ -216,12 +210,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
         let (mut parts, body) = request.into_parts();
         let browser = Browser::from_request_parts(&mut parts, state).await?;
         let lang = browser.lang;
-        let is_form = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if !is_form {
+        if !super::params::is_form(&parts.headers) {
             return Err(PageError::bad_request().in_lang(lang));
         }
         let body = axum::body::to_bytes(body, super::BODY_LIMIT_BYTES)
@@ -247,29 +236,6 @@ impl<T: DeserializeOwned> FromRequestParts<AppState> for PageQuery<T> {
             .map(PageQuery)
             .map_err(|_| PageError::bad_request())
     }
-}
-
-/// The parameters of an endpoint that takes both methods (OIDC Core §3.1.2.1,
-/// RP-Initiated Logout §2): the query of a GET, the form body of a POST.
-pub async fn query_or_form(request: Request) -> Result<Vec<(String, String)>, PageError> {
-    let (parts, body) = request.into_parts();
-    let raw = if parts.method == axum::http::Method::POST {
-        let is_form = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if !is_form {
-            return Err(PageError::bad_request());
-        }
-        let bytes = axum::body::to_bytes(body, super::BODY_LIMIT_BYTES)
-            .await
-            .map_err(|_| PageError::bad_request())?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| PageError::bad_request())?
-    } else {
-        parts.uri.query().unwrap_or_default().to_owned()
-    };
-    serde_urlencoded::from_str(&raw).map_err(|_| PageError::bad_request())
 }
 
 #[cfg(test)]

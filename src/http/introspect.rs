@@ -5,30 +5,27 @@
 //! their own tokens: anyone else's token is `{"active": false}` (§2.2, the
 //! answer that reveals nothing).
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::response::Response;
 
-use super::oauth_error::{OAuthError, no_store_json, read_request};
+use super::oauth_error::{OAuthError, no_store_json};
+use super::params::BackChannel;
 use super::token::authenticate;
-use crate::oidc::introspection;
-use crate::oidc::request::param;
+use crate::oidc::introspection::{self, TokenQuery};
 use crate::state::AppState;
 
 /// Authenticates the client and describes the token.
 pub async fn introspect(
     State(state): State<AppState>,
-    request: Request,
+    BackChannel { headers, params }: BackChannel,
 ) -> Result<Response, OAuthError> {
-    let (headers, params) = read_request(request).await?;
     let client = authenticate(&state, &headers, &params).await?;
     if client.public {
         return Err(OAuthError::invalid_client(false));
     }
-    let Some(raw) = param(&params, "token") else {
-        return Err(OAuthError::bad("invalid_request", "token is required"));
-    };
+    let TokenQuery { token: raw } = TokenQuery::parse(&params)?;
     // `token_type_hint` is ignored (§2.1 allows it): both kinds are searched.
-    let answer = match introspection::identify(&state, raw).await? {
+    let answer = match introspection::identify(&state, &raw).await? {
         Some(token) if token.client_id() == client.client_id.as_str() => {
             introspection::introspect(&state, &token).await?
         }

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod oauth_error;
 pub mod pages;
 pub mod par;
+pub mod params;
 pub mod revoke;
 mod security_headers;
 pub mod server;

@@ -10,13 +10,15 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::oidc::error::{ErrorCode, Failure, ProtocolError};
+
 /// An error of the token, PAR, revocation or introspection endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OAuthError {
     /// HTTP status.
     pub status: StatusCode,
     /// RFC 6749 §5.2 code.
-    pub error: &'static str,
+    pub error: ErrorCode,
     /// ASCII English description.
     pub description: &'static str,
     /// Add `WWW-Authenticate: Basic` (the client tried HTTP Basic).
@@ -25,7 +27,7 @@ pub struct OAuthError {
 
 impl OAuthError {
     /// A 400 error.
-    pub fn bad(error: &'static str, description: &'static str) -> Self {
+    pub fn bad(error: ErrorCode, description: &'static str) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             error,
@@ -38,7 +40,7 @@ impl OAuthError {
     pub fn invalid_client(basic_challenge: bool) -> Self {
         Self {
             status: StatusCode::UNAUTHORIZED,
-            error: "invalid_client",
+            error: ErrorCode::InvalidClient,
             description: "client authentication failed",
             basic_challenge,
         }
@@ -48,7 +50,7 @@ impl OAuthError {
     pub fn internal() -> Self {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
-            error: "server_error",
+            error: ErrorCode::ServerError,
             description: "internal error",
             basic_challenge: false,
         }
@@ -58,7 +60,7 @@ impl OAuthError {
     pub fn unavailable() -> Self {
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            error: "temporarily_unavailable",
+            error: ErrorCode::TemporarilyUnavailable,
             description: "the service is temporarily unavailable; retry later",
             basic_challenge: false,
         }
@@ -82,15 +84,31 @@ impl From<crate::error::Error> for OAuthError {
                 );
                 Self::unavailable()
             }
-            _ => Self::bad("invalid_request", "the request is invalid"),
+            _ => Self::bad(ErrorCode::InvalidRequest, "the request is invalid"),
+        }
+    }
+}
+
+/// A refusal at a back-channel endpoint is a 400 (RFC 6749 §5.2); the
+/// endpoints that answer 401 build [`OAuthError::invalid_client`] themselves.
+impl From<ProtocolError> for OAuthError {
+    fn from(e: ProtocolError) -> Self {
+        Self::bad(e.code, e.description)
+    }
+}
+
+impl From<Failure> for OAuthError {
+    fn from(e: Failure) -> Self {
+        match e {
+            Failure::Refused(e) => e.into(),
+            Failure::Internal(e) => e.into(),
         }
     }
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body =
-            serde_json::json!({ "error": self.error, "error_description": self.description });
+        let body = serde_json::json!({ "error": self.error.as_str(), "error_description": self.description });
         let mut response = (self.status, no_store_json(body.to_string())).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response
@@ -118,46 +136,4 @@ pub fn no_store_json(body: String) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
-}
-
-/// Reads an `application/x-www-form-urlencoded` body into pairs; a wrong
-/// content type, an unreadable body or a repeated parameter is `invalid_request`.
-pub fn form_pairs(
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<Vec<(String, String)>, OAuthError> {
-    if !content_type.is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded")) {
-        return Err(OAuthError::bad(
-            "invalid_request",
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| OAuthError::bad("invalid_request", "the body is not a valid form"))?;
-    let mut names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
-    names.sort_unstable();
-    if names.windows(2).any(|w| w[0] == w[1]) {
-        return Err(OAuthError::bad(
-            "invalid_request",
-            "a parameter was sent more than once",
-        ));
-    }
-    Ok(pairs)
-}
-
-/// Reads a request's headers and body (at most the body limit); an unreadable
-/// or oversized body is `invalid_request` in JSON, not a plain-text 413.
-pub async fn read_request(
-    request: axum::extract::Request,
-) -> Result<(axum::http::HeaderMap, Vec<(String, String)>), OAuthError> {
-    let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, super::BODY_LIMIT_BYTES)
-        .await
-        .map_err(|_| OAuthError::bad("invalid_request", "the body is unreadable or too large"))?;
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let pairs = form_pairs(content_type, &bytes)?;
-    Ok((parts.headers, pairs))
 }

@@ -6,34 +6,32 @@
 //! client's aim, that the token is unusable, is met. A token of another
 //! client is refused (§2.1), and the token stays valid.
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::oauth_error::{OAuthError, read_request};
+use super::oauth_error::OAuthError;
+use super::params::BackChannel;
 use super::token::authenticate;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
-use crate::oidc::introspection::{self, Token};
-use crate::oidc::request::param;
+use crate::oidc::error::ErrorCode;
+use crate::oidc::introspection::{self, Token, TokenQuery};
 use crate::state::AppState;
 
 /// Authenticates the client and revokes the token if it is the client's.
 pub async fn revoke(
     State(state): State<AppState>,
-    request: Request,
+    BackChannel { headers, params }: BackChannel,
 ) -> Result<Response, OAuthError> {
-    let (headers, params) = read_request(request).await?;
     let client = authenticate(&state, &headers, &params).await?;
-    let Some(raw) = param(&params, "token") else {
-        return Err(OAuthError::bad("invalid_request", "token is required"));
-    };
+    let TokenQuery { token: raw } = TokenQuery::parse(&params)?;
     // `token_type_hint` is ignored, as §2.1 allows: both kinds are searched.
-    let Some(token) = introspection::identify(&state, raw).await? else {
+    let Some(token) = introspection::identify(&state, &raw).await? else {
         return Ok(revoked());
     };
     if token.client_id() != client.client_id.as_str() {
         return Err(OAuthError::bad(
-            "unauthorized_client",
+            ErrorCode::UnauthorizedClient,
             "the token was not issued to this client",
         ));
     }

@@ -1,35 +1,25 @@
 //! `POST /token` (OIDC Core §3.1.3, RFC 6749 §4.1.3 and §6).
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 
-use super::oauth_error::{OAuthError, no_store_json, read_request};
+use super::oauth_error::{OAuthError, no_store_json};
+use super::params::BackChannel;
 use crate::oidc::client_auth::{self, AuthFailure};
-use crate::oidc::request::param;
-use crate::oidc::token::{self, TokenError};
+use crate::oidc::error::{ErrorCode, Failure};
+use crate::oidc::params::Params;
+use crate::oidc::token::{self, TokenRequest};
 use crate::state::AppState;
 
 /// Authenticates the client, then runs the grant.
 pub async fn token(
     State(state): State<AppState>,
-    request: Request,
+    BackChannel { headers, params }: BackChannel,
 ) -> Result<Response, OAuthError> {
-    let (headers, params) = read_request(request).await?;
     let client = authenticate(&state, &headers, &params).await?;
-    let outcome = match param(&params, "grant_type") {
-        Some("authorization_code") => token::exchange_code(&state, &client, &params).await?,
-        Some("refresh_token") => token::refresh(&state, &client, &params).await?,
-        Some(_) => Err(TokenError {
-            error: "unsupported_grant_type",
-            description: "only authorization_code and refresh_token are supported",
-        }),
-        None => Err(TokenError {
-            error: "invalid_request",
-            description: "grant_type is required",
-        }),
-    };
-    let issued = outcome.map_err(|e| OAuthError::bad(e.error, e.description))?;
+    let req = TokenRequest::parse(&params)?;
+    let issued = token::grant(&state, &client, &req).await?;
     let mut body = serde_json::json!({
         "access_token": issued.access_token,
         "token_type": "Bearer",
@@ -48,11 +38,14 @@ pub async fn token(
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-    params: &[(String, String)],
+    params: &Params,
 ) -> Result<crate::model::Client, OAuthError> {
     let authorization = match headers.get(header::AUTHORIZATION) {
         Some(v) => Some(v.to_str().map_err(|_| {
-            OAuthError::bad("invalid_request", "the Authorization header is not valid")
+            OAuthError::bad(
+                ErrorCode::InvalidRequest,
+                "the Authorization header is not valid",
+            )
         })?),
         None => None,
     };
@@ -64,15 +57,20 @@ pub async fn authenticate(
         config.endpoint("/introspect"),
         config.endpoint("/revoke"),
     ];
-    match client_auth::authenticate(state, authorization, params, &audiences).await? {
+    match client_auth::authenticate(state, authorization, params, &audiences).await {
         Ok(client) => Ok(client),
-        Err(AuthFailure::Malformed(why)) => Err(OAuthError::bad("invalid_request", why)),
-        Err(AuthFailure::Invalid { basic }) => {
+        Err(Failure::Internal(e)) => Err(e.into()),
+        Err(Failure::Refused(AuthFailure::Malformed(why))) => {
+            Err(OAuthError::bad(ErrorCode::InvalidRequest, why))
+        }
+        Err(Failure::Refused(AuthFailure::Invalid { basic })) => {
             let mut event = crate::audit::AuditEvent::new(
                 crate::audit::AuditKind::ClientAuthFailed,
                 crate::audit::Outcome::Failure,
             );
-            event.client_id = param(params, "client_id").map(|c| c.chars().take(128).collect());
+            event.client_id = params
+                .get("client_id")
+                .map(|c| c.chars().take(128).collect());
             state.audit(event).await;
             Err(OAuthError::invalid_client(basic))
         }

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::oauth_error::{OAuthError, no_store_json};
+use crate::oidc::params::Params;
 use crate::oidc::{claims, grant::GrantContext, jwt};
 use crate::state::AppState;
 
@@ -58,11 +59,10 @@ async fn bearer(request: Request) -> Result<Option<String>, Response> {
     let bytes = axum::body::to_bytes(body, super::BODY_LIMIT_BYTES)
         .await
         .map_err(|_| challenge(StatusCode::BAD_REQUEST, Some("invalid_request")))?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
-    let from_body = pairs
-        .into_iter()
-        .find(|(k, _)| k == "access_token")
-        .map(|(_, v)| v);
+    // A body that is not a form carries no token (RFC 6750 §2.2 defines only the form).
+    let from_body = Params::parse(&bytes)
+        .ok()
+        .and_then(|p| p.string("access_token"));
     match (from_header, from_body) {
         (Some(_), Some(_)) => Err(challenge(StatusCode::BAD_REQUEST, Some("invalid_request"))),
         (h, b) => Ok(h.or(b)),

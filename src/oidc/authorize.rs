@@ -1,42 +1,75 @@
-//! The authorization decision (OIDC Core §3.1.2).
+//! The authorization endpoint's flow (OIDC Core §3.1.2).
 //!
-//! Given a validated request and the browser's session, either issue a code, send the browser to log in
-//! or step up, ask for consent, or answer the client with an error.
+//! A request arrives ([`begin`]), waits server-side while the customer logs
+//! in, steps up or answers a page ([`resume`], [`consent`], [`decline`]),
+//! and ends with a code or an error for the client.
 //!
-//! The decision runs at `/authorize` and again at `/authorize/continue` after
-//! each interaction, always from the request stored server-side.
+//! Each answer is one write transaction (`docs/write-path.md`): the code
+//! with its audit event, or the refusal's audit event, together with using
+//! up the stored or pushed request it answers; or the request kept for the
+//! browser's return. An unknown client or redirect URI is never redirected
+//! to (RFC 6749 §4.1.2.1): it is [`Next::BadClient`], a page.
 
 use serde_json::json;
 
-use super::acr::{self, Assurance, Window};
+use super::acr::Assurance;
+use super::decision::{self, Decision};
+use super::error::{ErrorCode, ProtocolError};
 use super::grant::GrantContext;
-use super::request::{AuthError, AuthRequest};
+use super::par;
+use super::params::Params;
+use super::request::{self, AuthorizationRequest, ResponseMode};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
-use crate::authn::passkey::passkey_step_up_url;
 use crate::crypto::random;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Client, Customer};
 use crate::state::AppState;
 use crate::store::codes::CodeRow;
-use crate::store::requests::RequestRow;
+use crate::store::requests::{AuthorizationWrite, RequestRow};
 use crate::store::sessions::SessionRow;
 
 /// How long a pending authorization request waits for the customer.
 pub const REQUEST_TTL_SECS: i64 = 30 * 60;
 
-/// What happens next.
+/// What `http/authorize.rs` shows or sends next.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next {
-    /// Redirect to the client with this code.
-    Code(String),
-    /// Redirect to the client with this error.
-    Error(AuthError),
+    /// The client or redirect URI is unknown: an error page, never a redirect.
+    BadClient,
+    /// The stored request is gone (used, expired, or another browser's).
+    Expired,
+    /// Send the authorization response to the client.
+    Reply(Reply),
     /// Send the browser to this local path (login, step-up).
     Interact(String),
-    /// Show the consent page.
-    Consent,
+    /// Ask the customer to consent.
+    Consent(Pending),
     /// Offer passkey registration (web client, no passkey, `phr` required).
-    OfferPasskey,
+    OfferPasskey(Pending),
+}
+
+/// An authorization response (RFC 6749 §4.1.2, §4.1.2.1) and where it goes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The client's registered redirect URI, as sent.
+    pub redirect_uri: String,
+    /// How the response is delivered.
+    pub response_mode: ResponseMode,
+    /// The client's `state`, echoed byte for byte.
+    pub state: Option<String>,
+    /// The code, or the error.
+    pub result: std::result::Result<String, ProtocolError>,
+}
+
+/// A stored request waiting on the customer's answer to a page.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// The stored request's id, posted back with the answer.
+    pub request_id: String,
+    /// The client's display name.
+    pub client_name: String,
+    /// The requested scope values.
+    pub scope: Vec<String>,
 }
 
 /// The local path that resumes request `id` after an interaction.
@@ -44,249 +77,275 @@ pub fn continue_path(id: &str) -> String {
     format!("/authorize/continue?request={id}")
 }
 
-/// Decides the next step for `req` (stored as `row`) in `session`.
-/// `consented` is true when the customer just accepted the consent page.
-pub async fn decide(
-    state: &AppState,
-    row: &RequestRow,
-    req: &AuthRequest,
-    client: &Client,
-    session: &SessionRow,
-    consented: bool,
-) -> Result<Next> {
-    let now = state.clock.now();
-    let resume = continue_path(&row.id);
-    let customer = match &session.customer_id {
-        Some(id) => state.store.find_customer(id).await?,
+/// A request being answered and what its answer uses up.
+struct Flow {
+    row: RequestRow,
+    req: AuthorizationRequest,
+    client: Client,
+    /// The stored or pushed request's id, used up by a final answer.
+    take: Option<String>,
+    /// Whether the request must be kept for the browser's return (it arrived just now).
+    new: bool,
+}
+
+/// `GET`/`POST /authorize`: validates the parameters (or the pushed
+/// request a `request_uri` names, RFC 9126 §4) and decides.
+pub async fn begin(state: &AppState, session: &SessionRow, params: Params) -> Result<Next> {
+    let (params, pushed) = match params.get("request_uri").and_then(par::handle_of) {
+        Some(handle) => match pushed(state, handle, params.get("client_id")).await? {
+            Some((id, params)) => (params, Some(id)),
+            None => return Ok(Next::BadClient),
+        },
+        None => (params, None),
+    };
+    let client = match params.get("client_id") {
+        Some(id) => state.store.find_client(id).await?,
         None => None,
     };
-    let login_path = || {
-        let mut q = vec![("return_to", resume.clone()), ("reauth", "1".to_owned())];
-        if let Some(hint) = &req.login_hint {
-            q.push(("login_hint", hint.clone()));
-        }
-        if let Some(locales) = &req.ui_locales {
-            q.push(("ui_locales", locales.clone()));
-        }
-        format!(
-            "/login?{}",
-            serde_urlencoded::to_string(q).unwrap_or_default()
-        )
-    };
-    // A hint that is not one of Kagi's ID tokens is refused whoever is logged in.
-    let hinted = match hint_subject(state, req).await? {
-        Ok(hinted) => hinted,
-        Err(refused) => return Ok(Next::Error(refused)),
-    };
-    let Some(customer) = customer else {
-        return Ok(if req.prompt_none {
-            Next::Error(login_required())
-        } else {
-            Next::Interact(login_path())
-        });
-    };
-    match hinted {
-        Some(sub) if sub != customer.id && req.prompt_none => {
-            return Ok(Next::Error(login_required()));
-        }
-        Some(sub) if sub != customer.id => return Ok(Next::Interact(login_path())),
-        _ => {}
-    }
-    let window = Window {
-        not_before: [
-            req.prompt_login.then_some(row.created_at),
-            req.max_age.map(|m| now - m),
-        ]
-        .into_iter()
-        .flatten()
-        .max(),
-    };
-    let (phr, mfa) = (state.config.acr_phr.as_str(), state.config.acr_mfa.as_str());
-    let events = state.store.session_auth_events(&session.sid).await?;
-    let Some(best) = acr::best(&events, window, phr, mfa) else {
-        if req.prompt_none {
-            return Ok(Next::Error(login_required()));
-        }
-        // Re-authenticate with the same method class (`docs/product.md#assurance`): a passkey
-        // session is asked for its passkey again, others for the password.
-        let had_passkey =
-            acr::best(&events, Window::default(), phr, mfa).is_some_and(|b| b.acr == phr);
-        return Ok(Next::Interact(if had_passkey {
-            passkey_step_up_url(&resume)
-        } else {
-            login_path()
-        }));
-    };
-    let required = required_acr(req, client, now, phr, mfa);
-    let reported = match required.as_deref() {
-        None => best.clone(),
-        Some(values) => match satisfied(values, &best, phr, mfa) {
-            Some(acr) => Assurance {
-                acr,
-                ..best.clone()
-            },
-            None => return step_up(state, req, client, &customer, values, &resume, phr).await,
-        },
-    };
-    if !consented
-        && (req.prompt_consent || !client.first_party)
-        && !has_consent(state, &customer, client, req).await?
-    {
-        return Ok(if req.prompt_none {
-            Next::Error(AuthError {
-                error: "consent_required",
-                description: "consent is required",
-            })
-        } else {
-            Next::Consent
-        });
-    }
-    issue_code(state, req, client, &customer, session, reported)
-        .await
-        .map(Next::Code)
-}
-
-/// `unmet_authentication_requirements` (OIDC UAR 1.0): the essential level cannot be reached.
-pub fn unmet() -> AuthError {
-    AuthError {
-        error: "unmet_authentication_requirements",
-        description: "the requested authentication level cannot be met",
-    }
-}
-
-fn login_required() -> AuthError {
-    AuthError {
-        error: "login_required",
-        description: "the customer must log in",
-    }
-}
-
-/// The customer the request's `id_token_hint` names, if it has one; an error
-/// unless it is an ID token Kagi issued to a registered client.
-async fn hint_subject(
-    state: &AppState,
-    req: &AuthRequest,
-) -> Result<std::result::Result<Option<String>, AuthError>> {
-    let Some(raw) = &req.id_token_hint else {
-        return Ok(Ok(None));
-    };
-    let refused = AuthError {
-        error: "invalid_request",
-        description: "id_token_hint is not a valid ID token of this issuer",
-    };
-    let Ok(hint) = super::jwt::verify_id_token_hint(&state.keys, &state.config.issuer_str(), raw)
+    let (Some(redirect_uri), Some(client)) =
+        (request::trusted_redirect(client.as_ref(), &params), client)
     else {
-        return Ok(Err(refused));
-    };
-    Ok(match state.store.find_client(&hint.client_id).await? {
-        Some(_) => Ok(Some(hint.sub)),
-        None => Err(refused),
-    })
-}
-
-/// The `acr` values a code may be issued for: the request's essential
-/// values and the client's `require_acr` (once its start date has passed),
-/// whichever is stricter.
-///
-/// A request may narrow what the client demands but never lower it: values
-/// ranked below the client's floor are dropped, and if none is left the
-/// client's own value is required. Otherwise a request carrying
-/// `claims={"id_token":{"acr":{"essential":true,"values":["<mfa>"]}}}` would
-/// satisfy a client that demands a passkey with a password and a relayed code.
-fn required_acr(
-    req: &AuthRequest,
-    client: &Client,
-    now: i64,
-    phr: &str,
-    mfa: &str,
-) -> Option<Vec<String>> {
-    let active = client.require_acr_from.is_none_or(|from| from <= now);
-    let floor = client.require_acr.as_ref().filter(|_| active);
-    match (&req.essential_acr, floor) {
-        (None, None) => None,
-        (Some(values), None) => Some(values.clone()),
-        (None, Some(floor)) => Some(vec![floor.clone()]),
-        (Some(values), Some(floor)) => {
-            let floor_rank = acr::rank(floor, phr, mfa);
-            let at_least_floor: Vec<String> = values
-                .iter()
-                .filter(|v| *v == floor || (floor_rank > 0 && acr::rank(v, phr, mfa) >= floor_rank))
-                .cloned()
-                .collect();
-            Some(if at_least_floor.is_empty() {
-                vec![floor.clone()]
-            } else {
-                at_least_floor
-            })
+        if pushed.is_some() {
+            // A pushed request is single use however it ends.
+            write(state, pushed.as_deref(), AuthorizationWrite::default()).await?;
         }
-    }
+        return Ok(Next::BadClient);
+    };
+    let req = match validate(&client, &redirect_uri, &params, pushed.is_some()) {
+        Ok(req) => req,
+        Err(reply) => return refuse(state, &client, pushed.as_deref(), reply).await,
+    };
+    let row = new_row(state, session, &client, &req)?;
+    let flow = Flow {
+        row,
+        req,
+        client,
+        take: pushed,
+        new: true,
+    };
+    let decided =
+        decision::decide(state, &flow.row, &flow.req, &flow.client, session, false).await?;
+    answer(state, session, flow, decided).await
 }
 
-/// The requested value `best` satisfies, if any: itself, or a lower known
-/// level it implies (`phr` satisfies a request for the MFA value).
-fn satisfied(values: &[String], best: &Assurance, phr: &str, mfa: &str) -> Option<String> {
-    if values.contains(&best.acr) {
-        return Some(best.acr.clone());
-    }
-    let have = acr::rank(&best.acr, phr, mfa);
-    values
-        .iter()
-        .filter(|v| (1..=have).contains(&acr::rank(v, phr, mfa)))
-        .max_by_key(|v| acr::rank(v, phr, mfa))
-        .cloned()
-}
-
-/// The session is below an essential `acr`: step up with a passkey when the
-/// customer has one, offer registration to web clients, else tell the client.
-async fn step_up(
-    state: &AppState,
-    req: &AuthRequest,
+/// The validated request, or the error reply to send to the client.
+fn validate(
     client: &Client,
-    customer: &Customer,
-    values: &[String],
-    resume: &str,
-    phr: &str,
-) -> Result<Next> {
-    if !values.iter().any(|v| v == phr) {
-        return Ok(Next::Error(unmet()));
-    }
-    let has_passkey = !state.store.list_passkeys(&customer.id).await?.is_empty();
-    Ok(match (has_passkey, req.prompt_none, client.public) {
-        (true, true, _) => Next::Error(AuthError {
-            error: "interaction_required",
-            description: "a passkey step-up is required",
-        }),
-        (true, false, _) => Next::Interact(passkey_step_up_url(resume)),
-        // Passkeys are registered only on the web (`docs/product.md#guide-rules`, rule 1): a native client is told.
-        (false, _, true) | (false, true, _) => Next::Error(unmet()),
-        (false, false, false) => Next::OfferPasskey,
+    redirect_uri: &str,
+    params: &Params,
+    pushed: bool,
+) -> std::result::Result<AuthorizationRequest, Reply> {
+    let parsed = if client.require_par && !pushed {
+        Err(ProtocolError::invalid_request(
+            "this client must use pushed authorization requests",
+        ))
+    } else {
+        request::parse(client, redirect_uri, params)
+    };
+    parsed.map_err(|e| Reply {
+        redirect_uri: redirect_uri.to_owned(),
+        response_mode: request::response_mode(params),
+        state: params.string("state"),
+        result: Err(e),
     })
 }
 
-async fn has_consent(
+/// The row that keeps a request that just arrived, should the browser have to come back for it.
+fn new_row(
     state: &AppState,
-    customer: &Customer,
+    session: &SessionRow,
     client: &Client,
-    req: &AuthRequest,
-) -> Result<bool> {
-    if req.prompt_consent {
-        return Ok(false);
-    }
-    let granted = state
-        .store
-        .find_consent(&customer.id, client.client_id.as_str())
-        .await?;
-    Ok(granted.is_some_and(|scope| req.scope.iter().all(|s| scope.split(' ').any(|g| g == s))))
+    req: &AuthorizationRequest,
+) -> Result<RequestRow> {
+    let now = state.clock.now();
+    Ok(RequestRow {
+        id: random::handle(),
+        client_id: client.client_id.as_str().to_owned(),
+        sid: Some(session.sid.clone()),
+        params: serde_json::to_string(req).map_err(|e| Error::Internal(e.into()))?,
+        pushed: false,
+        created_at: now,
+        expires_at: now + REQUEST_TTL_SECS,
+    })
 }
 
+/// `GET /authorize/continue`: decides again after an interaction.
+pub async fn resume(state: &AppState, session: &SessionRow, request_id: &str) -> Result<Next> {
+    let Some(flow) = stored(state, session, request_id).await? else {
+        return Ok(Next::Expired);
+    };
+    let decided =
+        decision::decide(state, &flow.row, &flow.req, &flow.client, session, false).await?;
+    answer(state, session, flow, decided).await
+}
+
+/// `POST /authorize/consent`: the customer's answer to the consent page.
+pub async fn consent(
+    state: &AppState,
+    session: &SessionRow,
+    request_id: &str,
+    accepted: bool,
+) -> Result<Next> {
+    let Some(flow) = stored(state, session, request_id).await? else {
+        return Ok(Next::Expired);
+    };
+    if !accepted {
+        let denied = ProtocolError::new(ErrorCode::AccessDenied, "the customer did not consent");
+        return answer(state, session, flow, Decision::Error(denied)).await;
+    }
+    if let Some(customer_id) = &session.customer_id {
+        let scope = flow.req.scope.join(" ");
+        let client_id = flow.client.client_id.as_str();
+        let now = state.clock.now();
+        state
+            .store
+            .save_consent(customer_id, client_id, &scope, now)
+            .await?;
+    }
+    let decided =
+        decision::decide(state, &flow.row, &flow.req, &flow.client, session, true).await?;
+    answer(state, session, flow, decided).await
+}
+
+/// `POST /authorize/decline`: the customer declines to register a passkey
+/// (`docs/product.md#assurance`), so the essential level cannot be met.
+pub async fn decline(state: &AppState, session: &SessionRow, request_id: &str) -> Result<Next> {
+    let Some(flow) = stored(state, session, request_id).await? else {
+        return Ok(Next::Expired);
+    };
+    answer(state, session, flow, Decision::Error(decision::unmet())).await
+}
+
+/// The parameters of a live pushed request of `client_id`, with its id.
+async fn pushed(
+    state: &AppState,
+    handle: &str,
+    client_id: Option<&str>,
+) -> Result<Option<(String, Params)>> {
+    let id = random::hash_secret(handle);
+    let Some(row) = state.store.find_request(&id, state.clock.now()).await? else {
+        return Ok(None);
+    };
+    if !row.pushed || client_id != Some(row.client_id.as_str()) {
+        return Ok(None);
+    }
+    Ok(serde_json::from_str(&row.params).ok().map(|p| (id, p)))
+}
+
+/// A live request this browser's session started, with its client.
+async fn stored(state: &AppState, session: &SessionRow, id: &str) -> Result<Option<Flow>> {
+    let Some(row) = state.store.find_request(id, state.clock.now()).await? else {
+        return Ok(None);
+    };
+    if row.pushed || row.sid.as_deref() != Some(session.sid.as_str()) {
+        return Ok(None);
+    }
+    let Ok(req) = serde_json::from_str::<AuthorizationRequest>(&row.params) else {
+        return Ok(None);
+    };
+    let Some(client) = state.store.find_client(&row.client_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Flow {
+        take: Some(row.id.clone()),
+        row,
+        req,
+        client,
+        new: false,
+    }))
+}
+
+/// Carries out a decision: a final answer (code or error) is written with
+/// the request it uses up; an interaction keeps a request that just arrived.
+async fn answer(
+    state: &AppState,
+    session: &SessionRow,
+    flow: Flow,
+    decided: Decision,
+) -> Result<Next> {
+    let pending = || Pending {
+        request_id: flow.row.id.clone(),
+        client_name: flow.client.name.clone(),
+        scope: flow.req.scope.clone(),
+    };
+    let next = match decided {
+        Decision::Code(customer, assurance) => {
+            return issue_code(state, session, &flow, &customer, assurance).await;
+        }
+        Decision::Error(e) => {
+            let reply = reply_to(&flow.req, Err(e));
+            return refuse(state, &flow.client, flow.take.as_deref(), reply).await;
+        }
+        Decision::Interact(path) => Next::Interact(path),
+        Decision::Consent => Next::Consent(pending()),
+        Decision::OfferPasskey => Next::OfferPasskey(pending()),
+    };
+    // Kept only when the browser must come back for it: a session that
+    // already satisfies the request gets its code without storing it.
+    if flow.new {
+        let keep = AuthorizationWrite {
+            keep: Some(&flow.row),
+            ..AuthorizationWrite::default()
+        };
+        write(state, flow.take.as_deref(), keep).await?;
+    }
+    Ok(next)
+}
+
+fn reply_to(
+    req: &AuthorizationRequest,
+    result: std::result::Result<String, ProtocolError>,
+) -> Reply {
+    Reply {
+        redirect_uri: req.redirect_uri.clone(),
+        response_mode: req.response_mode,
+        state: req.state.clone(),
+        result,
+    }
+}
+
+/// Writes one answer, using up `take` in the same transaction; `false` when
+/// `take` was already used up (a second tab, a replayed link).
+async fn write(state: &AppState, take: Option<&str>, rest: AuthorizationWrite<'_>) -> Result<bool> {
+    let write = AuthorizationWrite { take, ..rest };
+    state
+        .store
+        .write_authorization(write, state.clock.now())
+        .await
+}
+
+/// Sends `reply` (an error) to the client, recording the refusal.
+async fn refuse(
+    state: &AppState,
+    client: &Client,
+    take: Option<&str>,
+    reply: Reply,
+) -> Result<Next> {
+    let code = reply.result.as_ref().err().map(|e| e.code.as_str());
+    let event = AuditEvent::new(AuditKind::AuthorizationDenied, Outcome::Failure)
+        .with_client(client.client_id.as_str())
+        .with_detail(json!({ "error": code }));
+    let written = AuthorizationWrite {
+        event: Some(&event),
+        ..AuthorizationWrite::default()
+    };
+    Ok(if write(state, take, written).await? {
+        Next::Reply(reply)
+    } else {
+        Next::Expired
+    })
+}
+
+/// Issues a code bound to the client, redirect URI and PKCE challenge, with
+/// its audit event and the session's sign-in to the client, in one transaction.
 async fn issue_code(
     state: &AppState,
-    req: &AuthRequest,
-    client: &Client,
-    customer: &Customer,
     session: &SessionRow,
+    flow: &Flow,
+    customer: &Customer,
     assurance: Assurance,
-) -> Result<String> {
+) -> Result<Next> {
+    let (req, client) = (&flow.req, &flow.client);
     let now = state.clock.now();
     let grant = GrantContext {
         scope: req.scope.clone(),
@@ -299,7 +358,7 @@ async fn issue_code(
         userinfo_claims: req.userinfo_claims.clone(),
     };
     let code = random::handle();
-    let code_row = CodeRow {
+    let row = CodeRow {
         code_hash: random::hash_secret(&code),
         client_id: client.client_id.as_str().to_owned(),
         customer_id: customer.id.clone(),
@@ -309,11 +368,18 @@ async fn issue_code(
         code_challenge: req.code_challenge.clone(),
         expires_at: now + state.config.code_ttl_secs,
     };
-    state.store.insert_code(&code_row, now).await?;
     let event = AuditEvent::new(AuditKind::CodeIssued, Outcome::Success)
         .with_customer(&customer.id, customer.customer_code.as_str())
         .with_client(client.client_id.as_str())
         .with_detail(json!({ "acr": grant.acr, "scope": grant.scope_string() }));
-    state.audit(event).await;
-    Ok(code)
+    let written = AuthorizationWrite {
+        code: Some(&row),
+        event: Some(&event),
+        ..AuthorizationWrite::default()
+    };
+    Ok(if write(state, flow.take.as_deref(), written).await? {
+        Next::Reply(reply_to(req, Ok(code)))
+    } else {
+        Next::Expired
+    })
 }

@@ -15,7 +15,8 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde::Deserialize;
 
-use super::request::param;
+use super::error::Failure;
+use super::params::Params;
 use crate::crypto::{compare, random};
 use crate::error::Result;
 use crate::model::{AuthMethod, Client, SigningAlg};
@@ -75,22 +76,22 @@ fn basic(header: &str) -> Option<(String, String)> {
 pub async fn authenticate(
     state: &AppState,
     authorization: Option<&str>,
-    params: &[(String, String)],
+    params: &Params,
     audiences: &[String],
-) -> Result<Result<Client, AuthFailure>> {
+) -> std::result::Result<Client, Failure<AuthFailure>> {
     let from_header = match authorization {
         Some(h) => match basic(h) {
             Some(pair) => Some(pair),
             None => {
-                return Ok(Err(AuthFailure::Malformed(
+                return Err(Failure::Refused(AuthFailure::Malformed(
                     "the Authorization header is not valid HTTP Basic",
                 )));
             }
         },
         None => None,
     };
-    let body_secret = param(params, "client_secret");
-    let assertion = param(params, "client_assertion");
+    let body_secret = params.get("client_secret");
+    let assertion = params.get("client_assertion");
     let methods = [
         from_header.is_some(),
         body_secret.is_some(),
@@ -100,21 +101,21 @@ pub async fn authenticate(
     .filter(|m| **m)
     .count();
     if methods > 1 {
-        return Ok(Err(AuthFailure::Malformed(
+        return Err(Failure::Refused(AuthFailure::Malformed(
             "use exactly one client authentication method",
         )));
     }
     let basic_used = from_header.is_some();
-    let invalid = Ok(Err(AuthFailure::Invalid { basic: basic_used }));
+    let invalid = Err(Failure::Refused(AuthFailure::Invalid { basic: basic_used }));
     let (client_id, method) = match (&from_header, body_secret, assertion) {
         (Some((id, _)), _, _) => (id.clone(), AuthMethod::ClientSecretBasic),
         (None, Some(_), _) => (
-            param(params, "client_id").unwrap_or_default().to_owned(),
+            params.get("client_id").unwrap_or_default().to_owned(),
             AuthMethod::ClientSecretPost,
         ),
         (None, None, Some(a)) => {
-            if param(params, "client_assertion_type") != Some(JWT_BEARER) {
-                return Ok(Err(AuthFailure::Malformed(
+            if params.get("client_assertion_type") != Some(JWT_BEARER) {
+                return Err(Failure::Refused(AuthFailure::Malformed(
                     "client_assertion_type must be jwt-bearer",
                 )));
             }
@@ -124,11 +125,11 @@ pub async fn authenticate(
             )
         }
         (None, None, None) => (
-            param(params, "client_id").unwrap_or_default().to_owned(),
+            params.get("client_id").unwrap_or_default().to_owned(),
             AuthMethod::None,
         ),
     };
-    if let Some(body_id) = param(params, "client_id")
+    if let Some(body_id) = params.get("client_id")
         && body_id != client_id
     {
         return invalid;
@@ -149,7 +150,7 @@ pub async fn authenticate(
         }
         AuthMethod::None => client.public,
     };
-    if ok { Ok(Ok(client)) } else { invalid }
+    if ok { Ok(client) } else { invalid }
 }
 
 fn secret_matches(client: &Client, secret: Option<&str>) -> bool {

@@ -9,12 +9,32 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::error::ProtocolError;
 use super::grant::GrantContext;
 use super::jwt;
+use super::params::Params;
 use crate::crypto::random;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::tokens::{FamilyRow, RefreshRow};
+
+/// A revocation or introspection request (RFC 7009 §2.1, RFC 7662 §2.1).
+/// `token_type_hint` is not read: both kinds are searched, as both allow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenQuery {
+    /// The token the client presents.
+    pub token: String,
+}
+
+impl TokenQuery {
+    /// Reads `token`, which is required.
+    pub fn parse(params: &Params) -> std::result::Result<Self, ProtocolError> {
+        let token = params
+            .string("token")
+            .ok_or(ProtocolError::invalid_request("token is required"))?;
+        Ok(Self { token })
+    }
+}
 
 /// The claims of a Kagi access token (`oidc::tokens`).
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -11,8 +11,9 @@
 
 use serde_json::json;
 
+use super::error::Failure;
 use super::jwt;
-use super::request::param;
+use super::params::Params;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::error::Result;
 use crate::model::Client;
@@ -34,14 +35,13 @@ pub struct EndSessionRequest {
 
 impl EndSessionRequest {
     /// Reads the parameters; `None` when one is sent twice. Empty values count as absent.
-    pub fn from_params(params: &[(String, String)]) -> Option<Self> {
-        let mut names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
-        names.sort_unstable();
-        if names.windows(2).any(|w| w[0] == w[1]) {
+    pub fn from_params(params: &Params) -> Option<Self> {
+        if params.any_repeated() {
             return None;
         }
         let get = |name: &str| {
-            param(params, name)
+            params
+                .get(name)
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
@@ -122,17 +122,17 @@ pub enum Next {
 pub async fn check(
     state: &AppState,
     req: &EndSessionRequest,
-) -> Result<std::result::Result<Checked, Refusal>> {
+) -> std::result::Result<Checked, Failure<Refusal>> {
     let mut valid_hint = None;
     let mut client_id = req.client_id.clone();
     if let Some(hint) = &req.id_token_hint {
         // ID tokens only, not access or logout tokens; expiry is not checked (§2).
         let Ok(hint) = jwt::verify_id_token_hint(&state.keys, &state.config.issuer_str(), hint)
         else {
-            return Ok(Err(Refusal::BadHint));
+            return Err(Failure::Refused(Refusal::BadHint));
         };
         if client_id.as_ref().is_some_and(|id| *id != hint.client_id) {
-            return Ok(Err(Refusal::ClientMismatch));
+            return Err(Failure::Refused(Refusal::ClientMismatch));
         }
         client_id = Some(hint.client_id);
         valid_hint = Some(Hint {
@@ -143,23 +143,23 @@ pub async fn check(
     let client = match &client_id {
         Some(id) => match state.store.find_client(id).await? {
             Some(client) => Some(client),
-            None => return Ok(Err(Refusal::UnknownClient)),
+            None => return Err(Failure::Refused(Refusal::UnknownClient)),
         },
         None => None,
     };
     let redirect = match (&req.post_logout_redirect_uri, &client) {
         (None, _) => None,
-        (Some(_), None) => return Ok(Err(Refusal::RedirectWithoutClient)),
+        (Some(_), None) => return Err(Failure::Refused(Refusal::RedirectWithoutClient)),
         // Exact string comparison: no normalisation, no added query (§3; conformance "query added").
         (Some(uri), Some(client)) if is_registered_post_logout(client, uri) => Some(uri.clone()),
-        (Some(_), Some(_)) => return Ok(Err(Refusal::UnregisteredRedirect)),
+        (Some(_), Some(_)) => return Err(Failure::Refused(Refusal::UnregisteredRedirect)),
     };
-    Ok(Ok(Checked {
+    Ok(Checked {
         client,
         redirect,
         state: req.state.clone(),
         hint: valid_hint,
-    }))
+    })
 }
 
 /// Whether `uri` is, character for character, one of the client's registered
@@ -223,10 +223,8 @@ pub fn return_url(redirect: &str, state: Option<&str>) -> String {
 mod tests {
     use super::*;
 
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+    fn pairs<const N: usize>(list: [(&str, &str); N]) -> Params {
+        Params::from(list)
     }
 
     #[test]
@@ -273,10 +271,10 @@ mod tests {
     #[test]
     fn repeated_parameters_are_refused_and_empty_ones_are_absent() {
         assert_eq!(
-            EndSessionRequest::from_params(&pairs(&[("state", "a"), ("state", "b")])),
+            EndSessionRequest::from_params(&pairs([("state", "a"), ("state", "b")])),
             None
         );
-        let req = EndSessionRequest::from_params(&pairs(&[
+        let req = EndSessionRequest::from_params(&pairs([
             ("state", ""),
             ("client_id", "c"),
             ("other", "x"),

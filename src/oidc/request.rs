@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::error::{ErrorCode, ProtocolError};
+use super::params::{Params, REPEATED};
 use super::{pkce, redirect_uri};
 use crate::model::Client;
 
@@ -21,22 +23,13 @@ pub enum ResponseMode {
     FormPost,
 }
 
-/// An OAuth error to send back to the client.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthError {
-    /// RFC 6749 §4.1.2.1 / OIDC Core §3.1.2.6 code.
-    pub error: &'static str,
-    /// ASCII English description.
-    pub description: &'static str,
-}
-
-const fn err(error: &'static str, description: &'static str) -> AuthError {
-    AuthError { error, description }
+const fn err(code: ErrorCode, description: &'static str) -> ProtocolError {
+    ProtocolError::new(code, description)
 }
 
 /// A validated authorization request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthRequest {
+pub struct AuthorizationRequest {
     /// The client.
     pub client_id: String,
     /// The redirect URI exactly as sent (already matched).
@@ -75,23 +68,12 @@ pub struct AuthRequest {
     pub userinfo_claims: Vec<String>,
 }
 
-/// The first parameter named `name`.
-pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// Checks `client_id` and `redirect_uri`; on success errors may be redirected there.
-pub fn trusted_redirect(client: Option<&Client>, params: &[(String, String)]) -> Option<String> {
+pub fn trusted_redirect(client: Option<&Client>, params: &Params) -> Option<String> {
     let client = client?;
-    let requested = param(params, "redirect_uri")?;
-    let count = params
-        .iter()
-        .filter(|(k, _)| k == "redirect_uri" || k == "client_id")
-        .count();
-    (count == 2 && redirect_uri::is_registered(client, requested)).then(|| requested.to_owned())
+    let requested = params.get("redirect_uri")?;
+    let once = !params.is_repeated("redirect_uri") && !params.is_repeated("client_id");
+    (once && redirect_uri::is_registered(client, requested)).then(|| requested.to_owned())
 }
 
 /// The response mode asked for, defaulting to `query` when absent or unknown.
@@ -103,9 +85,9 @@ pub fn trusted_redirect(client: Option<&Client>, params: &[(String, String)]) ->
 /// read from the object's payload, unverified. That is safe: it only picks
 /// how the error is delivered, and the error still goes only to the
 /// `redirect_uri` checked outside the object.
-pub fn response_mode(params: &[(String, String)]) -> ResponseMode {
-    let outside = param(params, "response_mode");
-    let inside = || param(params, "request").and_then(request_object_response_mode);
+pub fn response_mode(params: &Params) -> ResponseMode {
+    let outside = params.get("response_mode");
+    let inside = || params.get("request").and_then(request_object_response_mode);
     match outside.map(str::to_owned).or_else(inside).as_deref() {
         Some("form_post") => ResponseMode::FormPost,
         _ => ResponseMode::Query,
@@ -127,62 +109,58 @@ fn request_object_response_mode(jwt: &str) -> Option<String> {
 pub fn parse(
     client: &Client,
     redirect_uri: &str,
-    params: &[(String, String)],
-) -> Result<AuthRequest, AuthError> {
-    let mut names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
-    names.sort_unstable();
-    if names.windows(2).any(|w| w[0] == w[1]) {
-        return Err(err(
-            "invalid_request",
-            "a parameter was sent more than once",
-        ));
+    params: &Params,
+) -> Result<AuthorizationRequest, ProtocolError> {
+    if params.any_repeated() {
+        return Err(REPEATED);
     }
-    if param(params, "request").is_some() {
+    if params.get("request").is_some() {
         return Err(err(
-            "request_not_supported",
+            ErrorCode::RequestNotSupported,
             "request objects are not supported; send plain parameters or use PAR",
         ));
     }
-    if param(params, "request_uri").is_some() {
+    if params.get("request_uri").is_some() {
         return Err(err(
-            "request_uri_not_supported",
+            ErrorCode::RequestUriNotSupported,
             "request_uri is accepted only from this server's PAR endpoint",
         ));
     }
-    match param(params, "response_mode") {
+    match params.get("response_mode") {
         None | Some("query" | "form_post") => {}
         Some(_) => {
             return Err(err(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "response_mode must be query or form_post",
             ));
         }
     }
-    match param(params, "response_type") {
+    match params.get("response_type") {
         Some("code") => {}
-        None => return Err(err("invalid_request", "response_type is required")),
+        None => return Err(err(ErrorCode::InvalidRequest, "response_type is required")),
         Some(_) => {
             return Err(err(
-                "unsupported_response_type",
+                ErrorCode::UnsupportedResponseType,
                 "only response_type=code is supported",
             ));
         }
     }
-    let scope: Vec<String> = param(params, "scope")
+    let scope: Vec<String> = params
+        .get("scope")
         .unwrap_or_default()
         .split(' ')
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
     if !scope.iter().any(|s| s == "openid") {
-        return Err(err("invalid_scope", "scope must contain openid"));
+        return Err(err(ErrorCode::InvalidScope, "scope must contain openid"));
     }
     let code_challenge = pkce_challenge(client, params)?;
     let (prompt_none, mut prompt_login, prompt_consent) = prompts(params)?;
-    let max_age = match param(params, "max_age") {
+    let max_age = match params.get("max_age") {
         None => None,
         Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or(err(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "max_age must be a non-negative integer",
         ))?),
     };
@@ -190,22 +168,25 @@ pub fn parse(
         prompt_login = true; // OIDC Core §3.1.2.1: max_age=0 is a fresh login
     }
     let claims = claims(params)?;
-    Ok(AuthRequest {
+    Ok(AuthorizationRequest {
         client_id: client.client_id.as_str().to_owned(),
         redirect_uri: redirect_uri.to_owned(),
         response_mode: response_mode(params),
         scope,
-        state: param(params, "state").map(str::to_owned),
-        nonce: param(params, "nonce").map(str::to_owned),
+        state: params.get("state").map(str::to_owned),
+        nonce: params.get("nonce").map(str::to_owned),
         code_challenge,
         prompt_none,
         prompt_login,
         prompt_consent,
         max_age,
-        login_hint: param(params, "login_hint").map(|h| h.chars().take(64).collect()),
-        id_token_hint: param(params, "id_token_hint").map(str::to_owned),
-        ui_locales: param(params, "ui_locales").map(str::to_owned),
-        acr_values: param(params, "acr_values")
+        login_hint: params
+            .get("login_hint")
+            .map(|h| h.chars().take(64).collect()),
+        id_token_hint: params.get("id_token_hint").map(str::to_owned),
+        ui_locales: params.get("ui_locales").map(str::to_owned),
+        acr_values: params
+            .get("acr_values")
             .unwrap_or_default()
             .split(' ')
             .filter(|s| !s.is_empty())
@@ -217,37 +198,39 @@ pub fn parse(
     })
 }
 
-fn pkce_challenge(
-    client: &Client,
-    params: &[(String, String)],
-) -> Result<Option<String>, AuthError> {
+fn pkce_challenge(client: &Client, params: &Params) -> Result<Option<String>, ProtocolError> {
     match (
-        param(params, "code_challenge"),
-        param(params, "code_challenge_method"),
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
     ) {
         (None, Some(_)) => Err(err(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "code_challenge_method without code_challenge",
         )),
         (None, None) if client.require_pkce => Err(err(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "this client must use PKCE with S256",
         )),
         (None, None) => Ok(None),
-        (Some(_), None | Some("plain")) => {
-            Err(err("invalid_request", "code_challenge_method must be S256"))
-        }
+        (Some(_), None | Some("plain")) => Err(err(
+            ErrorCode::InvalidRequest,
+            "code_challenge_method must be S256",
+        )),
         (Some(c), Some("S256")) if pkce::is_valid_challenge(c) => Ok(Some(c.to_owned())),
         (Some(_), Some("S256")) => Err(err(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "code_challenge is not a base64url SHA-256 value",
         )),
-        (Some(_), Some(_)) => Err(err("invalid_request", "code_challenge_method must be S256")),
+        (Some(_), Some(_)) => Err(err(
+            ErrorCode::InvalidRequest,
+            "code_challenge_method must be S256",
+        )),
     }
 }
 
-fn prompts(params: &[(String, String)]) -> Result<(bool, bool, bool), AuthError> {
-    let values: Vec<&str> = param(params, "prompt")
+fn prompts(params: &Params) -> Result<(bool, bool, bool), ProtocolError> {
+    let values: Vec<&str> = params
+        .get("prompt")
         .unwrap_or_default()
         .split(' ')
         .filter(|s| !s.is_empty())
@@ -255,7 +238,7 @@ fn prompts(params: &[(String, String)]) -> Result<(bool, bool, bool), AuthError>
     let none = values.contains(&"none");
     if none && values.len() > 1 {
         return Err(err(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "prompt=none cannot be combined with other values",
         ));
     }
@@ -270,21 +253,21 @@ struct Claims {
 }
 
 /// Parses the `claims` parameter (OIDC Core §5.5).
-fn claims(params: &[(String, String)]) -> Result<Claims, AuthError> {
-    let Some(raw) = param(params, "claims") else {
+fn claims(params: &Params) -> Result<Claims, ProtocolError> {
+    let Some(raw) = params.get("claims") else {
         return Ok(Claims::default());
     };
     let bad = err(
-        "invalid_request",
+        ErrorCode::InvalidRequest,
         "claims is not a valid claims request object",
     );
-    let value: serde_json::Value = serde_json::from_str(raw).map_err(|_| bad.clone())?;
-    let object = value.as_object().ok_or(bad.clone())?;
-    let names = |member: &str| -> Result<Vec<String>, AuthError> {
+    let value: serde_json::Value = serde_json::from_str(raw).map_err(|_| bad)?;
+    let object = value.as_object().ok_or(bad)?;
+    let names = |member: &str| -> Result<Vec<String>, ProtocolError> {
         match object.get(member) {
             None | Some(serde_json::Value::Null) => Ok(Vec::new()),
             Some(serde_json::Value::Object(m)) => Ok(m.keys().cloned().collect()),
-            Some(_) => Err(bad.clone()),
+            Some(_) => Err(bad),
         }
     };
     // An essential `acr` may be asked for the ID token or for userinfo
@@ -334,11 +317,14 @@ mod tests {
         crate::model::test_client(public, &["https://rp.example.com/cb"])
     }
 
-    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    fn params(list: &[(&str, &str)]) -> Params {
+        Params::from(pairs(list))
     }
 
     const BASE: &[(&str, &str)] = &[
@@ -348,13 +334,13 @@ mod tests {
         ("scope", "openid"),
     ];
 
-    fn with(extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut all = params(BASE);
+    fn with(extra: &[(&str, &str)]) -> Params {
+        let mut all = pairs(BASE);
         for (k, v) in extra {
             all.retain(|(key, _)| key != k);
             all.push(((*k).to_owned(), (*v).to_owned()));
         }
-        all
+        Params::from(all)
     }
 
     /// An unsigned request object (`alg: none`) carrying `claims`.
@@ -372,7 +358,7 @@ mod tests {
         assert_eq!(
             parse(&client(false), "https://rp.example.com/cb", &p).map(|_| ()),
             Err(err(
-                "request_not_supported",
+                ErrorCode::RequestNotSupported,
                 "request objects are not supported; send plain parameters or use PAR"
             ))
         );
@@ -433,23 +419,24 @@ mod tests {
         ];
         for (extra, expected) in table {
             let got = parse(&client(false), "https://rp.example.com/cb", &with(extra)).unwrap_err();
-            assert_eq!(got.error, *expected, "{extra:?}");
+            assert_eq!(got.code.as_str(), *expected, "{extra:?}");
             assert!(got.description.is_ascii() && !got.description.contains(['"', '\\']));
         }
-        let mut missing = params(BASE);
-        missing.retain(|(k, _)| k != "response_type");
+        let missing = params(BASE).without(&["response_type"]);
         assert_eq!(
             parse(&client(false), "https://rp.example.com/cb", &missing)
                 .unwrap_err()
-                .error,
+                .code
+                .as_str(),
             "invalid_request"
         );
         let mut twice = params(BASE);
-        twice.push(("scope".into(), "openid".into()));
+        twice.push("scope", "openid");
         assert_eq!(
             parse(&client(false), "https://rp.example.com/cb", &twice)
                 .unwrap_err()
-                .error,
+                .code
+                .as_str(),
             "invalid_request"
         );
     }
@@ -459,7 +446,8 @@ mod tests {
         assert_eq!(
             parse(&client(true), "https://rp.example.com/cb", &params(BASE))
                 .unwrap_err()
-                .error,
+                .code
+                .as_str(),
             "invalid_request"
         );
         let ok = with(&[

@@ -3,9 +3,10 @@
 
 use serde_json::json;
 
+use super::error::{ErrorCode, Failure, ProtocolError};
 use super::grant::GrantContext;
+use super::params::Params;
 use super::pkce;
-use super::request::param;
 use super::tokens::{self, IssueFor, Issued};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::crypto::random;
@@ -19,17 +20,76 @@ use crate::store::tokens::{FamilyRow, Rotate, Rotation};
 /// unused, gets new tokens instead of revoking the family (a lost response; RFC 9700 §4.14.2).
 pub const REFRESH_RETRY_GRACE_SECS: i64 = 30;
 
-/// An RFC 6749 §5.2 error.
-#[derive(Debug, PartialEq, Eq)]
-pub struct TokenError {
-    /// Error code.
-    pub error: &'static str,
-    /// ASCII English description.
-    pub description: &'static str,
+const fn fail(code: ErrorCode, description: &'static str) -> ProtocolError {
+    ProtocolError::new(code, description)
 }
 
-const fn fail(error: &'static str, description: &'static str) -> TokenError {
-    TokenError { error, description }
+/// A token request (RFC 6749 §4.1.3, §6), by grant type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenRequest {
+    /// `grant_type=authorization_code`.
+    AuthorizationCode(CodeGrant),
+    /// `grant_type=refresh_token`.
+    RefreshToken(RefreshGrant),
+}
+
+/// The parameters of `grant_type=authorization_code` (RFC 6749 §4.1.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeGrant {
+    /// The code.
+    pub code: String,
+    /// Must equal the authorization request's; checked once the code is found.
+    pub redirect_uri: Option<String>,
+    /// The PKCE verifier (RFC 7636 §4.5).
+    pub code_verifier: Option<String>,
+}
+
+/// The parameters of `grant_type=refresh_token` (RFC 6749 §6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshGrant {
+    /// The refresh token.
+    pub refresh_token: String,
+    /// A narrower scope for this response.
+    pub scope: Option<String>,
+}
+
+impl TokenRequest {
+    /// Reads the grant type and the parameters it requires.
+    pub fn parse(params: &Params) -> std::result::Result<Self, ProtocolError> {
+        let required = |name: &str, missing: &'static str| {
+            params
+                .string(name)
+                .ok_or(ProtocolError::invalid_request(missing))
+        };
+        match params.get("grant_type") {
+            Some("authorization_code") => Ok(Self::AuthorizationCode(CodeGrant {
+                code: required("code", "code is required")?,
+                redirect_uri: params.string("redirect_uri"),
+                code_verifier: params.string("code_verifier"),
+            })),
+            Some("refresh_token") => Ok(Self::RefreshToken(RefreshGrant {
+                refresh_token: required("refresh_token", "refresh_token is required")?,
+                scope: params.string("scope"),
+            })),
+            Some(_) => Err(fail(
+                ErrorCode::UnsupportedGrantType,
+                "only authorization_code and refresh_token are supported",
+            )),
+            None => Err(ProtocolError::invalid_request("grant_type is required")),
+        }
+    }
+}
+
+/// Runs the grant of `req` for the authenticated `client`.
+pub async fn grant(
+    state: &AppState,
+    client: &Client,
+    req: &TokenRequest,
+) -> std::result::Result<Issued, Failure> {
+    match req {
+        TokenRequest::AuthorizationCode(grant) => exchange_code(state, client, grant).await,
+        TokenRequest::RefreshToken(grant) => refresh(state, client, grant).await,
+    }
 }
 
 fn context(json: &str) -> Result<GrantContext> {
@@ -43,31 +103,35 @@ fn context(json: &str) -> Result<GrantContext> {
 /// the code as it was, so whoever merely saw a code can neither spend it nor,
 /// by replaying it, revoke what its client was issued. Only a presentation
 /// that passes them and finds the code spent is a replay.
-pub async fn exchange_code(
+async fn exchange_code(
     state: &AppState,
     client: &Client,
-    params: &[(String, String)],
-) -> Result<Result<Issued, TokenError>> {
+    req: &CodeGrant,
+) -> std::result::Result<Issued, Failure> {
     let now = state.clock.now();
-    let Some(code) = param(params, "code") else {
-        return Ok(Err(fail("invalid_request", "code is required")));
-    };
-    let hash = random::hash_secret(code);
+    let hash = random::hash_secret(&req.code);
     let Some(found) = state.store.find_code(&hash).await? else {
-        return Ok(Err(fail("invalid_grant", "the code is invalid")));
+        return Err(Failure::Refused(fail(
+            ErrorCode::InvalidGrant,
+            "the code is invalid",
+        )));
     };
     let row = found.code;
-    if let Err(refused) = check_bindings(&row, client, params) {
-        return Ok(Err(refused));
-    }
+    check_bindings(&row, client, req)?;
     if found.used_at.is_some() {
         return replayed(state, &row, now).await;
     }
     if row.expires_at <= now {
-        return Ok(Err(fail("invalid_grant", "the code has expired")));
+        return Err(Failure::Refused(fail(
+            ErrorCode::InvalidGrant,
+            "the code has expired",
+        )));
     }
     let Some(customer) = state.store.find_customer(&row.customer_id).await? else {
-        return Ok(Err(fail("invalid_grant", "the customer no longer exists")));
+        return Err(Failure::Refused(fail(
+            ErrorCode::InvalidGrant,
+            "the customer no longer exists",
+        )));
     };
     let grant = context(&row.grant_context)?;
     let family = family_of(&row, now, state.config.refresh_token_ttl_secs);
@@ -99,7 +163,7 @@ pub async fn exchange_code(
         // A concurrent redemption spent it between the read and the update.
         return replayed(state, &row, now).await;
     }
-    Ok(Ok(issued))
+    Ok(issued)
 }
 
 /// The token family a code grants, alive for `ttl` seconds from `now`.
@@ -121,30 +185,30 @@ fn family_of(row: &CodeRow, now: i64, ttl: i64) -> FamilyRow {
 fn check_bindings(
     row: &CodeRow,
     client: &Client,
-    params: &[(String, String)],
-) -> std::result::Result<(), TokenError> {
+    req: &CodeGrant,
+) -> std::result::Result<(), ProtocolError> {
     if row.client_id != client.client_id.as_str() {
         // The same answer as for an unknown code: nothing tells another client the code exists.
-        return Err(fail("invalid_grant", "the code is invalid"));
+        return Err(fail(ErrorCode::InvalidGrant, "the code is invalid"));
     }
-    match param(params, "redirect_uri") {
-        Some(uri) if uri == row.redirect_uri => {}
+    match &req.redirect_uri {
+        Some(uri) if *uri == row.redirect_uri => {}
         Some(_) => {
             return Err(fail(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "redirect_uri does not match the authorization request",
             ));
         }
-        None => return Err(fail("invalid_request", "redirect_uri is required")),
+        None => return Err(fail(ErrorCode::InvalidRequest, "redirect_uri is required")),
     }
-    match (&row.code_challenge, param(params, "code_verifier")) {
+    match (&row.code_challenge, &req.code_verifier) {
         (Some(challenge), Some(verifier)) if pkce::verify(challenge, verifier) => Ok(()),
         (Some(_), _) => Err(fail(
-            "invalid_grant",
+            ErrorCode::InvalidGrant,
             "code_verifier does not match the code_challenge",
         )),
         (None, Some(_)) => Err(fail(
-            "invalid_grant",
+            ErrorCode::InvalidGrant,
             "code_verifier sent but no code_challenge was",
         )),
         (None, None) => Ok(()),
@@ -153,7 +217,11 @@ fn check_bindings(
 
 /// A spent code presented again by its own client: refused, and what it
 /// granted is revoked (RFC 6749 §4.1.2).
-async fn replayed(state: &AppState, row: &CodeRow, now: i64) -> Result<Result<Issued, TokenError>> {
+async fn replayed(
+    state: &AppState,
+    row: &CodeRow,
+    now: i64,
+) -> std::result::Result<Issued, Failure> {
     state
         .store
         .revoke_families_of_code(&row.code_hash, now, |revoked| {
@@ -164,7 +232,7 @@ async fn replayed(state: &AppState, row: &CodeRow, now: i64) -> Result<Result<Is
             event
         })
         .await?;
-    Ok(Err(fail("invalid_grant", "the code was already used")))
+    Err(fail(ErrorCode::InvalidGrant, "the code was already used").into())
 }
 
 /// `grant_type=refresh_token` (RFC 6749 §6), rotating the token on every use.
@@ -173,39 +241,36 @@ async fn replayed(state: &AppState, row: &CodeRow, now: i64) -> Result<Result<Is
 /// `scope`, access token and so userinfo. The new refresh token keeps the
 /// original scope ("identical to that of the refresh token included by the
 /// client", RFC 6749 §6), so a later refresh may ask for it all again.
-pub async fn refresh(
+async fn refresh(
     state: &AppState,
     client: &Client,
-    params: &[(String, String)],
-) -> Result<Result<Issued, TokenError>> {
+    req: &RefreshGrant,
+) -> std::result::Result<Issued, Failure> {
     let now = state.clock.now();
-    let Some(token) = param(params, "refresh_token") else {
-        return Ok(Err(fail("invalid_request", "refresh_token is required")));
+    let hash = random::hash_secret(&req.refresh_token);
+    let invalid = || {
+        Err(Failure::Refused(fail(
+            ErrorCode::InvalidGrant,
+            "the refresh token is invalid or expired",
+        )))
     };
-    let hash = random::hash_secret(token);
-    let invalid = Ok(Err(fail(
-        "invalid_grant",
-        "the refresh token is invalid or expired",
-    )));
     let Some((refresh, family)) = state.store.find_refresh_token(&hash).await? else {
-        return invalid;
+        return invalid();
     };
     if family.client_id != client.client_id.as_str()
         || family.revoked_at.is_some()
         || family.expires_at <= now
         || refresh.expires_at <= now
     {
-        return invalid;
+        return invalid();
     }
     let mut grant = context(&family.grant_context)?;
     // Checked before the token is spent, so a bad request does not cost the client its grant.
-    match requested_scope(&grant, params) {
-        Ok(Some(scope)) => grant.scope = scope,
-        Ok(None) => {}
-        Err(refused) => return Ok(Err(refused)),
+    if let Some(scope) = requested_scope(&grant, req.scope.as_deref())? {
+        grant.scope = scope;
     }
     let Some(customer) = state.store.find_customer(&family.customer_id).await? else {
-        return invalid;
+        return invalid();
     };
     let (issued, rows) = tokens::sign(
         state,
@@ -237,12 +302,13 @@ pub async fn refresh(
         })
         .await?;
     match rotation {
-        Rotation::Rotated => Ok(Ok(issued)),
-        Rotation::Invalid => invalid,
-        Rotation::Reused => Ok(Err(fail(
-            "invalid_grant",
+        Rotation::Rotated => Ok(issued),
+        Rotation::Invalid => invalid(),
+        Rotation::Reused => Err(fail(
+            ErrorCode::InvalidGrant,
             "the refresh token was already used",
-        ))),
+        )
+        .into()),
     }
 }
 
@@ -251,10 +317,10 @@ pub async fn refresh(
 /// (RFC 6749 §6), and `openid` must stay, since every answer carries an ID token.
 fn requested_scope(
     grant: &GrantContext,
-    params: &[(String, String)],
-) -> std::result::Result<Option<Vec<String>>, TokenError> {
+    scope: Option<&str>,
+) -> std::result::Result<Option<Vec<String>>, ProtocolError> {
     let mut asked: Vec<String> = Vec::new();
-    for value in param(params, "scope").unwrap_or_default().split(' ') {
+    for value in scope.unwrap_or_default().split(' ') {
         if !value.is_empty() && !asked.iter().any(|a| a == value) {
             asked.push(value.to_owned());
         }
@@ -264,12 +330,12 @@ fn requested_scope(
     }
     if !asked.iter().all(|s| grant.has_scope(s)) {
         return Err(fail(
-            "invalid_scope",
+            ErrorCode::InvalidScope,
             "a refresh cannot widen the granted scope",
         ));
     }
     if !asked.iter().any(|s| s == "openid") {
-        return Err(fail("invalid_scope", "scope must contain openid"));
+        return Err(fail(ErrorCode::InvalidScope, "scope must contain openid"));
     }
     Ok(Some(asked))
 }

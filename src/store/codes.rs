@@ -38,38 +38,41 @@ pub struct FoundCode {
     pub used_at: Option<i64>,
 }
 
-impl Store {
-    /// Stores a new code and records that the session signed in to the client (for back-channel logout).
-    pub async fn insert_code(&self, row: &CodeRow, now: i64) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO authorization_codes (code_hash, client_id, customer_id, sid, redirect_uri, grant_context, \
-             code_challenge, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&row.code_hash)
-        .bind(&row.client_id)
-        .bind(&row.customer_id)
-        .bind(&row.sid)
-        .bind(&row.redirect_uri)
-        .bind(&row.grant_context)
-        .bind(row.code_challenge.as_deref())
-        .bind(now)
-        .bind(row.expires_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO session_clients (sid, client_id, at) VALUES ($1, $2, $3) \
-             ON CONFLICT (sid, client_id) DO UPDATE SET at = $3",
-        )
-        .bind(&row.sid)
-        .bind(&row.client_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        self.commit(tx).await?;
-        Ok(())
-    }
+/// Stores a new code inside an open transaction and records that the
+/// session signed in to the client (for back-channel logout).
+pub(super) async fn insert_code(
+    conn: &mut sqlx::AnyConnection,
+    row: &CodeRow,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO authorization_codes (code_hash, client_id, customer_id, sid, redirect_uri, grant_context, \
+         code_challenge, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&row.code_hash)
+    .bind(&row.client_id)
+    .bind(&row.customer_id)
+    .bind(&row.sid)
+    .bind(&row.redirect_uri)
+    .bind(&row.grant_context)
+    .bind(row.code_challenge.as_deref())
+    .bind(now)
+    .bind(row.expires_at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO session_clients (sid, client_id, at) VALUES ($1, $2, $3) \
+         ON CONFLICT (sid, client_id) DO UPDATE SET at = $3",
+    )
+    .bind(&row.sid)
+    .bind(&row.client_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
 
+impl Store {
     /// The code with this hash, spent or not; reading it changes nothing, so
     /// a request that fails the code's bindings leaves it for its client.
     pub async fn find_code(&self, code_hash: &str) -> Result<Option<FoundCode>> {

@@ -3,8 +3,11 @@
 
 use sqlx::Row as _;
 
+use super::audit::insert_event;
+use super::codes::{CodeRow, insert_code};
 use super::unit::Unit;
 use super::{Store, flag};
+use crate::audit::AuditEvent;
 use crate::error::Result;
 
 /// A stored authorization request.
@@ -26,23 +29,74 @@ pub struct RequestRow {
     pub expires_at: i64,
 }
 
+/// What one answer of the authorization endpoint writes, all in one
+/// transaction (`docs/write-path.md`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AuthorizationWrite<'a> {
+    /// A stored or pushed request this answer uses up (single use).
+    pub take: Option<&'a str>,
+    /// A request kept for the browser's return after an interaction.
+    pub keep: Option<&'a RequestRow>,
+    /// The code issued, with the session's sign-in to the client.
+    pub code: Option<&'a CodeRow>,
+    /// The audit event of the answer.
+    pub event: Option<&'a AuditEvent>,
+}
+
+fn insert(row: &RequestRow) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(
+        "INSERT INTO auth_requests (id, client_id, sid, params, pushed, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&row.id)
+    .bind(&row.client_id)
+    .bind(row.sid.as_deref())
+    .bind(&row.params)
+    .bind(flag(row.pushed))
+    .bind(row.created_at)
+    .bind(row.expires_at)
+}
+
 impl Store {
     /// Stores a request.
     pub async fn insert_request(&self, row: &RequestRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO auth_requests (id, client_id, sid, params, pushed, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&row.id)
-        .bind(&row.client_id)
-        .bind(row.sid.as_deref())
-        .bind(&row.params)
-        .bind(flag(row.pushed))
-        .bind(row.created_at)
-        .bind(row.expires_at)
-        .execute(self.autocommit())
-        .await?;
+        insert(row).execute(self.autocommit()).await?;
         Ok(())
+    }
+
+    /// Writes one authorization answer in one write transaction; false, with
+    /// nothing written, when the request to use up was already used or has
+    /// expired (a second tab, a replayed link), so no code is issued for it.
+    pub async fn write_authorization(
+        &self,
+        write: AuthorizationWrite<'_>,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        if let Some(id) = write.take {
+            let done = sqlx::query(
+                "UPDATE auth_requests SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
+        if let Some(row) = write.keep {
+            insert(row).execute(&mut *tx).await?;
+        }
+        if let Some(code) = write.code {
+            insert_code(&mut tx, code, now).await?;
+        }
+        if let Some(event) = write.event {
+            insert_event(&mut tx, event, now).await?;
+        }
+        self.commit(tx).await?;
+        Ok(true)
     }
 
     /// A live, unused request by id.
@@ -67,16 +121,6 @@ impl Store {
             })
         })
         .transpose()
-    }
-
-    /// Marks a request used; true for the one caller that did (single use).
-    pub async fn take_request(&self, id: &str, now: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE auth_requests SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2")
-            .bind(id)
-            .bind(now)
-            .execute(self.autocommit())
-            .await?;
-        Ok(done.rows_affected() == 1)
     }
 }
 

@@ -8,6 +8,8 @@ use crate::helpers::rp::Rp;
 use crate::helpers::{Backend, TestApp};
 
 both_backends!(
+    an_authorization_answered_from_the_session_commits_exactly_one_write_transaction,
+    continuing_after_a_login_and_an_error_redirect_each_commit_one_write_transaction,
     the_password_step_commits_its_claims_then_its_verdict,
     concurrent_refreshes_of_one_token_leave_exactly_one_live_successor,
     each_token_request_commits_exactly_one_write_transaction
@@ -193,4 +195,125 @@ async fn the_password_step_commits_its_claims_then_its_verdict(backend: Backend)
         1,
         "email code: the try, the code, the session and the audit event"
     );
+}
+
+/// The commits `request` cost, and its answer.
+async fn commits_of<F: std::future::Future<Output = crate::helpers::browser::Page>>(
+    app: &TestApp,
+    request: F,
+) -> (u64, crate::helpers::browser::Page) {
+    let before = app.state.store.write_commits();
+    let page = request.await;
+    (app.state.store.write_commits() - before, page)
+}
+
+/// The audit event kinds, newest first.
+async fn audit_kinds(app: &TestApp) -> Vec<String> {
+    let events = app.state.store.list_audit_events(None, 50).await.unwrap();
+    events.into_iter().map(|e| e.kind).collect()
+}
+
+/// Pushes `extra` as an authorization request of `rp` (RFC 9126) and returns its `request_uri`.
+async fn push(app: &TestApp, rp: &Rp, extra: &[(&str, &str)]) -> String {
+    let mut form = vec![
+        ("response_type", "code"),
+        ("redirect_uri", rp.redirect_uri.as_str()),
+        ("scope", "openid"),
+        ("state", "st4te"),
+    ];
+    form.extend_from_slice(extra);
+    let response = reqwest::Client::new()
+        .post(app.url("/par"))
+        .basic_auth(&rp.client_id, rp.secret.as_deref())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let json: serde_json::Value = response.json().await.unwrap();
+    json["request_uri"].as_str().unwrap().to_owned()
+}
+
+async fn an_authorization_answered_from_the_session_commits_exactly_one_write_transaction(
+    backend: Backend,
+) {
+    // A logged-in browser whose session was touched just now (no
+    // `touch_session` write inside the measured requests).
+    let (app, _) = logged_in(backend).await;
+    let rp = app.register_client("web", WEB_CALLBACK, &[]);
+
+    let (commits, page) = commits_of(&app, app.authorize(&rp, &[])).await;
+    assert_eq!(page.status, 303, "{}", page.html);
+    assert!(
+        crate::helpers::rp::location_param(&page, "code").is_some(),
+        "{:?}",
+        page.location
+    );
+    assert_eq!(commits, 1, "code, session_clients and its audit event");
+
+    let request_uri = push(&app, &rp, &[]).await;
+    let query =
+        serde_urlencoded::to_string([("client_id", "web"), ("request_uri", &request_uri)]).unwrap();
+    let (commits, page) = commits_of(&app, app.page(&format!("/authorize?{query}"))).await;
+    assert!(
+        crate::helpers::rp::location_param(&page, "code").is_some(),
+        "{:?}",
+        page.location
+    );
+    assert_eq!(commits, 1, "the pushed request used up with the code");
+    // Used up: the same request_uri again is an unknown request.
+    let again = app.page(&format!("/authorize?{query}")).await;
+    assert_eq!(again.status, 400);
+
+    let kinds = audit_kinds(&app).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "code.issued").count(),
+        2,
+        "{kinds:?}"
+    );
+}
+
+async fn continuing_after_a_login_and_an_error_redirect_each_commit_one_write_transaction(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    app.customer().create().await;
+    let rp = app.register_client("web", WEB_CALLBACK, &[]);
+
+    // An anonymous browser: the request is kept while the customer logs in.
+    let first = app.authorize(&rp, &[]).await;
+    let login = first.location.clone().unwrap();
+    assert!(login.starts_with("/login?"), "{login}");
+    let (commits, page) = commits_of(&app, app.authorize(&rp, &[("prompt", "none")])).await;
+    assert_eq!(
+        crate::helpers::rp::location_param(&page, "error").as_deref(),
+        Some("login_required"),
+        "{:?}",
+        page.location
+    );
+    assert_eq!(commits, 1, "the refusal's audit event, awaited");
+    assert!(
+        audit_kinds(&app)
+            .await
+            .contains(&"authorization.denied".to_owned())
+    );
+
+    let return_to: String = url::Url::parse(&format!("http://x{login}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(return_to.starts_with("/authorize/continue?"), "{return_to}");
+    app.log_in_with_email_code(CODE, PASSWORD, EMAIL).await;
+    let (commits, page) = commits_of(&app, app.page(&return_to)).await;
+    assert!(
+        crate::helpers::rp::location_param(&page, "code").is_some(),
+        "{:?}",
+        page.location
+    );
+    assert_eq!(commits, 1, "the stored request used up with the code");
+    let replayed = app.page(&return_to).await;
+    assert_eq!(replayed.status, 400, "used up");
 }
