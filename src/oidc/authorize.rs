@@ -13,6 +13,7 @@
 use serde_json::json;
 
 use super::acr::Assurance;
+pub use super::decision::continue_path;
 use super::decision::{self, Decision};
 use super::error::{ErrorCode, ProtocolError};
 use super::grant::GrantContext;
@@ -70,11 +71,6 @@ pub struct Pending {
     pub client_name: String,
     /// The requested scope values.
     pub scope: Vec<String>,
-}
-
-/// The local path that resumes request `id` after an interaction.
-pub fn continue_path(id: &str) -> String {
-    format!("/authorize/continue?request={id}")
 }
 
 /// A request being answered and what its answer uses up.

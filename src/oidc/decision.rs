@@ -8,7 +8,6 @@
 //! always from the request kept server-side.
 
 use super::acr::{self, Assurance, Window};
-use super::authorize::continue_path;
 use super::error::{ErrorCode, Failure, ProtocolError};
 use super::request::AuthorizationRequest;
 use crate::authn::passkey::passkey_step_up_url;
@@ -17,6 +16,11 @@ use crate::model::{Client, Customer};
 use crate::state::AppState;
 use crate::store::requests::RequestRow;
 use crate::store::sessions::SessionRow;
+
+/// The local path that resumes request `id` after an interaction.
+pub fn continue_path(id: &str) -> String {
+    format!("/authorize/continue?request={id}")
+}
 
 /// What the decision asks for.
 #[derive(Debug)]
