@@ -8,6 +8,7 @@ use crate::helpers::rp::Rp;
 use crate::helpers::{Backend, TestApp};
 
 both_backends!(
+    a_refresh_rotation_finds_the_children_of_a_token_by_index,
     an_authorization_answered_from_the_session_commits_exactly_one_write_transaction,
     continuing_after_a_login_and_an_error_redirect_each_commit_one_write_transaction,
     the_password_step_commits_its_claims_then_its_verdict,
@@ -316,4 +317,46 @@ async fn continuing_after_a_login_and_an_error_redirect_each_commit_one_write_tr
     assert_eq!(commits, 1, "the stored request used up with the code");
     let replayed = app.page(&return_to).await;
     assert_eq!(replayed.status, 400, "used up");
+}
+
+/// The rotation looks up the presented token's children by `parent_hash`;
+/// without an index each rotation scanned every refresh token ever issued
+/// (found by benches/run: the grant slowed down as tokens piled up).
+async fn a_refresh_rotation_finds_the_children_of_a_token_by_index(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let pool = crate::server::sqlx_pool(&app.db.url).await;
+    let query = "SELECT COUNT(*) FROM refresh_tokens WHERE parent_hash = 'x' \
+                 AND used_at IS NOT NULL AND expires_at > 0";
+    let plan: Vec<String> = match backend {
+        Backend::Sqlite => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {query}")))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            rows.iter()
+                .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+                .collect()
+        }
+        Backend::Postgres => {
+            // An empty table is scanned whatever the indexes; forbid that to see the index.
+            let mut conn = pool.acquire().await.unwrap();
+            sqlx::query("SET enable_seqscan = off")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {query}")))
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+            rows.iter()
+                .map(|r| sqlx::Row::get::<String, _>(r, 0))
+                .collect()
+        }
+    };
+    assert!(
+        plan.iter()
+            .any(|line| line.contains("refresh_tokens_parent")),
+        "{plan:?}"
+    );
+    pool.close().await;
 }
