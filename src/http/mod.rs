@@ -8,6 +8,7 @@
 //! cap, TLS) are [`server`]'s.
 
 pub mod authorize;
+pub mod client_auth;
 pub mod cookie;
 pub mod discovery;
 mod drain;

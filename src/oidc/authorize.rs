@@ -15,7 +15,7 @@ use serde_json::json;
 use super::acr::Assurance;
 use super::decision::{self, Decision};
 use super::error::{ErrorCode, ProtocolError};
-use super::grant::GrantContext;
+use super::grant_context::GrantContext;
 use super::par;
 use super::params::Params;
 use super::request::{self, AuthorizationRequest, ResponseMode};

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::ProtocolError;
-use super::grant::GrantContext;
+use super::grant_context::GrantContext;
 use super::jwt;
 use super::params::Params;
 use crate::crypto::random;
@@ -36,7 +36,7 @@ impl TokenQuery {
     }
 }
 
-/// The claims of a Kagi access token (`oidc::tokens`).
+/// The claims of a Kagi access token (`oidc::issue`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AccessClaims {
     /// Issuer.

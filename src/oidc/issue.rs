@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::grant::GrantContext;
+use super::grant_context::GrantContext;
 use super::{claims, jwt};
 use crate::crypto::random;
 use crate::error::Result;
