@@ -31,9 +31,9 @@ use crate::crypto::random;
 use crate::error::{Error, Result};
 use crate::model::Customer;
 use crate::state::AppState;
-use crate::store::ceremonies::NewCeremony;
 use crate::store::sessions::{AuthEventRow, StepUpSpend};
 use crate::store::unit::Unit;
+use crate::store::webauthn_ceremonies::NewCeremony;
 
 /// How long a started ceremony can be finished (WebAuthn's recommended
 /// timeout, and the five minutes of `docs/product.md`, passkey registration step 4).

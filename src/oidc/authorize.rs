@@ -24,8 +24,8 @@ use crate::crypto::random;
 use crate::error::{Error, Result};
 use crate::model::{Client, Customer};
 use crate::state::AppState;
-use crate::store::codes::CodeRow;
-use crate::store::requests::{AuthorizationWrite, RequestRow};
+use crate::store::auth_requests::{AuthorizationWrite, RequestRow};
+use crate::store::authorization_codes::CodeRow;
 use crate::store::sessions::SessionRow;
 
 /// How long a pending authorization request waits for the customer.

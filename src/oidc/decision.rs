@@ -15,7 +15,7 @@ use crate::authn::passkey::passkey_step_up_url;
 use crate::error::Result;
 use crate::model::{Client, Customer};
 use crate::state::AppState;
-use crate::store::requests::RequestRow;
+use crate::store::auth_requests::RequestRow;
 use crate::store::sessions::SessionRow;
 
 /// What the decision asks for.

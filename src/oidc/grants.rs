@@ -13,8 +13,8 @@ use crate::crypto::random;
 use crate::error::{Error, Result};
 use crate::model::Client;
 use crate::state::AppState;
-use crate::store::codes::CodeRow;
-use crate::store::tokens::{FamilyRow, Rotate, Rotation};
+use crate::store::authorization_codes::CodeRow;
+use crate::store::token_families::{FamilyRow, Rotate, Rotation};
 
 /// A retry of a refresh within this many seconds, while its successor is
 /// unused, gets new tokens instead of revoking the family (a lost response; RFC 9700 §4.14.2).

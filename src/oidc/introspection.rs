@@ -16,7 +16,7 @@ use super::params::Params;
 use crate::crypto::random;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::tokens::{FamilyRow, RefreshRow};
+use crate::store::token_families::{FamilyRow, RefreshRow};
 
 /// A revocation or introspection request (RFC 7009 §2.1, RFC 7662 §2.1).
 /// `token_type_hint` is not read: both kinds are searched, as both allow.

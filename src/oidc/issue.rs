@@ -9,7 +9,7 @@ use crate::crypto::random;
 use crate::error::Result;
 use crate::model::{Client, Customer};
 use crate::state::AppState;
-use crate::store::tokens::{FamilyRow, IssuedRows, RefreshRow};
+use crate::store::token_families::{FamilyRow, IssuedRows, RefreshRow};
 
 /// A token response's contents.
 #[derive(Debug)]

@@ -18,7 +18,7 @@ use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm};
 use crate::model::Customer;
 use crate::state::AppState;
-use crate::store::flows::AttemptRow;
+use crate::store::login_attempts::AttemptRow;
 use crate::templates::pages::{FactorCodePage, FactorEmailPage, FactorTotpPage, MaskedEmail};
 
 /// The flow this browser is in, with its customer; a page saying the flow
