@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{Messages, redirect, render};
 use crate::authn::session;
-use crate::authn::totp_enrollment::{self, Confirmation};
+use crate::authn::totp::enrollment::{self as totp_enrollment, Confirmation};
 use crate::clock::rfc3339;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm, LoggedIn, PageQuery};

@@ -13,7 +13,7 @@ use super::{Messages, message, redirect, render};
 use crate::authn::email_code::{self, CodeOutcome, SendOutcome};
 use crate::authn::second_factor::{self, Checked};
 use crate::authn::session::Pending;
-use crate::authn::totp_login::TotpOutcome;
+use crate::authn::totp::login::TotpOutcome;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm};
 use crate::model::Customer;

@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 use super::passkey_api::{self as api, confirm_path};
 use super::{Messages, redirect, render};
+use crate::authn::passkey::manage::{self as passkey_manage, RemoveOutcome, RenameOutcome};
 use crate::authn::passkey::{self, step_up_url};
-use crate::authn::passkey_manage::{self, RemoveOutcome, RenameOutcome};
 use crate::authn::return_to;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm, LoggedIn, PageQuery};

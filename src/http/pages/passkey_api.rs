@@ -15,9 +15,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
+use crate::authn::passkey::login::{self as passkey_login, AssertionOutcome, Challenge};
+use crate::authn::passkey::registration::{
+    self as passkey_registration, FinishOutcome, StartOutcome,
+};
 use crate::authn::passkey::{passkey_step_up_url, step_up_url};
-use crate::authn::passkey_login::{self, AssertionOutcome, Challenge};
-use crate::authn::passkey_registration::{self, FinishOutcome, StartOutcome};
 use crate::authn::return_to;
 use crate::authn::session;
 use crate::crypto::compare;

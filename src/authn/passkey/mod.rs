@@ -11,8 +11,14 @@
 //! - Facts webauthn-rs keeps private (AAGUID, flags) read from the
 //!   authenticator data.
 //!
-//! The ceremonies themselves live in `passkey_registration`, `passkey_login`
-//! and `passkey_manage`.
+//! The ceremonies themselves: `registration` (adding a passkey), `login`
+//! (passkey login and step-up), `manage` (renaming and deleting), with
+//! `aaguid` naming the authenticator's provider.
+
+pub(crate) mod aaguid;
+pub(crate) mod login;
+pub(crate) mod manage;
+pub(crate) mod registration;
 
 use std::time::Duration;
 

@@ -9,9 +9,9 @@
 
 use serde_json::json;
 
-use super::passkey::{STEP_UP_TTL_SECS, passkey_step_up_url, step_up_url};
-use super::{Method, notice, totp};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::authn::passkey::{STEP_UP_TTL_SECS, passkey_step_up_url, step_up_url};
+use crate::authn::{Method, notice, totp};
 use crate::error::Result;
 use crate::model::Customer;
 use crate::state::AppState;
