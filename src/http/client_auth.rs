@@ -8,6 +8,7 @@ use super::oauth_error::OAuthError;
 use crate::oidc::client_auth::{self, AuthFailure};
 use crate::oidc::error::{ErrorCode, Failure};
 use crate::oidc::params::Params;
+use crate::paths;
 use crate::state::AppState;
 
 /// Client authentication shared by the back-channel endpoints; assertions may
@@ -29,10 +30,10 @@ pub async fn authenticate(
     let config = &state.config;
     let audiences = [
         config.issuer_str(),
-        config.endpoint("/token"),
-        config.endpoint("/par"),
-        config.endpoint("/introspect"),
-        config.endpoint("/revoke"),
+        config.endpoint(paths::TOKEN),
+        config.endpoint(paths::PAR),
+        config.endpoint(paths::INTROSPECT),
+        config.endpoint(paths::REVOKE),
     ];
     match client_auth::authenticate(state, authorization, params, &audiences).await {
         Ok(client) => Ok(client),

@@ -72,11 +72,6 @@ pub struct Pending {
     pub scope: Vec<String>,
 }
 
-/// The local path that resumes request `id` after an interaction.
-pub fn continue_path(id: &str) -> String {
-    format!("/authorize/continue?request={id}")
-}
-
 /// A request being answered and what its answer uses up.
 struct Flow {
     row: RequestRow,

@@ -36,6 +36,7 @@ use crate::config::{Config, EnrollmentStepUp};
 use crate::crypto::random;
 use crate::error::{Error, Result};
 use crate::model::Customer;
+use crate::paths;
 use crate::state::AppState;
 use crate::store::sessions::{AuthEventRow, StepUpSpend};
 use crate::store::unit::Unit;
@@ -205,7 +206,7 @@ pub fn step_up_url(passkey_only: bool, return_to: &str) -> String {
     if passkey_only {
         passkey_step_up_url(return_to)
     } else {
-        format!("/stepup?{}", return_to_query(return_to))
+        paths::with_query(paths::STEP_UP, &return_to_query(return_to))
     }
 }
 
@@ -215,7 +216,7 @@ pub fn step_up_url(passkey_only: bool, return_to: &str) -> String {
 /// The OIDC endpoints send a session below `phr` here when a client asks for
 /// a passkey (`docs/product.md#assurance`).
 pub fn passkey_step_up_url(return_to: &str) -> String {
-    format!("/stepup/passkey?{}", return_to_query(return_to))
+    paths::with_query(paths::STEP_UP_PASSKEY, &return_to_query(return_to))
 }
 
 fn return_to_query(return_to: &str) -> String {

@@ -17,6 +17,7 @@ use crate::authn::totp::login::TotpOutcome;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm};
 use crate::model::Customer;
+use crate::paths;
 use crate::state::AppState;
 use crate::store::login_attempts::AttemptRow;
 use crate::templates::pages::{FactorCodePage, FactorEmailPage, FactorTotpPage, MaskedEmail};
@@ -41,7 +42,7 @@ async fn current(
             StatusCode::BAD_REQUEST,
             "flow.expired.heading",
             "flow.expired",
-            Some(("/login", "nav.login")),
+            Some((paths::LOGIN, "nav.login")),
         )?)),
     }
 }
@@ -125,7 +126,7 @@ pub(super) async fn send_and_answer(
     let index = index.trim().parse::<usize>().unwrap_or(usize::MAX);
     let (status, error) =
         match email_code::send(state, attempt, customer, index, browser.lang).await? {
-            SendOutcome::Sent { .. } => return Ok(redirect(browser, "/login/code")),
+            SendOutcome::Sent { .. } => return Ok(redirect(browser, paths::LOGIN_CODE)),
             SendOutcome::Limited => (StatusCode::TOO_MANY_REQUESTS, "code.resend_limited"),
             SendOutcome::NoSuchAddress => (StatusCode::BAD_REQUEST, "error.bad_request"),
         };
@@ -179,7 +180,7 @@ pub async fn enter_code(
 ) -> Result<Response, PageError> {
     let (attempt, customer) = flow_or_return!(&state, &browser);
     if !state.store.email_code_sent(&attempt.id).await? {
-        return Ok(redirect(&browser, "/login/email"));
+        return Ok(redirect(&browser, paths::LOGIN_EMAIL));
     }
     code_page(&state, &browser, &attempt, &customer, Messages::default()).await
 }
@@ -243,7 +244,7 @@ pub async fn enter_totp(
 ) -> Result<Response, PageError> {
     let (attempt, customer) = flow_or_return!(&state, &browser);
     if !customer.totp_enrolled {
-        return Ok(redirect(&browser, "/login/email"));
+        return Ok(redirect(&browser, paths::LOGIN_EMAIL));
     }
     totp_page(&state, &browser, &attempt, Messages::default())
 }
@@ -268,7 +269,9 @@ pub(super) async fn check_totp_and_answer(
 ) -> Result<Response, PageError> {
     let pending = pending(browser, attempt, customer);
     let error = match second_factor::check_totp(state, pending, code).await? {
-        Checked::Refused(TotpOutcome::NotEnrolled) => return Ok(redirect(browser, "/login/email")),
+        Checked::Refused(TotpOutcome::NotEnrolled) => {
+            return Ok(redirect(browser, paths::LOGIN_EMAIL));
+        }
         // An accepted code is never refused; the safe answer if it were.
         Checked::Refused(TotpOutcome::Wrong | TotpOutcome::Accepted) => "totp.wrong",
         Checked::Refused(TotpOutcome::Locked) => "totp.locked",
@@ -309,7 +312,7 @@ fn answer<O>(
             StatusCode::CONFLICT,
             "flow.expired.heading",
             "flow.expired",
-            Some(("/login", "nav.login")),
+            Some((paths::LOGIN, "nav.login")),
         )?),
     }
 }
