@@ -22,12 +22,17 @@ use crate::state::AppState;
 use crate::store::login_attempts::AttemptRow;
 use crate::templates::pages::{FactorCodePage, FactorEmailPage, FactorTotpPage, MaskedEmail};
 
+/// What a second-factor page finds for the browser.
+enum Flow {
+    /// The browser's login attempt, with its customer.
+    Open(AttemptRow, Customer),
+    /// No attempt (it expired) or no customer: the page saying so, to answer with.
+    Expired(Response),
+}
+
 /// The flow this browser is in, with its customer; a page saying the flow
 /// expired when there is none.
-async fn current(
-    state: &AppState,
-    browser: &Browser,
-) -> Result<Result<(AttemptRow, Customer), Response>, PageError> {
+async fn current(state: &AppState, browser: &Browser) -> Result<Flow, PageError> {
     let now = state.clock.now();
     let attempt = state.store.find_attempt(&browser.session.sid, now).await?;
     let customer = match &attempt {
@@ -35,8 +40,8 @@ async fn current(
         None => None,
     };
     match (attempt, customer) {
-        (Some(a), Some(c)) => Ok(Ok((a, c))),
-        _ => Ok(Err(message(
+        (Some(a), Some(c)) => Ok(Flow::Open(a, c)),
+        _ => Ok(Flow::Expired(message(
             state,
             browser,
             StatusCode::BAD_REQUEST,
@@ -45,15 +50,6 @@ async fn current(
             Some((paths::LOGIN, "nav.login")),
         )?)),
     }
-}
-
-macro_rules! flow_or_return {
-    ($state:expr, $browser:expr) => {
-        match current($state, $browser).await? {
-            Ok(flow) => flow,
-            Err(page) => return Ok(page),
-        }
-    };
 }
 
 fn email_page(
@@ -87,7 +83,10 @@ pub async fn choose_email(
     State(state): State<AppState>,
     browser: Browser,
 ) -> Result<Response, PageError> {
-    let (attempt, customer) = flow_or_return!(&state, &browser);
+    let (attempt, customer) = match current(&state, &browser).await? {
+        Flow::Open(attempt, customer) => (attempt, customer),
+        Flow::Expired(page) => return Ok(page),
+    };
     email_page(
         &state,
         &browser,
@@ -110,7 +109,10 @@ pub async fn send_code(
     State(state): State<AppState>,
     CsrfForm { browser, form }: CsrfForm<SendForm>,
 ) -> Result<Response, PageError> {
-    let (attempt, customer) = flow_or_return!(&state, &browser);
+    let (attempt, customer) = match current(&state, &browser).await? {
+        Flow::Open(attempt, customer) => (attempt, customer),
+        Flow::Expired(page) => return Ok(page),
+    };
     send_and_answer(&state, &browser, &attempt, &customer, &form.email_index).await
 }
 
@@ -178,7 +180,10 @@ pub async fn enter_code(
     State(state): State<AppState>,
     browser: Browser,
 ) -> Result<Response, PageError> {
-    let (attempt, customer) = flow_or_return!(&state, &browser);
+    let (attempt, customer) = match current(&state, &browser).await? {
+        Flow::Open(attempt, customer) => (attempt, customer),
+        Flow::Expired(page) => return Ok(page),
+    };
     if !state.store.email_code_sent(&attempt.id).await? {
         return Ok(redirect(&browser, paths::LOGIN_EMAIL));
     }
@@ -197,7 +202,10 @@ pub async fn check_code(
     State(state): State<AppState>,
     CsrfForm { browser, form }: CsrfForm<CodeForm>,
 ) -> Result<Response, PageError> {
-    let (attempt, customer) = flow_or_return!(&state, &browser);
+    let (attempt, customer) = match current(&state, &browser).await? {
+        Flow::Open(attempt, customer) => (attempt, customer),
+        Flow::Expired(page) => return Ok(page),
+    };
     let pending = pending(&browser, &attempt, &customer);
     let error = match second_factor::check_email_code(&state, pending, &form.code).await? {
         Checked::Refused(CodeOutcome::Wrong) => "code.wrong",
@@ -242,7 +250,10 @@ pub async fn enter_totp(
     State(state): State<AppState>,
     browser: Browser,
 ) -> Result<Response, PageError> {
-    let (attempt, customer) = flow_or_return!(&state, &browser);
+    let (attempt, customer) = match current(&state, &browser).await? {
+        Flow::Open(attempt, customer) => (attempt, customer),
+        Flow::Expired(page) => return Ok(page),
+    };
     if !customer.totp_enrolled {
         return Ok(redirect(&browser, paths::LOGIN_EMAIL));
     }
@@ -254,7 +265,10 @@ pub async fn check_totp(
     State(state): State<AppState>,
     CsrfForm { browser, form }: CsrfForm<CodeForm>,
 ) -> Result<Response, PageError> {
-    let (attempt, customer) = flow_or_return!(&state, &browser);
+    let (attempt, customer) = match current(&state, &browser).await? {
+        Flow::Open(attempt, customer) => (attempt, customer),
+        Flow::Expired(page) => return Ok(page),
+    };
     check_totp_and_answer(&state, &browser, &attempt, &customer, &form.code).await
 }
 
