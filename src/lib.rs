@@ -17,6 +17,7 @@ pub mod mail;
 pub(crate) mod metrics;
 pub mod model;
 pub mod oidc;
+pub mod paths;
 #[cfg(test)]
 mod property_tests;
 pub(crate) mod startup;

@@ -14,7 +14,7 @@ use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::error::Result;
 use crate::model::{Customer, CustomerCode};
 use crate::state::AppState;
-use crate::store::flows::AttemptRow;
+use crate::store::login_attempts::AttemptRow;
 use crate::templates::Lang;
 use crate::templates::mails::AccountLockedMail;
 

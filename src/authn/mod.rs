@@ -4,21 +4,15 @@
 //! `acr`, `amr` and `auth_time` of every token are derived from those events
 //! (`docs/product.md#assurance`).
 
-pub(crate) mod aaguid;
 pub(crate) mod email_code;
 pub(crate) mod lockout;
 pub(crate) mod login;
 pub(crate) mod notice;
 pub mod passkey;
-pub(crate) mod passkey_login;
-pub(crate) mod passkey_manage;
-pub(crate) mod passkey_registration;
 pub(crate) mod return_to;
 pub(crate) mod second_factor;
 pub(crate) mod session;
 pub mod totp;
-pub(crate) mod totp_enrollment;
-pub(crate) mod totp_login;
 
 use serde::Serialize;
 

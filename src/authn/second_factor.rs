@@ -10,7 +10,7 @@
 use super::Method;
 use super::email_code::{self, CodeOutcome};
 use super::session::{self, Completed, Pending};
-use super::totp_login::{self, TotpOutcome};
+use super::totp::login::{self as totp_login, TotpOutcome};
 use crate::error::Result;
 use crate::state::AppState;
 

@@ -27,7 +27,7 @@ use crate::crypto::random;
 use crate::error::Result;
 use crate::model::Customer;
 use crate::state::AppState;
-use crate::store::flows::AttemptRow;
+use crate::store::login_attempts::AttemptRow;
 use crate::store::sessions::{NewSession, SessionAuthentication, SessionRow};
 use crate::store::unit::Unit;
 use crate::templates::Lang;

@@ -17,7 +17,7 @@ use crate::crypto::seal::DataKey;
 use crate::crypto::{password, random};
 use crate::model::{Customer, CustomerCode, Email};
 use crate::store::Store;
-use crate::store::users::NewCustomer;
+use crate::store::customers::NewCustomer;
 use crate::templates::mails::PasskeyChangeMail;
 
 /// Customer commands.

@@ -19,6 +19,7 @@ use super::pages::{Messages, render};
 use super::params::QueryOrForm;
 use crate::oidc::authorize::{self, Next, Reply};
 use crate::oidc::request::ResponseMode;
+use crate::paths;
 use crate::state::AppState;
 use minijinja::value::Serde;
 
@@ -138,7 +139,7 @@ fn show(state: &AppState, browser: &Browser, next: Next) -> Result<Response, Pag
             let ctx = PasskeyOfferPage {
                 client_name: &p.client_name,
                 request_id: &p.request_id,
-                return_to: authorize::continue_path(&p.request_id),
+                return_to: paths::authorize_continue(&p.request_id),
             };
             page(state, browser, "passkey_offer.html", &ctx)
         }

@@ -21,12 +21,10 @@ use super::params::QueryOrForm;
 use crate::authn::session;
 use crate::oidc::error::Failure;
 use crate::oidc::logout::{self, Checked, EndSessionRequest, Next, Refusal};
+use crate::paths;
 use crate::state::AppState;
 use crate::templates::Lang;
 use crate::templates::pages::{HiddenField, LogoutPage};
-
-/// Where the confirmation page posts.
-const CONFIRM_PATH: &str = "/session/end/confirm";
 
 /// `GET`/`POST /session/end`.
 pub async fn end_session(
@@ -147,7 +145,7 @@ fn finish(
             StatusCode::OK,
             "logout.done.heading",
             "logout.done",
-            Some(("/login", "nav.login")),
+            Some((paths::LOGIN, "nav.login")),
         )?,
     };
     if ended {
@@ -179,7 +177,7 @@ fn confirm_page(
         .collect();
     let ctx = LogoutPage {
         client_name: checked.client.as_ref().map(|c| c.name.as_str()),
-        action: Some(CONFIRM_PATH),
+        action: Some(paths::END_SESSION_CONFIRM),
         fields,
     };
     let response = render(

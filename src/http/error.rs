@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::error::Error;
+use crate::paths;
 use crate::state::AppState;
 use crate::templates::Lang;
 use crate::templates::pages::{Frame, LangUrls, Link, MessagePage, framed};
@@ -136,7 +137,7 @@ pub async fn render_page_errors(
         message: error.message,
         detail: None,
         link: Some(Link {
-            href: "/login",
+            href: paths::LOGIN,
             label_key: "nav.login",
         }),
     };

@@ -15,6 +15,7 @@ use crate::authn::session;
 use crate::crypto::compare;
 use crate::model::Customer;
 use crate::oidc::params::Params;
+use crate::paths;
 use crate::state::AppState;
 use crate::store::sessions::SessionRow;
 use crate::templates::Lang;
@@ -165,9 +166,10 @@ impl FromRequestParts<AppState> for LoggedIn {
                 let back = parts
                     .uri
                     .path_and_query()
-                    .map_or("/account", |pq| pq.as_str());
+                    .map_or(paths::ACCOUNT, |pq| pq.as_str());
                 let target = format!(
-                    "/login?{}",
+                    "{}?{}",
+                    paths::LOGIN,
                     serde_urlencoded::to_string([("return_to", back)]).unwrap_or_default()
                 );
                 Err(super::cookie::with_cookie(

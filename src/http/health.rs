@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
+use crate::paths;
 use crate::state::AppState;
 
 /// `GET /healthz`: the process answers.
@@ -42,7 +43,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str)
 pub fn booting_router() -> axum::Router {
     use axum::routing::get;
     axum::Router::new()
-        .route("/healthz", get(healthz))
+        .route(paths::HEALTHZ, get(healthz))
         .fallback(starting)
 }
 

@@ -8,9 +8,9 @@
 use axum::extract::State;
 use axum::response::Response;
 
+use super::client_auth::authenticate;
 use super::oauth_error::{OAuthError, no_store_json};
 use super::params::BackChannel;
-use super::token::authenticate;
 use crate::oidc::introspection::{self, TokenQuery};
 use crate::state::AppState;
 

@@ -8,6 +8,7 @@
 //! cap, TLS) are [`server`]'s.
 
 pub mod authorize;
+pub mod client_auth;
 pub mod cookie;
 pub mod discovery;
 mod drain;
@@ -39,6 +40,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::paths;
 use crate::state::AppState;
 
 /// Largest form or token-request body read (they are small). Every body is
@@ -52,64 +54,70 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
+        .route(paths::DISCOVERY, get(discovery::openid_configuration))
+        .route(paths::JWKS, get(jwks::jwks))
+        .route(paths::HEALTHZ, get(health::healthz))
+        .route(paths::READYZ, get(health::readyz))
+        .route(paths::METRICS, get(metrics::metrics))
+        .route(paths::STATIC_FILE, get(static_files::asset))
+        .route(paths::FAVICON, get(static_files::no_favicon))
         .route(
-            "/.well-known/openid-configuration",
-            get(discovery::openid_configuration),
-        )
-        .route("/jwks", get(jwks::jwks))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::metrics))
-        .route("/static/{file}", get(static_files::asset))
-        .route("/favicon.ico", get(static_files::no_favicon))
-        .route(
-            "/authorize",
+            paths::AUTHORIZE,
             get(authorize::authorize).post(authorize::authorize),
         )
-        .route("/authorize/continue", get(authorize::resume))
-        .route("/authorize/consent", post(authorize::consent))
-        .route("/authorize/decline", post(authorize::decline))
-        .route("/token", post(token::token))
+        .route(paths::AUTHORIZE_CONTINUE, get(authorize::resume))
+        .route(paths::AUTHORIZE_CONSENT, post(authorize::consent))
+        .route(paths::AUTHORIZE_DECLINE, post(authorize::decline))
+        .route(paths::TOKEN, post(token::token))
         .route(
-            "/userinfo",
+            paths::USERINFO,
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
-        .route("/par", post(par::par))
-        .route("/revoke", post(revoke::revoke))
-        .route("/introspect", post(introspect::introspect))
+        .route(paths::PAR, post(par::par))
+        .route(paths::REVOKE, post(revoke::revoke))
+        .route(paths::INTROSPECT, post(introspect::introspect))
         .route(
-            "/session/end",
+            paths::END_SESSION,
             get(end_session::end_session).post(end_session::end_session),
         )
-        .route("/session/end/confirm", post(end_session::confirm))
-        .route("/login", get(pages::login::show).post(pages::login::submit))
+        .route(paths::END_SESSION_CONFIRM, post(end_session::confirm))
         .route(
-            "/login/email",
+            paths::LOGIN,
+            get(pages::login::show).post(pages::login::submit),
+        )
+        .route(
+            paths::LOGIN_EMAIL,
             get(pages::otp::choose_email).post(pages::otp::send_code),
         )
         .route(
-            "/login/code",
+            paths::LOGIN_CODE,
             get(pages::otp::enter_code).post(pages::otp::check_code),
         )
         .route(
-            "/login/totp",
+            paths::LOGIN_TOTP,
             get(pages::otp::enter_totp).post(pages::otp::check_totp),
         )
         .route(
-            "/stepup",
+            paths::STEP_UP,
             get(pages::step_up::show).post(pages::step_up::start),
         )
-        .route("/account", get(pages::account::show))
-        .route("/account/sessions/end", post(pages::account::end_session))
+        .route(paths::ACCOUNT, get(pages::account::show))
         .route(
-            "/account/sessions/end-others",
+            paths::ACCOUNT_SESSIONS_END,
+            post(pages::account::end_session),
+        )
+        .route(
+            paths::ACCOUNT_SESSIONS_END_OTHERS,
             post(pages::account::end_other_sessions),
         )
-        .route("/account/totp/start", post(pages::account::totp_start))
-        .route("/account/totp", get(pages::account::totp_show))
-        .route("/account/totp/confirm", post(pages::account::totp_confirm))
+        .route(paths::ACCOUNT_TOTP_START, post(pages::account::totp_start))
+        .route(paths::ACCOUNT_TOTP, get(pages::account::totp_show))
         .route(
-            "/logout",
+            paths::ACCOUNT_TOTP_CONFIRM,
+            post(pages::account::totp_confirm),
+        )
+        .route(
+            paths::LOGOUT,
             get(pages::logout::confirm).post(pages::logout::logout),
         )
         .merge(pages::passkey::routes())

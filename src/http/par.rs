@@ -7,9 +7,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use super::client_auth::authenticate;
 use super::oauth_error::{OAuthError, no_store_json};
 use super::params::BackChannel;
-use super::token::authenticate;
 use crate::oidc::par;
 use crate::state::AppState;
 

@@ -10,9 +10,9 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::client_auth::authenticate;
 use super::oauth_error::OAuthError;
 use super::params::BackChannel;
-use super::token::authenticate;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::oidc::error::ErrorCode;
 use crate::oidc::introspection::{self, Token, TokenQuery};

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::oauth_error::{OAuthError, no_store_json};
 use crate::oidc::params::Params;
-use crate::oidc::{claims, grant::GrantContext, jwt};
+use crate::oidc::{claims, grant_context::GrantContext, jwt};
 use crate::state::AppState;
 
 #[derive(Deserialize)]

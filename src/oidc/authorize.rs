@@ -13,10 +13,9 @@
 use serde_json::json;
 
 use super::acr::Assurance;
-pub use super::decision::continue_path;
 use super::decision::{self, Decision};
 use super::error::{ErrorCode, ProtocolError};
-use super::grant::GrantContext;
+use super::grant_context::GrantContext;
 use super::par;
 use super::params::Params;
 use super::request::{self, AuthorizationRequest, ResponseMode};
@@ -25,8 +24,8 @@ use crate::crypto::random;
 use crate::error::{Error, Result};
 use crate::model::{Client, Customer};
 use crate::state::AppState;
-use crate::store::codes::CodeRow;
-use crate::store::requests::{AuthorizationWrite, RequestRow};
+use crate::store::auth_requests::{AuthorizationWrite, RequestRow};
+use crate::store::authorization_codes::CodeRow;
 use crate::store::sessions::SessionRow;
 
 /// How long a pending authorization request waits for the customer.

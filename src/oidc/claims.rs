@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::grant::GrantContext;
+use super::grant_context::GrantContext;
 use crate::model::Customer;
 
 /// Every claim Kagi can release, for discovery's `claims_supported`.

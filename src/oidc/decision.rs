@@ -13,14 +13,10 @@ use super::request::AuthorizationRequest;
 use crate::authn::passkey::passkey_step_up_url;
 use crate::error::Result;
 use crate::model::{Client, Customer};
+use crate::paths;
 use crate::state::AppState;
-use crate::store::requests::RequestRow;
+use crate::store::auth_requests::RequestRow;
 use crate::store::sessions::SessionRow;
-
-/// The local path that resumes request `id` after an interaction.
-pub fn continue_path(id: &str) -> String {
-    format!("/authorize/continue?request={id}")
-}
 
 /// What the decision asks for.
 #[derive(Debug)]
@@ -48,7 +44,7 @@ pub async fn decide(
     consented: bool,
 ) -> Result<Decision> {
     let now = state.clock.now();
-    let resume = continue_path(&row.id);
+    let resume = paths::authorize_continue(&row.id);
     let customer = match &session.customer_id {
         Some(id) => state.store.find_customer(id).await?,
         None => None,
@@ -62,7 +58,8 @@ pub async fn decide(
             q.push(("ui_locales", locales.clone()));
         }
         format!(
-            "/login?{}",
+            "{}?{}",
+            paths::LOGIN,
             serde_urlencoded::to_string(q).unwrap_or_default()
         )
     };

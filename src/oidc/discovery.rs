@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::claims;
 use crate::config::Config;
 use crate::model::SigningAlg;
+use crate::paths;
 
 /// Client authentication at `/revoke`: as at the token endpoint, public clients included (RFC 7009 §2.1).
 const REVOCATION_AUTH_METHODS: [&str; 4] = [
@@ -98,10 +99,10 @@ impl ProviderMetadata {
         let algs: Vec<&'static str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
         Self {
             issuer: config.issuer_str(),
-            authorization_endpoint: config.endpoint("/authorize"),
-            token_endpoint: config.endpoint("/token"),
-            userinfo_endpoint: config.endpoint("/userinfo"),
-            jwks_uri: config.endpoint("/jwks"),
+            authorization_endpoint: config.endpoint(paths::AUTHORIZE),
+            token_endpoint: config.endpoint(paths::TOKEN),
+            userinfo_endpoint: config.endpoint(paths::USERINFO),
+            jwks_uri: config.endpoint(paths::JWKS),
             scopes_supported: vec!["openid", "profile", "email", "offline_access"],
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query", "form_post"],
@@ -125,13 +126,13 @@ impl ProviderMetadata {
             prompt_values_supported: vec!["none", "login", "consent"],
             ui_locales_supported: vec!["ja", "en"],
             claim_types_supported: vec!["normal"],
-            pushed_authorization_request_endpoint: config.endpoint("/par"),
+            pushed_authorization_request_endpoint: config.endpoint(paths::PAR),
             require_pushed_authorization_requests: false,
-            revocation_endpoint: config.endpoint("/revoke"),
+            revocation_endpoint: config.endpoint(paths::REVOKE),
             revocation_endpoint_auth_methods_supported: REVOCATION_AUTH_METHODS.to_vec(),
-            introspection_endpoint: config.endpoint("/introspect"),
+            introspection_endpoint: config.endpoint(paths::INTROSPECT),
             introspection_endpoint_auth_methods_supported: INTROSPECTION_AUTH_METHODS.to_vec(),
-            end_session_endpoint: config.endpoint("/session/end"),
+            end_session_endpoint: config.endpoint(paths::END_SESSION),
             backchannel_logout_supported: true,
             backchannel_logout_session_supported: true,
         }

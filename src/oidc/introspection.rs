@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::ProtocolError;
-use super::grant::GrantContext;
+use super::grant_context::GrantContext;
 use super::jwt;
 use super::params::Params;
 use crate::crypto::random;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::tokens::{FamilyRow, RefreshRow};
+use crate::store::token_families::{FamilyRow, RefreshRow};
 
 /// A revocation or introspection request (RFC 7009 §2.1, RFC 7662 §2.1).
 /// `token_type_hint` is not read: both kinds are searched, as both allow.
@@ -36,7 +36,7 @@ impl TokenQuery {
     }
 }
 
-/// The claims of a Kagi access token (`oidc::tokens`).
+/// The claims of a Kagi access token (`oidc::issue`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AccessClaims {
     /// Issuer.

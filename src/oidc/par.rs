@@ -12,7 +12,7 @@ use super::request;
 use crate::crypto::random;
 use crate::model::Client;
 use crate::state::AppState;
-use crate::store::requests::RequestRow;
+use crate::store::auth_requests::RequestRow;
 
 /// The `request_uri` prefix of RFC 9126 §2.2.
 pub const PAR_URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";

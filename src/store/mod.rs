@@ -7,23 +7,24 @@
 //! SQLite connection set-up (WAL), both in this file.
 
 pub(crate) mod audit;
-pub(crate) mod ceremonies;
+pub(crate) mod auth_requests;
+pub(crate) mod authorization_codes;
+pub(crate) mod client_assertion_jtis;
 pub(crate) mod clients;
-pub(crate) mod codes;
 pub(crate) mod consents;
-pub(crate) mod flows;
+pub mod customers;
+pub(crate) mod email_codes;
 pub(crate) mod lockouts;
-pub(crate) mod otp;
+pub(crate) mod login_attempts;
 pub(crate) mod passkeys;
 pub(crate) mod purge;
-pub(crate) mod requests;
 pub(crate) mod session_clients;
 pub mod sessions;
 pub(crate) mod signing_keys;
-pub(crate) mod tokens;
+pub(crate) mod token_families;
 pub mod totp;
 pub(crate) mod unit;
-pub mod users;
+pub(crate) mod webauthn_ceremonies;
 
 use std::path::Path;
 use std::sync::Arc;

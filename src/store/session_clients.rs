@@ -1,6 +1,6 @@
 //! Which relying parties a browser session signed in to (`session_clients`),
 //! read when the session ends to send back-channel logout tokens. Rows are
-//! written with each authorization code (`store::codes`).
+//! written with each authorization code (`store::authorization_codes`).
 
 use super::Store;
 use crate::error::Result;

@@ -324,7 +324,7 @@ pub(crate) async fn spend_step_up(
     Ok(done.rows_affected() == 1)
 }
 
-/// An authentication to bind to a session (see [`Store::authenticate_session`]).
+/// An authentication to bind to a session (see `Unit::authenticate_session`).
 #[derive(Debug)]
 pub struct SessionAuthentication<'a> {
     /// Session id.

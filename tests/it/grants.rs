@@ -240,7 +240,7 @@ async fn a_refresh_with_a_narrower_scope_gets_exactly_that_scope_and_the_refresh
     }
     // The refused requests did not spend the token: it works past the retry grace window.
     app.clock
-        .advance(kagi::oidc::token::REFRESH_RETRY_GRACE_SECS + 1);
+        .advance(kagi::oidc::grants::REFRESH_RETRY_GRACE_SECS + 1);
     let after = app
         .token(
             &rp,

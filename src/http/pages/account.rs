@@ -10,11 +10,12 @@ use serde::Deserialize;
 
 use super::{Messages, redirect, render};
 use crate::authn::session;
-use crate::authn::totp_enrollment::{self, Confirmation};
+use crate::authn::totp::enrollment::{self as totp_enrollment, Confirmation};
 use crate::clock::rfc3339;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm, LoggedIn, PageQuery};
 use crate::model::Customer;
+use crate::paths;
 use crate::state::AppState;
 use crate::store::passkeys::PasskeySummary;
 use crate::templates::pages::{
@@ -163,7 +164,7 @@ pub async fn end_session(
     CsrfForm { browser, form }: CsrfForm<EndSessionForm>,
 ) -> Result<Response, PageError> {
     let Some(customer) = logged_in(&state, &browser).await? else {
-        return Ok(redirect(&browser, "/login"));
+        return Ok(redirect(&browser, paths::LOGIN));
     };
     let ended = session::end(
         &state,
@@ -177,7 +178,7 @@ pub async fn end_session(
         // The relying parties of that session log out too, and its tokens die.
         crate::oidc::backchannel::session_ended(&state, &form.sid, &customer.id).await?;
     }
-    Ok(redirect(&browser, "/account?notice=session_ended"))
+    Ok(redirect(&browser, &paths::account_notice("session_ended")))
 }
 
 /// `POST /account/sessions/end-others`: ends every other session of the
@@ -190,7 +191,7 @@ pub async fn end_other_sessions(
     }: CsrfForm<EmptyForm>,
 ) -> Result<Response, PageError> {
     let Some(customer) = logged_in(&state, &browser).await? else {
-        return Ok(redirect(&browser, "/login"));
+        return Ok(redirect(&browser, paths::LOGIN));
     };
     let now = state.clock.now();
     let sessions = state
@@ -210,7 +211,7 @@ pub async fn end_other_sessions(
             crate::oidc::backchannel::session_ended(&state, &other.sid, &customer.id).await?;
         }
     }
-    Ok(redirect(&browser, "/account?notice=others_ended"))
+    Ok(redirect(&browser, &paths::account_notice("others_ended")))
 }
 
 /// An empty form (only the CSRF token).
@@ -227,7 +228,7 @@ pub async fn totp_start(
     }: CsrfForm<EmptyForm>,
 ) -> Result<Response, PageError> {
     let Some(customer) = logged_in(&state, &browser).await? else {
-        return Ok(redirect(&browser, "/login"));
+        return Ok(redirect(&browser, paths::LOGIN));
     };
     if let Some(step_up) =
         totp_enrollment::step_up_needed(&state, &browser.session.sid, &customer).await?
@@ -235,7 +236,7 @@ pub async fn totp_start(
         return Ok(redirect(&browser, &step_up));
     }
     totp_enrollment::start(&state, &customer).await?;
-    Ok(redirect(&browser, "/account/totp"))
+    Ok(redirect(&browser, paths::ACCOUNT_TOTP))
 }
 
 fn enroll_page(
@@ -265,7 +266,7 @@ pub async fn totp_show(
 ) -> Result<Response, PageError> {
     match totp_enrollment::pending(&state, &customer).await? {
         Some(shown) => enroll_page(&state, &browser, &shown, Messages::default()),
-        None => Ok(redirect(&browser, "/account")),
+        None => Ok(redirect(&browser, paths::ACCOUNT)),
     }
 }
 
@@ -282,19 +283,19 @@ pub async fn totp_confirm(
     CsrfForm { browser, form }: CsrfForm<ConfirmForm>,
 ) -> Result<Response, PageError> {
     let Some(customer) = logged_in(&state, &browser).await? else {
-        return Ok(redirect(&browser, "/login"));
+        return Ok(redirect(&browser, paths::LOGIN));
     };
     let context = (browser.ip.as_str(), browser.lang);
     let sid = &browser.session.sid;
     match totp_enrollment::confirm(&state, &customer, sid, &form.code, context).await? {
-        Confirmation::Enrolled => Ok(redirect(&browser, "/account?notice=totp_enrolled")),
+        Confirmation::Enrolled => Ok(redirect(&browser, &paths::account_notice("totp_enrolled"))),
         Confirmation::Wrong(shown) => {
             enroll_page(&state, &browser, &shown, Messages::error("totp.wrong"))
         }
-        Confirmation::NothingPending => Ok(redirect(&browser, "/account")),
+        Confirmation::NothingPending => Ok(redirect(&browser, paths::ACCOUNT)),
         Confirmation::StepUpRequired => {
             let to = totp_enrollment::step_up_needed(&state, sid, &customer).await?;
-            Ok(redirect(&browser, to.as_deref().unwrap_or("/account")))
+            Ok(redirect(&browser, to.as_deref().unwrap_or(paths::ACCOUNT)))
         }
     }
 }

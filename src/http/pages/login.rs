@@ -12,6 +12,7 @@ use crate::authn::login::{self, PasswordLogin, PasswordOutcome};
 use crate::authn::return_to;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm, PageQuery};
+use crate::paths;
 use crate::state::AppState;
 use crate::templates::pages::LoginPage;
 
@@ -56,7 +57,7 @@ pub struct LoginForm {
 
 /// Where to continue: a `return_to` that stays on our origin, normalised, else the account page.
 fn continuation(state: &AppState, raw: Option<&str>) -> String {
-    return_to::continuation(&state.config.issuer, raw, "/account")
+    return_to::continuation(&state.config.issuer, raw, paths::ACCOUNT)
 }
 
 /// Shows the login form; a customer already logged in goes straight on.
@@ -111,8 +112,12 @@ pub async fn submit(
     };
     let code: String = form.customer_code.chars().take(32).collect();
     match login::check_password(&state, attempt, SecretString::from(form.password)).await? {
-        PasswordOutcome::SecondFactor { totp: true, .. } => Ok(redirect(&browser, "/login/totp")),
-        PasswordOutcome::SecondFactor { totp: false, .. } => Ok(redirect(&browser, "/login/email")),
+        PasswordOutcome::SecondFactor { totp: true, .. } => {
+            Ok(redirect(&browser, paths::LOGIN_TOTP))
+        }
+        PasswordOutcome::SecondFactor { totp: false, .. } => {
+            Ok(redirect(&browser, paths::LOGIN_EMAIL))
+        }
         PasswordOutcome::Failed => page(
             &state,
             &browser,

@@ -10,6 +10,7 @@ use super::{Messages, message, render};
 use crate::http::cookie::clear_session_cookie;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm};
+use crate::paths;
 use crate::state::AppState;
 use crate::templates::pages::LogoutPage;
 
@@ -48,7 +49,7 @@ pub async fn logout(
         StatusCode::OK,
         "logout.done.heading",
         "logout.done",
-        Some(("/login", "nav.login")),
+        Some((paths::LOGIN, "nav.login")),
     )?;
     response.headers_mut().remove(header::SET_COOKIE);
     if let Ok(value) = HeaderValue::from_str(&clear_session_cookie()) {

@@ -13,20 +13,26 @@ use super::{Messages, message, redirect, render};
 use crate::authn::email_code::{self, CodeOutcome, SendOutcome};
 use crate::authn::second_factor::{self, Checked};
 use crate::authn::session::Pending;
-use crate::authn::totp_login::TotpOutcome;
+use crate::authn::totp::login::TotpOutcome;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm};
 use crate::model::Customer;
+use crate::paths;
 use crate::state::AppState;
-use crate::store::flows::AttemptRow;
+use crate::store::login_attempts::AttemptRow;
 use crate::templates::pages::{FactorCodePage, FactorEmailPage, FactorTotpPage, MaskedEmail};
+
+/// What a second-factor page finds for the browser.
+enum Flow {
+    /// The browser's login attempt, with its customer.
+    Open(AttemptRow, Customer),
+    /// No attempt (it expired) or no customer: the page saying so, to answer with.
+    Expired(Response),
+}
 
 /// The flow this browser is in, with its customer; a page saying the flow
 /// expired when there is none.
-async fn current(
-    state: &AppState,
-    browser: &Browser,
-) -> Result<Result<(AttemptRow, Customer), Response>, PageError> {
+async fn current(state: &AppState, browser: &Browser) -> Result<Flow, PageError> {
     let now = state.clock.now();
     let attempt = state.store.find_attempt(&browser.session.sid, now).await?;
     let customer = match &attempt {
@@ -34,25 +40,16 @@ async fn current(
         None => None,
     };
     match (attempt, customer) {
-        (Some(a), Some(c)) => Ok(Ok((a, c))),
-        _ => Ok(Err(message(
+        (Some(a), Some(c)) => Ok(Flow::Open(a, c)),
+        _ => Ok(Flow::Expired(message(
             state,
             browser,
             StatusCode::BAD_REQUEST,
             "flow.expired.heading",
             "flow.expired",
-            Some(("/login", "nav.login")),
+            Some((paths::LOGIN, "nav.login")),
         )?)),
     }
-}
-
-macro_rules! flow_or_return {
-    ($state:expr, $browser:expr) => {
-        match current($state, $browser).await? {
-            Ok(flow) => flow,
-            Err(page) => return Ok(page),
-        }
-    };
 }
 
 fn email_page(
@@ -86,7 +83,10 @@ pub async fn choose_email(
     State(state): State<AppState>,
     browser: Browser,
 ) -> Result<Response, PageError> {
-    let (attempt, customer) = flow_or_return!(&state, &browser);
+    let (attempt, customer) = match current(&state, &browser).await? {
+        Flow::Open(attempt, customer) => (attempt, customer),
+        Flow::Expired(page) => return Ok(page),
+    };
     email_page(
         &state,
         &browser,
@@ -109,7 +109,10 @@ pub async fn send_code(
     State(state): State<AppState>,
     CsrfForm { browser, form }: CsrfForm<SendForm>,
 ) -> Result<Response, PageError> {
-    let (attempt, customer) = flow_or_return!(&state, &browser);
+    let (attempt, customer) = match current(&state, &browser).await? {
+        Flow::Open(attempt, customer) => (attempt, customer),
+        Flow::Expired(page) => return Ok(page),
+    };
     send_and_answer(&state, &browser, &attempt, &customer, &form.email_index).await
 }
 
@@ -125,7 +128,7 @@ pub(super) async fn send_and_answer(
     let index = index.trim().parse::<usize>().unwrap_or(usize::MAX);
     let (status, error) =
         match email_code::send(state, attempt, customer, index, browser.lang).await? {
-            SendOutcome::Sent { .. } => return Ok(redirect(browser, "/login/code")),
+            SendOutcome::Sent { .. } => return Ok(redirect(browser, paths::LOGIN_CODE)),
             SendOutcome::Limited => (StatusCode::TOO_MANY_REQUESTS, "code.resend_limited"),
             SendOutcome::NoSuchAddress => (StatusCode::BAD_REQUEST, "error.bad_request"),
         };
@@ -177,9 +180,12 @@ pub async fn enter_code(
     State(state): State<AppState>,
     browser: Browser,
 ) -> Result<Response, PageError> {
-    let (attempt, customer) = flow_or_return!(&state, &browser);
+    let (attempt, customer) = match current(&state, &browser).await? {
+        Flow::Open(attempt, customer) => (attempt, customer),
+        Flow::Expired(page) => return Ok(page),
+    };
     if !state.store.email_code_sent(&attempt.id).await? {
-        return Ok(redirect(&browser, "/login/email"));
+        return Ok(redirect(&browser, paths::LOGIN_EMAIL));
     }
     code_page(&state, &browser, &attempt, &customer, Messages::default()).await
 }
@@ -196,7 +202,10 @@ pub async fn check_code(
     State(state): State<AppState>,
     CsrfForm { browser, form }: CsrfForm<CodeForm>,
 ) -> Result<Response, PageError> {
-    let (attempt, customer) = flow_or_return!(&state, &browser);
+    let (attempt, customer) = match current(&state, &browser).await? {
+        Flow::Open(attempt, customer) => (attempt, customer),
+        Flow::Expired(page) => return Ok(page),
+    };
     let pending = pending(&browser, &attempt, &customer);
     let error = match second_factor::check_email_code(&state, pending, &form.code).await? {
         Checked::Refused(CodeOutcome::Wrong) => "code.wrong",
@@ -241,9 +250,12 @@ pub async fn enter_totp(
     State(state): State<AppState>,
     browser: Browser,
 ) -> Result<Response, PageError> {
-    let (attempt, customer) = flow_or_return!(&state, &browser);
+    let (attempt, customer) = match current(&state, &browser).await? {
+        Flow::Open(attempt, customer) => (attempt, customer),
+        Flow::Expired(page) => return Ok(page),
+    };
     if !customer.totp_enrolled {
-        return Ok(redirect(&browser, "/login/email"));
+        return Ok(redirect(&browser, paths::LOGIN_EMAIL));
     }
     totp_page(&state, &browser, &attempt, Messages::default())
 }
@@ -253,7 +265,10 @@ pub async fn check_totp(
     State(state): State<AppState>,
     CsrfForm { browser, form }: CsrfForm<CodeForm>,
 ) -> Result<Response, PageError> {
-    let (attempt, customer) = flow_or_return!(&state, &browser);
+    let (attempt, customer) = match current(&state, &browser).await? {
+        Flow::Open(attempt, customer) => (attempt, customer),
+        Flow::Expired(page) => return Ok(page),
+    };
     check_totp_and_answer(&state, &browser, &attempt, &customer, &form.code).await
 }
 
@@ -268,7 +283,9 @@ pub(super) async fn check_totp_and_answer(
 ) -> Result<Response, PageError> {
     let pending = pending(browser, attempt, customer);
     let error = match second_factor::check_totp(state, pending, code).await? {
-        Checked::Refused(TotpOutcome::NotEnrolled) => return Ok(redirect(browser, "/login/email")),
+        Checked::Refused(TotpOutcome::NotEnrolled) => {
+            return Ok(redirect(browser, paths::LOGIN_EMAIL));
+        }
         // An accepted code is never refused; the safe answer if it were.
         Checked::Refused(TotpOutcome::Wrong | TotpOutcome::Accepted) => "totp.wrong",
         Checked::Refused(TotpOutcome::Locked) => "totp.locked",
@@ -309,7 +326,7 @@ fn answer<O>(
             StatusCode::CONFLICT,
             "flow.expired.heading",
             "flow.expired",
-            Some(("/login", "nav.login")),
+            Some((paths::LOGIN, "nav.login")),
         )?),
     }
 }

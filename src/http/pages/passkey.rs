@@ -16,36 +16,40 @@ use serde::Deserialize;
 
 use super::passkey_api::{self as api, confirm_path};
 use super::{Messages, redirect, render};
+use crate::authn::passkey::manage::{self as passkey_manage, RemoveOutcome, RenameOutcome};
 use crate::authn::passkey::{self, step_up_url};
-use crate::authn::passkey_manage::{self, RemoveOutcome, RenameOutcome};
 use crate::authn::return_to;
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm, LoggedIn, PageQuery};
 use crate::http::pages::account::passkey_item;
 use crate::model::Customer;
+use crate::paths;
 use crate::state::AppState;
 use crate::templates::pages::{PasskeyConfirmPage, PasskeyDeletePage, PasskeyStepUpPage};
 
 /// Every passkey route.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/account/passkeys/register", post(register))
-        .route("/account/passkeys/confirm", get(confirm))
+        .route(paths::ACCOUNT_PASSKEYS_REGISTER, post(register))
+        .route(paths::ACCOUNT_PASSKEYS_CONFIRM, get(confirm))
         .route(
-            "/account/passkeys/register/start",
+            paths::ACCOUNT_PASSKEYS_REGISTER_START,
             post(api::register_start),
         )
         .route(
-            "/account/passkeys/register/finish",
+            paths::ACCOUNT_PASSKEYS_REGISTER_FINISH,
             post(api::register_finish),
         )
-        .route("/account/passkeys/rename", post(rename))
-        .route("/account/passkeys/delete", get(delete_confirm).post(delete))
-        .route("/passkey/login/start", post(api::login_start))
-        .route("/passkey/login/finish", post(api::login_finish))
-        .route("/stepup/passkey", get(step_up))
-        .route("/passkey/stepup/start", post(api::step_up_start))
-        .route("/passkey/stepup/finish", post(api::step_up_finish))
+        .route(paths::ACCOUNT_PASSKEYS_RENAME, post(rename))
+        .route(
+            paths::ACCOUNT_PASSKEYS_DELETE,
+            get(delete_confirm).post(delete),
+        )
+        .route(paths::PASSKEY_LOGIN_START, post(api::login_start))
+        .route(paths::PASSKEY_LOGIN_FINISH, post(api::login_finish))
+        .route(paths::STEP_UP_PASSKEY, get(step_up))
+        .route(paths::PASSKEY_STEP_UP_START, post(api::step_up_start))
+        .route(paths::PASSKEY_STEP_UP_FINISH, post(api::step_up_finish))
 }
 
 async fn logged_in(state: &AppState, browser: &Browser) -> Result<Option<Customer>, PageError> {
@@ -56,7 +60,7 @@ async fn logged_in(state: &AppState, browser: &Browser) -> Result<Option<Custome
 }
 
 fn local(state: &AppState, raw: Option<&str>) -> String {
-    return_to::continuation(&state.config.issuer, raw, "/account")
+    return_to::continuation(&state.config.issuer, raw, paths::ACCOUNT)
 }
 
 /// Where a customer goes next on the way to registering: the account page at
@@ -69,7 +73,10 @@ async fn next_step(
 ) -> Result<Option<Response>, PageError> {
     let count = state.store.list_passkeys(&customer.id).await?.len();
     if count >= state.config.max_passkeys as usize {
-        return Ok(Some(redirect(browser, "/account?error=passkey_limit")));
+        return Ok(Some(redirect(
+            browser,
+            &paths::account_error("passkey_limit"),
+        )));
     }
     let spend = passkey::step_up_spend(state, &browser.session.sid, count > 0);
     if !state.store.has_step_up(&spend).await? {
@@ -93,7 +100,7 @@ pub async fn register(
     CsrfForm { browser, form }: CsrfForm<RegisterForm>,
 ) -> Result<Response, PageError> {
     let Some(customer) = logged_in(&state, &browser).await? else {
-        return Ok(redirect(&browser, "/login"));
+        return Ok(redirect(&browser, paths::LOGIN));
     };
     let return_to = local(&state, form.return_to.as_deref());
     if let Some(detour) = next_step(&state, &browser, &customer, &return_to).await? {
@@ -150,7 +157,7 @@ pub async fn rename(
     CsrfForm { browser, form }: CsrfForm<RenameForm>,
 ) -> Result<Response, PageError> {
     let Some(customer) = logged_in(&state, &browser).await? else {
-        return Ok(redirect(&browser, "/login"));
+        return Ok(redirect(&browser, paths::LOGIN));
     };
     let outcome = passkey_manage::rename(
         &state,
@@ -161,11 +168,11 @@ pub async fn rename(
     )
     .await?;
     let to = match outcome {
-        RenameOutcome::Renamed => "/account?notice=passkey_renamed",
-        RenameOutcome::TooLong => "/account?error=passkey_nickname",
-        RenameOutcome::NotFound => "/account",
+        RenameOutcome::Renamed => paths::account_notice("passkey_renamed"),
+        RenameOutcome::TooLong => paths::account_error("passkey_nickname"),
+        RenameOutcome::NotFound => paths::ACCOUNT.to_owned(),
     };
-    Ok(redirect(&browser, to))
+    Ok(redirect(&browser, &to))
 }
 
 /// The delete form, and the query of its confirmation page.
@@ -182,7 +189,7 @@ pub async fn delete(
     CsrfForm { browser, form }: CsrfForm<DeleteForm>,
 ) -> Result<Response, PageError> {
     let Some(customer) = logged_in(&state, &browser).await? else {
-        return Ok(redirect(&browser, "/login"));
+        return Ok(redirect(&browser, paths::LOGIN));
     };
     let outcome = passkey_manage::remove(
         &state,
@@ -194,11 +201,15 @@ pub async fn delete(
     )
     .await?;
     match outcome {
-        RemoveOutcome::Removed => Ok(redirect(&browser, "/account?notice=passkey_removed")),
-        RemoveOutcome::NotFound => Ok(redirect(&browser, "/account")),
+        RemoveOutcome::Removed => Ok(redirect(
+            &browser,
+            &paths::account_notice("passkey_removed"),
+        )),
+        RemoveOutcome::NotFound => Ok(redirect(&browser, paths::ACCOUNT)),
         RemoveOutcome::StepUpRequired { passkey_only } => {
             let back = format!(
-                "/account/passkeys/delete?{}",
+                "{}?{}",
+                paths::ACCOUNT_PASSKEYS_DELETE,
                 url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("credential_id", &form.credential_id)
                     .finish()
@@ -217,7 +228,7 @@ pub async fn delete_confirm(
 ) -> Result<Response, PageError> {
     let passkeys = state.store.list_passkeys(&customer.id).await?;
     let Some(found) = passkeys.iter().find(|p| p.credential_id == q.credential_id) else {
-        return Ok(redirect(&browser, "/account"));
+        return Ok(redirect(&browser, paths::ACCOUNT));
     };
     let ctx = PasskeyDeletePage {
         passkey: passkey_item(found),

@@ -15,9 +15,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
+use crate::authn::passkey::login::{self as passkey_login, AssertionOutcome, Challenge};
+use crate::authn::passkey::registration::{
+    self as passkey_registration, FinishOutcome, StartOutcome,
+};
 use crate::authn::passkey::{passkey_step_up_url, step_up_url};
-use crate::authn::passkey_login::{self, AssertionOutcome, Challenge};
-use crate::authn::passkey_registration::{self, FinishOutcome, StartOutcome};
 use crate::authn::return_to;
 use crate::authn::session;
 use crate::crypto::compare;
@@ -25,11 +27,9 @@ use crate::error::Error;
 use crate::http::cookie;
 use crate::http::extract::{Browser, client_ip};
 use crate::model::Customer;
+use crate::paths;
 use crate::state::AppState;
 use crate::templates::Lang;
-
-/// Where the confirmation page sends the customer back after a step-up.
-pub(super) const CONFIRM_PATH: &str = "/account/passkeys/confirm";
 
 /// A JSON error answer: status and `{"error": code, ...}`.
 #[derive(Debug)]
@@ -162,7 +162,7 @@ async fn customer_of(state: &AppState, browser: &Browser) -> Result<Customer, Ap
 }
 
 fn continuation(state: &AppState, raw: Option<&str>) -> String {
-    return_to::continuation(&state.config.issuer, raw, "/account")
+    return_to::continuation(&state.config.issuer, raw, paths::ACCOUNT)
 }
 
 fn challenge(c: &Challenge) -> Response {
@@ -232,11 +232,12 @@ fn step_up_required(passkey_only: bool, return_to: &str) -> ApiError {
 
 /// The confirmation page, carrying where to continue after the registration.
 pub(super) fn confirm_path(return_to: &str) -> String {
-    if return_to == "/account" {
-        return CONFIRM_PATH.to_owned();
+    if return_to == paths::ACCOUNT {
+        return paths::ACCOUNT_PASSKEYS_CONFIRM.to_owned();
     }
     format!(
-        "{CONFIRM_PATH}?{}",
+        "{}?{}",
+        paths::ACCOUNT_PASSKEYS_CONFIRM,
         url::form_urlencoded::Serializer::new(String::new())
             .append_pair("return_to", return_to)
             .finish()
@@ -263,8 +264,8 @@ pub async fn register_finish(
     .await?;
     let done = |to: String| json_response(StatusCode::OK, &json!({ "redirect": to }), None);
     match out {
-        FinishOutcome::Registered if back == "/account" => {
-            Ok(done("/account?notice=passkey_registered".to_owned()))
+        FinishOutcome::Registered if back == paths::ACCOUNT => {
+            Ok(done(paths::account_notice("passkey_registered")))
         }
         FinishOutcome::Registered => Ok(done(back)),
         FinishOutcome::StepUpRequired { passkey_only } => {

@@ -21,6 +21,7 @@ use crate::authn::{login, return_to};
 use crate::http::error::PageError;
 use crate::http::extract::{Browser, CsrfForm, LoggedIn, PageQuery};
 use crate::model::Customer;
+use crate::paths;
 use crate::state::AppState;
 use crate::templates::pages::{FactorEmailPage, FactorTotpPage, MaskedEmail, StepUp};
 
@@ -36,7 +37,7 @@ pub struct StepUpQuery {
 }
 
 fn continuation(state: &AppState, raw: Option<&str>) -> String {
-    return_to::continuation(&state.config.issuer, raw, "/account")
+    return_to::continuation(&state.config.issuer, raw, paths::ACCOUNT)
 }
 
 /// `GET /stepup?return_to=<local path>`: the authenticator-app code entry
@@ -50,7 +51,8 @@ pub async fn show(
     let totp = customer.totp_enrolled && q.method.as_deref() != Some("email");
     let switch_to = if totp { "email" } else { "totp" };
     let switch = format!(
-        "/stepup?{}",
+        "{}?{}",
+        paths::STEP_UP,
         url::form_urlencoded::Serializer::new(String::new())
             .append_pair("method", switch_to)
             .append_pair("return_to", &return_to)
@@ -109,7 +111,7 @@ pub async fn start(
     CsrfForm { browser, form }: CsrfForm<StepUpForm>,
 ) -> Result<Response, PageError> {
     let Some(customer) = logged_in(&state, &browser).await? else {
-        return Ok(redirect(&browser, "/login"));
+        return Ok(redirect(&browser, paths::LOGIN));
     };
     let return_to = continuation(&state, form.return_to.as_deref());
     let answer = match (form.code, form.email_index) {

@@ -77,7 +77,7 @@ impl NewCustomer<'_> {
             &base64::engine::general_purpose::URL_SAFE_NO_PAD,
             uuid::Uuid::new_v4().as_bytes(),
         );
-        let new = kagi::store::users::NewCustomer {
+        let new = kagi::store::customers::NewCustomer {
             id: &sub,
             customer_code: &code,
             name: "山田 太郎",

@@ -4,17 +4,17 @@
 use serde_json::json;
 
 use super::error::{ErrorCode, Failure, ProtocolError};
-use super::grant::GrantContext;
+use super::grant_context::GrantContext;
+use super::issue::{self, IssueFor, Issued};
 use super::params::Params;
 use super::pkce;
-use super::tokens::{self, IssueFor, Issued};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::crypto::random;
 use crate::error::{Error, Result};
 use crate::model::Client;
 use crate::state::AppState;
-use crate::store::codes::CodeRow;
-use crate::store::tokens::{FamilyRow, Rotate, Rotation};
+use crate::store::authorization_codes::CodeRow;
+use crate::store::token_families::{FamilyRow, Rotate, Rotation};
 
 /// A retry of a refresh within this many seconds, while its successor is
 /// unused, gets new tokens instead of revoking the family (a lost response; RFC 9700 §4.14.2).
@@ -135,9 +135,9 @@ async fn exchange_code(
     };
     let grant = context(&row.grant_context)?;
     let family = family_of(&row, now, state.config.refresh_token_ttl_secs);
-    let refresh = tokens::gets_refresh_token(client, &grant).then_some(None);
+    let refresh = issue::gets_refresh_token(client, &grant).then_some(None);
     // Signed before the transaction, so the writer is held only for the writes.
-    let (issued, rows) = tokens::sign(
+    let (issued, rows) = issue::sign(
         state,
         IssueFor {
             client,
@@ -272,7 +272,7 @@ async fn refresh(
     let Some(customer) = state.store.find_customer(&family.customer_id).await? else {
         return invalid();
     };
-    let (issued, rows) = tokens::sign(
+    let (issued, rows) = issue::sign(
         state,
         IssueFor {
             client,

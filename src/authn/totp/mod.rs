@@ -6,6 +6,12 @@
 //! the last one accepted, and the store records that step atomically
 //! (`Store::accept_totp_step`), so two nodes racing with one code accept it
 //! once (`docs/security.md#r12`, RFC 6238 §5.2).
+//!
+//! `enrollment` adds an authenticator app to an account; `login` checks a
+//! code at login and step-up.
+
+pub(crate) mod enrollment;
+pub(crate) mod login;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -3,13 +3,13 @@
 
 use serde_json::{Value, json};
 
-use super::grant::GrantContext;
+use super::grant_context::GrantContext;
 use super::{claims, jwt};
 use crate::crypto::random;
 use crate::error::Result;
 use crate::model::{Client, Customer};
 use crate::state::AppState;
-use crate::store::tokens::{FamilyRow, IssuedRows, RefreshRow};
+use crate::store::token_families::{FamilyRow, IssuedRows, RefreshRow};
 
 /// A token response's contents.
 #[derive(Debug)]

@@ -11,8 +11,14 @@
 //! - Facts webauthn-rs keeps private (AAGUID, flags) read from the
 //!   authenticator data.
 //!
-//! The ceremonies themselves live in `passkey_registration`, `passkey_login`
-//! and `passkey_manage`.
+//! The ceremonies themselves: `registration` (adding a passkey), `login`
+//! (passkey login and step-up), `manage` (renaming and deleting), with
+//! `aaguid` naming the authenticator's provider.
+
+pub(crate) mod aaguid;
+pub(crate) mod login;
+pub(crate) mod manage;
+pub(crate) mod registration;
 
 use std::time::Duration;
 
@@ -30,10 +36,11 @@ use crate::config::{Config, EnrollmentStepUp};
 use crate::crypto::random;
 use crate::error::{Error, Result};
 use crate::model::Customer;
+use crate::paths;
 use crate::state::AppState;
-use crate::store::ceremonies::NewCeremony;
 use crate::store::sessions::{AuthEventRow, StepUpSpend};
 use crate::store::unit::Unit;
+use crate::store::webauthn_ceremonies::NewCeremony;
 
 /// How long a started ceremony can be finished (WebAuthn's recommended
 /// timeout, and the five minutes of `docs/product.md`, passkey registration step 4).
@@ -199,7 +206,7 @@ pub fn step_up_url(passkey_only: bool, return_to: &str) -> String {
     if passkey_only {
         passkey_step_up_url(return_to)
     } else {
-        format!("/stepup?{}", return_to_query(return_to))
+        paths::with_query(paths::STEP_UP, &return_to_query(return_to))
     }
 }
 
@@ -209,7 +216,7 @@ pub fn step_up_url(passkey_only: bool, return_to: &str) -> String {
 /// The OIDC endpoints send a session below `phr` here when a client asks for
 /// a passkey (`docs/product.md#assurance`).
 pub fn passkey_step_up_url(return_to: &str) -> String {
-    format!("/stepup/passkey?{}", return_to_query(return_to))
+    paths::with_query(paths::STEP_UP_PASSKEY, &return_to_query(return_to))
 }
 
 fn return_to_query(return_to: &str) -> String {

@@ -9,11 +9,12 @@
 
 use serde_json::json;
 
-use super::passkey::{STEP_UP_TTL_SECS, passkey_step_up_url, step_up_url};
-use super::{Method, notice, totp};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::authn::passkey::{STEP_UP_TTL_SECS, passkey_step_up_url, step_up_url};
+use crate::authn::{Method, notice, totp};
 use crate::error::Result;
 use crate::model::Customer;
+use crate::paths;
 use crate::state::AppState;
 use crate::store::sessions::StepUpSpend;
 use crate::store::totp::TotpConfirmation;
@@ -73,14 +74,11 @@ pub async fn step_up_needed(
         return Ok(None);
     }
     Ok(Some(if spend.passkey_only {
-        passkey_step_up_url(ENROLMENT_PATH)
+        passkey_step_up_url(paths::ACCOUNT_TOTP)
     } else {
-        step_up_url(false, ENROLMENT_PATH)
+        step_up_url(false, paths::ACCOUNT_TOTP)
     }))
 }
-
-/// The page that starts an enrolment, where a step-up returns to.
-pub const ENROLMENT_PATH: &str = "/account/totp";
 
 /// Creates and stores (sealed) a new pending secret.
 pub async fn start(state: &AppState, customer: &Customer) -> Result<()> {

@@ -18,10 +18,10 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs_proto::{Mediation, UserVerificationPolicy};
 
-use super::Purpose;
-use super::passkey::{self, CeremonyKind, credential_id_text};
-use super::session::{self, Bound, PasskeyAssertion};
+use super::{self as passkey, CeremonyKind, credential_id_text};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::authn::Purpose;
+use crate::authn::session::{self, Bound, PasskeyAssertion};
 use crate::error::{Error, Result};
 use crate::model::Customer;
 use crate::state::AppState;

@@ -6,8 +6,8 @@
 
 use serde_json::json;
 
-use super::passkey::{NICKNAME_MAX_CHARS, step_up_spend};
-use super::passkey_registration::send_notice;
+use super::registration::send_notice;
+use super::{NICKNAME_MAX_CHARS, step_up_spend};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::error::Result;
 use crate::model::Customer;

@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
-use super::totp;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::authn::totp;
 use crate::error::Result;
 use crate::model::Customer;
 use crate::state::AppState;

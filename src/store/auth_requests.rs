@@ -4,7 +4,7 @@
 use sqlx::Row as _;
 
 use super::audit::insert_event;
-use super::codes::{CodeRow, insert_code};
+use super::authorization_codes::{CodeRow, insert_code};
 use super::unit::Unit;
 use super::{Store, flag};
 use crate::audit::AuditEvent;

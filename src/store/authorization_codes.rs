@@ -4,7 +4,7 @@ use sqlx::Row as _;
 
 use super::Store;
 use super::audit::insert_event;
-use super::tokens::{FamilyRow, IssuedRows, insert_family, insert_issued};
+use super::token_families::{FamilyRow, IssuedRows, insert_family, insert_issued};
 use crate::audit::AuditEvent;
 use crate::error::Result;
 

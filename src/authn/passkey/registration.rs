@@ -20,11 +20,13 @@ use webauthn_rs_proto::{
     UserVerificationPolicy,
 };
 
-use super::passkey::{
-    self, CEREMONY_TTL_SECS, CeremonyKind, credential_id_text, registration_facts, step_up_spend,
+use super::aaguid;
+use super::{
+    self as passkey, CEREMONY_TTL_SECS, CeremonyKind, credential_id_text, registration_facts,
+    step_up_spend,
 };
-use super::{aaguid, notice};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::authn::notice;
 use crate::error::{Error, Result};
 use crate::model::Customer;
 use crate::state::AppState;
