@@ -20,6 +20,7 @@ both_backends!(
     many_token_requests_fetch_a_jwks_uri_once_and_implausible_assertions_fetch_nothing,
     an_unknown_kid_is_refetched_at_most_once_per_interval,
     a_redirecting_or_oversized_jwks_uri_is_refused,
+    a_jwks_uri_body_streamed_past_the_limit_without_a_length_is_refused,
     a_loopback_jwks_uri_is_refused_unless_allowed_and_never_contacted
 );
 
@@ -427,5 +428,69 @@ async fn a_loopback_jwks_uri_is_refused_unless_allowed_and_never_contacted(backe
     assert!(
         audit.iter().any(|e| e.kind == "client.auth_failed"),
         "{audit:?}"
+    );
+}
+
+/// Serves one JWK set per connection with `Transfer-Encoding: chunked` and
+/// no `Content-Length`, in chunks of 1 KiB: the size is known only as the
+/// body arrives. Returns the base URL and the count of requests served.
+async fn chunked_key_server(body: String) -> (String, Arc<Mutex<usize>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = Arc::new(Mutex::new(0));
+    let count = served.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            *count.lock().unwrap() += 1;
+            let mut request = Vec::new();
+            let mut buf = [0_u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                        Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+            if socket.write_all(head.as_bytes()).await.is_err() {
+                continue;
+            }
+            for chunk in body.as_bytes().chunks(1024) {
+                let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+                if socket.write_all(&framed).await.is_err() {
+                    break;
+                }
+            }
+            let _ = socket.write_all(b"0\r\n\r\n").await;
+        }
+    });
+    (base, served)
+}
+
+async fn a_jwks_uri_body_streamed_past_the_limit_without_a_length_is_refused(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[ALLOW_PRIVATE]).await;
+    let key = ClientKey::new("k1");
+    // The same valid set twice: once small, once padded past the 64 KiB limit.
+    let (small, small_hits) = chunked_key_server(jwks(&[&key])).await;
+    let mut padded: Value = serde_json::from_str(&jwks(&[&key])).unwrap();
+    padded["padding"] = json!("x".repeat(70_000));
+    let (big, big_hits) = chunked_key_server(padded.to_string()).await;
+    register(&app, "streamed", &format!("{small}/jwks"));
+    register(&app, "streamed-big", &format!("{big}/jwks"));
+
+    assert_eq!(
+        answer(&present(&app, &key.sign(&claims(&app, "streamed"))).await),
+        AUTHENTICATED,
+        "a chunked body within the limit is read"
+    );
+    assert_eq!(
+        answer(&present(&app, &key.sign(&claims(&app, "streamed-big"))).await),
+        REFUSED,
+        "a chunked body past the limit is refused"
+    );
+    assert_eq!(
+        (*small_hits.lock().unwrap(), *big_hits.lock().unwrap()),
+        (1, 1)
     );
 }
