@@ -17,10 +17,7 @@ pub(super) async fn insert_event(
     Ok(())
 }
 
-fn insert(
-    event: &AuditEvent,
-    at: i64,
-) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+fn insert(event: &AuditEvent, at: i64) -> super::Query<'_> {
     sqlx::query(
         "INSERT INTO audit_events (at, kind, outcome, customer_id, customer_code, client_id, ip, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

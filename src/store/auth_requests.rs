@@ -43,7 +43,7 @@ pub struct AuthorizationWrite<'a> {
     pub event: Option<&'a AuditEvent>,
 }
 
-fn insert(row: &RequestRow) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+fn insert(row: &RequestRow) -> super::Query<'_> {
     sqlx::query(
         "INSERT INTO auth_requests (id, client_id, sid, params, pushed, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -273,10 +273,15 @@ fn sqlite_options(options: AnyPoolOptions, read_only: bool) -> AnyPoolOptions {
             conn.execute("PRAGMA foreign_keys = ON").await?;
             if read_only {
                 conn.execute("PRAGMA query_only = ON").await?;
-                conn.execute(READER_CACHE_PRAGMA).await?;
-            } else {
-                conn.execute(WRITER_CACHE_PRAGMA).await?;
             }
+            let kib = if read_only {
+                READER_CACHE_KIB
+            } else {
+                WRITER_CACHE_KIB
+            };
+            // A negative cache_size is a size in KiB; the number is ours, not input.
+            let pragma = format!("PRAGMA cache_size = -{kib}");
+            conn.execute(sqlx::AssertSqlSafe(pragma)).await?;
             Ok(())
         })
     })
@@ -286,9 +291,6 @@ fn sqlite_options(options: AnyPoolOptions, read_only: bool) -> AnyPoolOptions {
 pub const WRITER_CACHE_KIB: u32 = 2048;
 /// Page cache of each SQLite reader connection, KiB.
 pub const READER_CACHE_KIB: u32 = 512;
-// A negative cache_size is a size in KiB (SQLite's PRAGMA cache_size).
-const WRITER_CACHE_PRAGMA: &str = "PRAGMA cache_size = -2048";
-const READER_CACHE_PRAGMA: &str = "PRAGMA cache_size = -512";
 
 /// `sqlite://data/kagi.db?mode=rwc` → make sure `data/` exists.
 fn create_sqlite_folder(url: &str) -> anyhow::Result<()> {
@@ -347,6 +349,10 @@ pub(crate) fn unique_violation(e: &sqlx::Error) -> Option<String> {
         _ => None,
     }
 }
+
+/// A statement with its arguments bound, for helpers that build one query
+/// and let the caller pick the executor (a pool or a unit's connection).
+pub(crate) type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Flags travel as 0/1 integers through the Any driver.
 pub(crate) fn flag(b: bool) -> i64 {

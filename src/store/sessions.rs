@@ -341,9 +341,7 @@ pub struct SessionAuthentication<'a> {
     pub event: &'a AuthEventRow,
 }
 
-type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
-
-fn insert_session<'q>(new: &NewSession<'q>, now: i64) -> Query<'q> {
+fn insert_session<'q>(new: &NewSession<'q>, now: i64) -> super::Query<'q> {
     sqlx::query(
         "INSERT INTO sessions (sid, handle_hash, csrf_token, locale, user_agent, ip, created_at, last_seen_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
@@ -358,7 +356,7 @@ fn insert_session<'q>(new: &NewSession<'q>, now: i64) -> Query<'q> {
     .bind(new.expires_at)
 }
 
-fn end_session<'q>(sid: &'q str, customer_id: Option<&'q str>, now: i64) -> Query<'q> {
+fn end_session<'q>(sid: &'q str, customer_id: Option<&'q str>, now: i64) -> super::Query<'q> {
     sqlx::query(
         "UPDATE sessions SET ended_at = $3 WHERE sid = $1 AND ended_at IS NULL AND ($2 IS NULL OR customer_id = $2)",
     )

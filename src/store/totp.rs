@@ -241,9 +241,7 @@ impl Unit {
     }
 }
 
-fn select_totp_state(
-    customer_id: &str,
-) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+fn select_totp_state(customer_id: &str) -> super::Query<'_> {
     sqlx::query(
         "SELECT totp_secret, totp_last_step, totp_failures FROM customers \
          WHERE id = $1 AND totp_secret IS NOT NULL",
