@@ -90,18 +90,14 @@ pub async fn finish_login(
     ip: &str,
     lang: Lang,
 ) -> Result<AssertionOutcome> {
-    let credential_id = credential_id_text(&response.raw_id);
-    let found = owner(state, &credential_id).await?;
-    let mut unit = state.store.unit().await?;
+    let Opened {
+        credential_id,
+        found,
+        unit,
+        taken,
+    } = open::<DiscoverableAuthentication>(state, session, ceremony, response, CeremonyKind::Login)
+        .await?;
     let fail = Failure::new(state, ip, Purpose::Login);
-    let taken = passkey::take_ceremony_in::<DiscoverableAuthentication>(
-        state,
-        &mut unit,
-        ceremony,
-        &session.sid,
-        CeremonyKind::Login,
-    )
-    .await?;
     let Some((_, auth)) = taken else {
         return fail.expired(unit, None).await;
     };
@@ -180,18 +176,14 @@ pub async fn finish_step_up(
     ip: &str,
     lang: Lang,
 ) -> Result<AssertionOutcome> {
-    let credential_id = credential_id_text(&response.raw_id);
-    let found = owner(state, &credential_id).await?;
-    let mut unit = state.store.unit().await?;
+    let Opened {
+        credential_id,
+        found,
+        unit,
+        taken,
+    } = open::<PasskeyAuthentication>(state, session, ceremony, response, CeremonyKind::StepUp)
+        .await?;
     let fail = Failure::new(state, ip, Purpose::StepUp);
-    let taken = passkey::take_ceremony_in::<PasskeyAuthentication>(
-        state,
-        &mut unit,
-        ceremony,
-        &session.sid,
-        CeremonyKind::StepUp,
-    )
-    .await?;
     let auth = match taken {
         Some((Some(owner), auth)) if owner == customer.id => auth,
         _ => return fail.expired(unit, Some(customer)).await,
@@ -217,6 +209,35 @@ pub async fn finish_step_up(
         customer,
     };
     conclude(state, unit, session, verified, result, &fail, lang).await
+}
+
+/// What both finishes start from: the credential the response names and
+/// its owner (read before the unit opens, `docs/write-path.md`), the open
+/// unit, and the ceremony taken in it.
+struct Opened<T> {
+    credential_id: String,
+    found: Option<(StoredPasskey, Customer)>,
+    unit: Unit,
+    taken: Option<(Option<String>, T)>,
+}
+
+async fn open<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    session: &SessionRow,
+    ceremony: &str,
+    response: &PublicKeyCredential,
+    kind: CeremonyKind,
+) -> Result<Opened<T>> {
+    let credential_id = credential_id_text(&response.raw_id);
+    let found = owner(state, &credential_id).await?;
+    let mut unit = state.store.unit().await?;
+    let taken = passkey::take_ceremony_in(state, &mut unit, ceremony, &session.sid, kind).await?;
+    Ok(Opened {
+        credential_id,
+        found,
+        unit,
+        taken,
+    })
 }
 
 /// The registered passkey with this credential id and its owner.
