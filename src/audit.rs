@@ -45,6 +45,10 @@ pub enum AuditKind {
     PasskeyRegistrationFailed,
     /// A passkey login or step-up was refused (detail says why).
     PasskeyLoginFailed,
+    /// A transaction (`authorization_details`) was confirmed with a passkey; the detail names the `txn` of its evidence.
+    TransactionConfirmed,
+    /// A transaction confirmation was refused (bad assertion, expired ceremony, a second one for the request).
+    TransactionConfirmationFailed,
     /// A sensitive action was refused until the customer steps up.
     StepUpRequired,
     /// An authorization code was issued to a client.
@@ -87,6 +91,8 @@ impl AuditKind {
             AuditKind::PasskeyRenamed => "passkey.renamed",
             AuditKind::PasskeyRegistrationFailed => "passkey.registration_failed",
             AuditKind::PasskeyLoginFailed => "passkey.login_failed",
+            AuditKind::TransactionConfirmed => "transaction.confirmed",
+            AuditKind::TransactionConfirmationFailed => "transaction.confirmation_failed",
             AuditKind::StepUpRequired => "step_up.required",
             AuditKind::CodeIssued => "code.issued",
             AuditKind::TokensIssued => "tokens.issued",

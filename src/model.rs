@@ -201,6 +201,7 @@ pub(crate) fn test_client(public: bool, redirect_uris: &[&str]) -> Client {
         jwks_uri: None,
         first_party: true,
         require_par: false,
+        authorization_details_types: vec![],
         created_at: 0,
     }
 }
@@ -407,6 +408,8 @@ pub struct Client {
     pub first_party: bool,
     /// Only pushed authorization requests are accepted (RFC 9126 §5).
     pub require_par: bool,
+    /// The `authorization_details` types it may send (RFC 9396 §2).
+    pub authorization_details_types: Vec<String>,
     /// Registration time.
     pub created_at: i64,
 }

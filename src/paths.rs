@@ -30,6 +30,8 @@ pub const AUTHORIZE_CONTINUE: &str = "/authorize/continue";
 pub const AUTHORIZE_CONSENT: &str = "/authorize/consent";
 /// The consent form's "decline" target.
 pub const AUTHORIZE_DECLINE: &str = "/authorize/decline";
+/// The transaction confirmation's "cancel" target.
+pub const AUTHORIZE_CANCEL: &str = "/authorize/cancel";
 /// The token endpoint (OIDC Core §3.1.3).
 pub const TOKEN: &str = "/token";
 /// The userinfo endpoint (OIDC Core §5.3).
@@ -92,6 +94,10 @@ pub const PASSKEY_LOGIN_FINISH: &str = "/passkey/login/finish";
 pub const PASSKEY_STEP_UP_START: &str = "/passkey/stepup/start";
 /// The passkey step-up ceremony's answer.
 pub const PASSKEY_STEP_UP_FINISH: &str = "/passkey/stepup/finish";
+/// The transaction confirmation ceremony's options.
+pub const PASSKEY_CONFIRM_START: &str = "/passkey/confirm/start";
+/// The transaction confirmation ceremony's answer.
+pub const PASSKEY_CONFIRM_FINISH: &str = "/passkey/confirm/finish";
 
 /// `path?query`; `query` must already be encoded.
 pub fn with_query(path: &str, query: &str) -> String {

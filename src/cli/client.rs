@@ -8,12 +8,13 @@ use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::config::Config;
 use crate::crypto::random;
 use crate::model::{AuthMethod, Client, ClientId, RedirectKind, RedirectUri, SigningAlg};
+use crate::oidc::authorization_details::SUPPORTED_TYPES;
 
 /// Client commands.
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client. Clients authenticating with a secret get a generated one, shown once.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
 }
 
 /// Options of `kagi client add`.
@@ -65,12 +66,16 @@ pub struct AddArgs {
     /// Accept only pushed authorization requests from this client (RFC 9126).
     #[arg(long)]
     require_par: bool,
+    /// An RFC 9396 `authorization_details` type the client may send (repeatable):
+    /// `withdrawal`, `order`.
+    #[arg(long = "authorization-details-type")]
+    authorization_details_types: Vec<String>,
 }
 
 pub(super) async fn run(cmd: ClientCommand, config: &Config, out: &Output) -> anyhow::Result<()> {
     let ClientCommand::Add(args) = cmd;
     let (store, clock) = super::open_store(config).await?;
-    let (client, secret) = build(args, clock.now())?;
+    let (client, secret) = build(*args, clock.now())?;
     store.insert_client(&client).await?;
     let event = AuditEvent::new(AuditKind::ClientCreated, Outcome::Success)
         .with_client(client.client_id.as_str())
@@ -149,6 +154,18 @@ fn build(args: AddArgs, now: i64) -> anyhow::Result<(Client, Option<String>)> {
     {
         bail!("--require-acr takes one acr value");
     }
+    let mut details_types = Vec::new();
+    for kind in &args.authorization_details_types {
+        if !SUPPORTED_TYPES.contains(&kind.as_str()) {
+            bail!(
+                "--authorization-details-type `{kind}` is not one of {}",
+                SUPPORTED_TYPES.join(", ")
+            );
+        }
+        if !details_types.contains(kind) {
+            details_types.push(kind.clone());
+        }
+    }
     // A `private_key_jwt` client proves itself with its key (RFC 7523 §2.2);
     // a secret would be a second credential no endpoint accepts from it.
     let uses_secret = matches!(
@@ -173,6 +190,7 @@ fn build(args: AddArgs, now: i64) -> anyhow::Result<(Client, Option<String>)> {
         jwks_uri,
         first_party: !args.third_party,
         require_par: args.require_par,
+        authorization_details_types: details_types,
         created_at: now,
     };
     Ok((client, secret))

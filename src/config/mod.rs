@@ -132,6 +132,8 @@ pub struct Config {
     pub id_token_ttl_secs: i64,
     /// Access token lifetime, seconds.
     pub access_token_ttl_secs: i64,
+    /// Longest access-token lifetime of a confirmed transaction's grant.
+    pub transaction_token_ttl_secs: i64,
     /// Refresh-token family lifetime, seconds.
     pub refresh_token_ttl_secs: i64,
     /// Cache lifetime of JWKS and discovery, seconds.

@@ -172,6 +172,8 @@ settings! {
     id_token_ttl_secs: i64 = "300", check seconds(86_400);
     /// Lifetime of an access token.
     access_token_ttl_secs: i64 = "600", check seconds(86_400);
+    /// Longest lifetime of an access token granted for one confirmed transaction (`authorization_details`); the shorter of this and `access_token_ttl_secs` applies. Such grants get no refresh token.
+    transaction_token_ttl_secs: i64 = "120", check seconds(3_600);
     /// Absolute lifetime of a refresh-token family.
     refresh_token_ttl_secs: i64 = "2592000", check seconds(366 * 86_400);
     /// How long a client's key set fetched from its `jwks_uri` is used before it is fetched again.

@@ -95,6 +95,7 @@ pub(super) fn validate(s: Settings) -> Result<Config, ConfigError> {
         code_ttl_secs: s.code_ttl_secs,
         id_token_ttl_secs: s.id_token_ttl_secs,
         access_token_ttl_secs: s.access_token_ttl_secs,
+        transaction_token_ttl_secs: s.transaction_token_ttl_secs,
         refresh_token_ttl_secs: s.refresh_token_ttl_secs,
         jwks_max_age_secs: s.jwks_max_age_secs,
         client_jwks_cache_secs: s.client_jwks_cache_secs,

@@ -17,6 +17,7 @@ use super::error::PageError;
 use super::extract::{Browser, CsrfForm, PageQuery};
 use super::pages::{Messages, render};
 use super::params::QueryOrForm;
+use crate::oidc::authorization_details::Shown;
 use crate::oidc::authorize::{self, Next, Reply};
 use crate::oidc::request::ResponseMode;
 use crate::paths;
@@ -94,6 +95,23 @@ pub async fn decline(
     show(&state, &browser, next)
 }
 
+/// `POST /authorize/cancel`: the customer cancels the transaction shown (`docs/transactions.md`).
+pub async fn cancel(
+    State(state): State<AppState>,
+    CsrfForm { browser, form }: CsrfForm<DeclineForm>,
+) -> Result<Response, PageError> {
+    let next = authorize::cancel(&state, &browser.session, &form.request).await?;
+    show(&state, &browser, next)
+}
+
+/// What `transaction_confirm.html` shows.
+#[derive(Serialize)]
+struct TransactionPage<'a> {
+    client_name: &'a str,
+    request_id: &'a str,
+    shown: Shown,
+}
+
 /// What `consent.html` shows.
 #[derive(Serialize)]
 struct ConsentPage<'a> {
@@ -142,6 +160,14 @@ fn show(state: &AppState, browser: &Browser, next: Next) -> Result<Response, Pag
                 return_to: paths::authorize_continue(&p.request_id),
             };
             page(state, browser, "passkey_offer.html", &ctx)
+        }
+        Next::Confirm(t) => {
+            let ctx = TransactionPage {
+                client_name: &t.client_name,
+                request_id: &t.request_id,
+                shown: t.details.shown(browser.lang),
+            };
+            page(state, browser, "transaction_confirm.html", &ctx)
         }
     }
 }

@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::AUTHORIZE_CONTINUE, get(authorize::resume))
         .route(paths::AUTHORIZE_CONSENT, post(authorize::consent))
         .route(paths::AUTHORIZE_DECLINE, post(authorize::decline))
+        .route(paths::AUTHORIZE_CANCEL, post(authorize::cancel))
         .route(paths::TOKEN, post(token::token))
         .route(
             paths::USERINFO,

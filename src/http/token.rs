@@ -24,6 +24,9 @@ pub async fn token(
         "id_token": issued.id_token,
         "scope": issued.scope,
     });
+    if let Some(details) = issued.authorization_details {
+        body["authorization_details"] = details;
+    }
     if let Some(refresh) = issued.refresh_token {
         body["refresh_token"] = serde_json::Value::String(refresh);
     }

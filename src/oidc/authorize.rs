@@ -13,6 +13,7 @@
 use serde_json::json;
 
 use super::acr::Assurance;
+use super::authorization_details::AuthorizationDetails;
 use super::decision::{self, Decision};
 use super::error::{ErrorCode, ProtocolError};
 use super::grant_context::GrantContext;
@@ -46,6 +47,21 @@ pub enum Next {
     Consent(Pending),
     /// Offer passkey registration (web client, no passkey, `phr` required).
     OfferPasskey(Pending),
+    /// Show the transaction and ask for its passkey confirmation.
+    Confirm(Transaction),
+}
+
+/// A stored request carrying a transaction to confirm (`docs/transactions.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transaction {
+    /// The stored request's id, sent with the confirmation.
+    pub request_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The client's display name.
+    pub client_name: String,
+    /// The validated transaction.
+    pub details: AuthorizationDetails,
 }
 
 /// An authorization response (RFC 6749 §4.1.2, §4.1.2.1) and where it goes.
@@ -211,6 +227,41 @@ pub async fn decline(state: &AppState, session: &SessionRow, request_id: &str) -
     answer(state, session, flow, Decision::Error(decision::unmet())).await
 }
 
+/// `POST /authorize/cancel`: the customer cancels the transaction shown to
+/// them, which the client learns as `access_denied` (RFC 6749 §4.1.2.1).
+pub async fn cancel(state: &AppState, session: &SessionRow, request_id: &str) -> Result<Next> {
+    let Some(flow) = stored(state, session, request_id).await? else {
+        return Ok(Next::Expired);
+    };
+    let denied = ProtocolError::new(
+        ErrorCode::AccessDenied,
+        "the customer cancelled the transaction",
+    );
+    answer(state, session, flow, Decision::Error(denied)).await
+}
+
+/// The transaction a live request of this session asks to confirm, if any.
+pub async fn transaction(
+    state: &AppState,
+    session: &SessionRow,
+    request_id: &str,
+) -> Result<Option<Transaction>> {
+    Ok(stored(state, session, request_id)
+        .await?
+        .as_ref()
+        .and_then(transaction_of))
+}
+
+fn transaction_of(flow: &Flow) -> Option<Transaction> {
+    let value = flow.req.authorization_details.clone()?;
+    Some(Transaction {
+        request_id: flow.row.id.clone(),
+        client_id: flow.client.client_id.as_str().to_owned(),
+        client_name: flow.client.name.clone(),
+        details: AuthorizationDetails::from_value(value).ok()?,
+    })
+}
+
 /// The parameters of a live pushed request of `client_id`, with its id.
 async fn pushed(
     state: &AppState,
@@ -264,8 +315,8 @@ async fn answer(
         scope: flow.req.scope.clone(),
     };
     let next = match decided {
-        Decision::Code(customer, assurance) => {
-            return issue_code(state, session, &flow, &customer, assurance).await;
+        Decision::Code(customer, assurance, txn) => {
+            return issue_code(state, session, &flow, &customer, assurance, txn).await;
         }
         Decision::Error(e) => {
             let reply = reply_to(&flow.req, Err(e));
@@ -274,6 +325,10 @@ async fn answer(
         Decision::Interact(path) => Next::Interact(path),
         Decision::Consent => Next::Consent(pending()),
         Decision::OfferPasskey => Next::OfferPasskey(pending()),
+        Decision::Confirm => match transaction_of(&flow) {
+            Some(t) => Next::Confirm(t),
+            None => return Ok(Next::Expired),
+        },
     };
     // Kept only when the browser must come back for it: a session that
     // already satisfies the request gets its code without storing it.
@@ -339,6 +394,7 @@ async fn issue_code(
     flow: &Flow,
     customer: &Customer,
     assurance: Assurance,
+    txn: Option<String>,
 ) -> Result<Next> {
     let (req, client) = (&flow.req, &flow.client);
     let now = state.clock.now();
@@ -351,6 +407,8 @@ async fn issue_code(
         sid: session.sid.clone(),
         id_token_claims: req.id_token_claims.clone(),
         userinfo_claims: req.userinfo_claims.clone(),
+        authorization_details: req.authorization_details.clone(),
+        txn,
     };
     let code = random::handle();
     let row = CodeRow {
@@ -366,7 +424,7 @@ async fn issue_code(
     let event = AuditEvent::new(AuditKind::CodeIssued, Outcome::Success)
         .with_customer(&customer.id, customer.customer_code.as_str())
         .with_client(client.client_id.as_str())
-        .with_detail(json!({ "acr": grant.acr, "scope": grant.scope_string() }));
+        .with_detail(json!({ "acr": grant.acr, "scope": grant.scope_string(), "txn": grant.txn }));
     let written = AuthorizationWrite {
         code: Some(&row),
         event: Some(&event),

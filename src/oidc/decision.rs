@@ -21,8 +21,9 @@ use crate::store::sessions::SessionRow;
 /// What the decision asks for.
 #[derive(Debug)]
 pub enum Decision {
-    /// Issue a code to this customer at this assurance.
-    Code(Box<Customer>, Assurance),
+    /// Issue a code to this customer at this assurance, for the confirmed
+    /// transaction `txn` if the request carries one.
+    Code(Box<Customer>, Assurance, Option<String>),
     /// Answer the client with this error.
     Error(ProtocolError),
     /// Send the browser to this local path (login, step-up).
@@ -31,6 +32,8 @@ pub enum Decision {
     Consent,
     /// Offer passkey registration (web client, no passkey, `phr` required).
     OfferPasskey,
+    /// Show the transaction and ask for a passkey assertion made for it.
+    Confirm,
 }
 
 /// Decides the next step for `req` (kept as `row`) in `session`.
@@ -69,6 +72,14 @@ pub async fn decide(
         Err(Failure::Refused(refused)) => return Ok(Decision::Error(refused)),
         Err(Failure::Internal(e)) => return Err(e),
     };
+    if req.authorization_details.is_some() && req.prompt_none {
+        // A transaction is confirmed by the customer's hand every time
+        // (`docs/transactions.md`), which `prompt=none` rules out.
+        return Ok(Decision::Error(ProtocolError::new(
+            ErrorCode::InteractionRequired,
+            "a transaction needs the customer's passkey confirmation",
+        )));
+    }
     let Some(customer) = customer else {
         return Ok(if req.prompt_none {
             Decision::Error(login_required())
@@ -82,6 +93,9 @@ pub async fn decide(
         }
         Some(sub) if sub != customer.id => return Ok(Decision::Interact(login_path())),
         _ => {}
+    }
+    if req.authorization_details.is_some() {
+        return transaction(state, row, req, client, customer, session, consented).await;
     }
     let window = Window {
         not_before: [
@@ -119,6 +133,19 @@ pub async fn decide(
             None => return step_up(state, req, client, &customer, values, &resume, phr).await,
         },
     };
+    consent_or_code(state, req, client, customer, reported, None, consented).await
+}
+
+/// The last step of every path to a code: consent when the client needs it.
+async fn consent_or_code(
+    state: &AppState,
+    req: &AuthorizationRequest,
+    client: &Client,
+    customer: Customer,
+    reported: Assurance,
+    txn: Option<String>,
+    consented: bool,
+) -> Result<Decision> {
     if !consented
         && (req.prompt_consent || !client.first_party)
         && !has_consent(state, &customer, client, req).await?
@@ -132,7 +159,57 @@ pub async fn decide(
             Decision::Consent
         });
     }
-    Ok(Decision::Code(Box::new(customer), reported))
+    Ok(Decision::Code(Box::new(customer), reported, txn))
+}
+
+/// A request carrying `authorization_details` (`docs/transactions.md`): a
+/// code only after a passkey assertion made for this very request, whatever
+/// the session reached before; its `acr`, `amr` and `auth_time` are the
+/// assertion's. Without a passkey the customer is offered one (web clients)
+/// and never an emailed or app code, which a relay could phish.
+async fn transaction(
+    state: &AppState,
+    row: &RequestRow,
+    req: &AuthorizationRequest,
+    client: &Client,
+    customer: Customer,
+    session: &SessionRow,
+    consented: bool,
+) -> Result<Decision> {
+    match state.store.confirmation_for_request(&row.id).await? {
+        Some(c) if c.customer_id == customer.id && c.sid == session.sid => {
+            let amr: Vec<String> = serde_json::from_str(&c.amr)
+                .map_err(|e| crate::error::Error::Internal(e.into()))?;
+            let reported = Assurance {
+                acr: state.config.acr_phr.clone(),
+                amr,
+                auth_time: c.confirmed_at,
+            };
+            consent_or_code(
+                state,
+                req,
+                client,
+                customer,
+                reported,
+                Some(c.txn),
+                consented,
+            )
+            .await
+        }
+        // Confirmed, then the session changed hands: this customer did not sign it.
+        Some(_) => Ok(Decision::Error(ProtocolError::new(
+            ErrorCode::AccessDenied,
+            "the transaction was confirmed by another login",
+        ))),
+        None => {
+            let has_passkey = !state.store.list_passkeys(&customer.id).await?.is_empty();
+            Ok(match (has_passkey, client.public) {
+                (true, _) => Decision::Confirm,
+                (false, false) => Decision::OfferPasskey,
+                (false, true) => Decision::Error(unmet()),
+            })
+        }
+    }
 }
 
 /// `unmet_authentication_requirements` (OIDC UAR 1.0): the essential level cannot be reached.

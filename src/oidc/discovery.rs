@@ -2,6 +2,7 @@
 //! RFC 8414). It lists only what this build implements. The document is
 //! computed once at start and served from memory.
 
+use super::authorization_details::SUPPORTED_TYPES;
 use serde::Serialize;
 
 use super::claims;
@@ -68,6 +69,8 @@ pub struct ProviderMetadata {
     pub authorization_response_iss_parameter_supported: bool,
     /// `prompt_values_supported`.
     pub prompt_values_supported: Vec<&'static str>,
+    /// `authorization_details_types_supported` (RFC 9396 §10).
+    pub authorization_details_types_supported: Vec<&'static str>,
     /// `ui_locales_supported` for the hosted pages.
     pub ui_locales_supported: Vec<&'static str>,
     /// `claim_types_supported`.
@@ -124,6 +127,7 @@ impl ProviderMetadata {
             request_uri_parameter_supported: false,
             authorization_response_iss_parameter_supported: true,
             prompt_values_supported: vec!["none", "login", "consent"],
+            authorization_details_types_supported: SUPPORTED_TYPES.to_vec(),
             ui_locales_supported: vec!["ja", "en"],
             claim_types_supported: vec!["normal"],
             pushed_authorization_request_endpoint: config.endpoint(paths::PAR),

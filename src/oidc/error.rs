@@ -47,6 +47,8 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     /// `unmet_authentication_requirements` (OpenID Connect UAR 1.0).
     UnmetAuthenticationRequirements,
+    /// `invalid_authorization_details` (RFC 9396 §5).
+    InvalidAuthorizationDetails,
 }
 
 impl ErrorCode {
@@ -69,6 +71,7 @@ impl ErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
+            Self::InvalidAuthorizationDetails => "invalid_authorization_details",
         }
     }
 }

@@ -24,9 +24,21 @@ pub struct GrantContext {
     pub id_token_claims: Vec<String>,
     /// Claims asked for at userinfo through the `claims` parameter.
     pub userinfo_claims: Vec<String>,
+    /// The confirmed transaction (RFC 9396), granted as requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_details: Option<serde_json::Value>,
+    /// The confirmation's id (`txn`), with the transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn: Option<String>,
 }
 
 impl GrantContext {
+    /// Whether this grant is one confirmed transaction: short-lived access,
+    /// no refresh (`docs/transactions.md#tokens`).
+    pub fn is_transaction(&self) -> bool {
+        self.authorization_details.is_some()
+    }
+
     /// Whether `value` was granted.
     pub fn has_scope(&self, value: &str) -> bool {
         self.scope.iter().any(|s| s == value)

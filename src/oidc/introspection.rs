@@ -63,6 +63,12 @@ pub struct AccessClaims {
     pub auth_time: Option<i64>,
     /// Browser session.
     pub sid: Option<String>,
+    /// The confirmed transaction (RFC 9396 §9.2), if the grant was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_details: Option<Value>,
+    /// The transaction confirmation's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn: Option<String>,
 }
 
 /// A token Kagi issued, whatever its state.

@@ -24,6 +24,8 @@ pub struct Issued {
     pub refresh_token: Option<String>,
     /// Granted scope.
     pub scope: String,
+    /// The confirmed transaction, for the token response (RFC 9396 §7).
+    pub authorization_details: Option<Value>,
 }
 
 /// What to issue for a family.
@@ -45,8 +47,11 @@ pub struct IssueFor<'a> {
 
 /// Whether a grant gets refresh tokens: confidential clients always, public
 /// (native) clients only when they asked for `offline_access`.
+///
+/// A confirmed transaction never does: its consent covers one withdrawal or
+/// order, not a session to keep (`docs/transactions.md#tokens`).
 pub fn gets_refresh_token(client: &Client, grant: &GrantContext) -> bool {
-    !client.public || grant.has_scope("offline_access")
+    !grant.is_transaction() && (!client.public || grant.has_scope("offline_access"))
 }
 
 /// Signs the tokens of one token response, with the rows that record them.
@@ -59,8 +64,15 @@ pub fn sign(state: &AppState, what: IssueFor<'_>) -> Result<(Issued, IssuedRows)
     let issuer = config.issuer_str();
     let alg = what.client.id_token_alg;
     let jti = random::handle();
-    let at_exp = now + config.access_token_ttl_secs;
-    let access_claims = json!({
+    let at_ttl = if what.grant.is_transaction() {
+        config
+            .access_token_ttl_secs
+            .min(config.transaction_token_ttl_secs)
+    } else {
+        config.access_token_ttl_secs
+    };
+    let at_exp = now + at_ttl;
+    let mut access_claims = json!({
         "iss": issuer,
         "sub": what.customer.id,
         "aud": issuer,
@@ -74,6 +86,7 @@ pub fn sign(state: &AppState, what: IssueFor<'_>) -> Result<(Issued, IssuedRows)
         "auth_time": what.grant.auth_time,
         "sid": what.grant.sid,
     });
+    transaction_claims(&mut access_claims, what.grant);
     let access_token = jwt::sign(&state.keys, alg, "at+jwt", &access_claims)?;
 
     let mut id_claims = claims::id_token(what.customer, what.grant);
@@ -92,6 +105,9 @@ pub fn sign(state: &AppState, what: IssueFor<'_>) -> Result<(Issued, IssuedRows)
     });
     if let Value::Object(map) = standard {
         id_claims.extend(map);
+    }
+    if let Some(txn) = &what.grant.txn {
+        id_claims.insert("txn".into(), Value::String(txn.clone()));
     }
     if let (true, Some(nonce)) = (what.with_nonce, &what.grant.nonce) {
         id_claims.insert("nonce".into(), Value::String(nonce.clone()));
@@ -115,10 +131,11 @@ pub fn sign(state: &AppState, what: IssueFor<'_>) -> Result<(Issued, IssuedRows)
     };
     let issued = Issued {
         access_token,
-        expires_in: config.access_token_ttl_secs,
+        expires_in: at_ttl,
         id_token,
         refresh_token,
         scope: what.grant.scope_string(),
+        authorization_details: what.grant.authorization_details.clone(),
     };
     let rows = IssuedRows {
         access_jti: jti,
@@ -126,4 +143,15 @@ pub fn sign(state: &AppState, what: IssueFor<'_>) -> Result<(Issued, IssuedRows)
         refresh: refresh_row,
     };
     Ok((issued, rows))
+}
+
+/// Adds a confirmed transaction's `authorization_details` (RFC 9396 §9.1)
+/// and `txn` to a token's claims.
+fn transaction_claims(claims: &mut Value, grant: &GrantContext) {
+    if let Some(details) = &grant.authorization_details {
+        claims["authorization_details"] = details.clone();
+    }
+    if let Some(txn) = &grant.txn {
+        claims["txn"] = Value::String(txn.clone());
+    }
 }

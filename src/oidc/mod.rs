@@ -2,6 +2,7 @@
 //! No HTTP here: `http/` extracts, calls in, and responds.
 
 pub(crate) mod acr;
+pub(crate) mod authorization_details;
 pub(crate) mod authorize;
 pub(crate) mod backchannel;
 pub(crate) mod claims;

@@ -17,8 +17,8 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO clients (client_id, name, secret_hash, is_public, auth_method, redirect_uris, \
              post_logout_redirect_uris, backchannel_logout_uri, require_acr, require_acr_from, require_pkce, \
-             id_token_alg, jwks, jwks_uri, first_party, require_par, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             id_token_alg, jwks, jwks_uri, first_party, require_par, authorization_details_types, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(client.client_id.as_str())
         .bind(&client.name)
@@ -36,6 +36,7 @@ impl Store {
         .bind(client.jwks_uri.as_deref())
         .bind(flag(client.first_party))
         .bind(flag(client.require_par))
+        .bind(json(&client.authorization_details_types)?)
         .bind(client.created_at)
         .execute(self.autocommit())
         .await;
@@ -53,8 +54,8 @@ impl Store {
     pub async fn find_client(&self, client_id: &str) -> Result<Option<Client>> {
         let row = sqlx::query(
             "SELECT client_id, name, secret_hash, is_public, auth_method, redirect_uris, post_logout_redirect_uris, \
-             backchannel_logout_uri, require_acr, require_acr_from, require_pkce, id_token_alg, jwks, jwks_uri, first_party, require_par, created_at \
-             FROM clients WHERE client_id = $1",
+             backchannel_logout_uri, require_acr, require_acr_from, require_pkce, id_token_alg, jwks, jwks_uri, first_party, require_par, \
+             authorization_details_types, created_at FROM clients WHERE client_id = $1",
         )
         .bind(client_id)
         .fetch_optional(self.pool())
@@ -87,6 +88,10 @@ impl Store {
             jwks_uri: row.try_get("jwks_uri")?,
             first_party: row.try_get::<i64, _>("first_party")? != 0,
             require_par: row.try_get::<i64, _>("require_par")? != 0,
+            authorization_details_types: serde_json::from_str(
+                &row.try_get::<String, _>("authorization_details_types")?,
+            )
+            .map_err(|e| Error::Internal(e.into()))?,
             created_at: row.try_get("created_at")?,
         }))
     }

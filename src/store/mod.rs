@@ -23,6 +23,7 @@ pub mod sessions;
 pub(crate) mod signing_keys;
 pub(crate) mod token_families;
 pub mod totp;
+pub(crate) mod transaction_confirmations;
 pub(crate) mod unit;
 pub(crate) mod webauthn_ceremonies;
 

@@ -72,6 +72,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     embed!("passkey_delete.html"),
     embed!("consent.html"),
     embed!("passkey_offer.html"),
+    embed!("transaction_confirm.html"),
     embed!("form_post.html"),
     embed!("mail/_footer.txt"),
     embed!("mail/email_code.txt"),
@@ -97,6 +98,7 @@ const PAGES: &[&str] = &[
     "passkey_delete",
     "consent",
     "passkey_offer",
+    "transaction_confirm",
     "form_post",
 ];
 

@@ -4,6 +4,8 @@
 //   - login: #passkey-login[data-passkey="login"] and the browser's autofill
 //     on the field with autocomplete="username webauthn";
 //   - step-up: #passkey-login[data-passkey="stepup"];
+//   - transaction confirmation: #passkey-login[data-passkey="confirm"] with
+//     data-request, the stored authorization request it confirms;
 //   - registration: #passkey-register-confirm;
 //   - the Signal API on the account page (#passkey-signal).
 // Options come from the server as JSON with base64url strings; responses go
@@ -171,7 +173,10 @@
   var autofill = null; // AbortController of the pending autofill request
 
   function assert(kind, button, conditional) {
-    var base = kind === "stepup" ? "/passkey/stepup/" : "/passkey/login/";
+    var bases = { stepup: "/passkey/stepup/", confirm: "/passkey/confirm/" };
+    var base = bases[kind] || "/passkey/login/";
+    // A transaction confirmation names its stored request (data-request).
+    var request = button ? button.getAttribute("data-request") : null;
     var returnTo = button ? button.getAttribute("data-return-to") : null;
     if (!returnTo) {
       var login = document.getElementById("passkey-login");
@@ -181,7 +186,7 @@
     if (conditional) {
       autofill = controller;
     }
-    return post(base + "start", { conditional: conditional }).then(function (start) {
+    return post(base + "start", { conditional: conditional, request: request }).then(function (start) {
       if (!start.ok) {
         refused(start.data);
         return;
@@ -197,7 +202,8 @@
         return post(base + "finish", {
           ceremony: start.data.ceremony,
           credential: assertionJson(credential),
-          return_to: returnTo
+          return_to: returnTo,
+          request: request
         }).then(function (finish) {
           if (finish.ok && finish.data.redirect) {
             window.location.assign(finish.data.redirect);

@@ -27,4 +27,5 @@ mod startup;
 mod step_up;
 mod structure;
 mod totp;
+mod transactions;
 mod write_path;

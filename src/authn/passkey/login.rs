@@ -144,15 +144,9 @@ pub async fn start_step_up(
     sid: &str,
     customer: &Customer,
 ) -> Result<Option<Challenge>> {
-    let stored = state.store.customer_passkeys(&customer.id).await?;
-    if stored.is_empty() {
+    let Some(keys) = own_keys(state, customer).await? else {
         return Ok(None);
-    }
-    let keys = stored
-        .iter()
-        .map(|p| serde_json::from_str::<Passkey>(&p.passkey))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(anyhow::Error::from)?;
+    };
     let (options, auth) = state
         .webauthn
         .start_passkey_authentication(&keys)
@@ -211,17 +205,35 @@ pub async fn finish_step_up(
     conclude(state, unit, session, verified, result, &fail, lang).await
 }
 
+/// The customer's passkeys, the only credentials a step-up or a
+/// confirmation allows; `None` when they have none.
+pub(super) async fn own_keys(
+    state: &AppState,
+    customer: &Customer,
+) -> Result<Option<Vec<Passkey>>> {
+    let stored = state.store.customer_passkeys(&customer.id).await?;
+    if stored.is_empty() {
+        return Ok(None);
+    }
+    let keys = stored
+        .iter()
+        .map(|p| serde_json::from_str::<Passkey>(&p.passkey))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::from)?;
+    Ok(Some(keys))
+}
+
 /// What both finishes start from: the credential the response names and
 /// its owner (read before the unit opens, `docs/write-path.md`), the open
 /// unit, and the ceremony taken in it.
-struct Opened<T> {
-    credential_id: String,
-    found: Option<(StoredPasskey, Customer)>,
-    unit: Unit,
-    taken: Option<(Option<String>, T)>,
+pub(super) struct Opened<T> {
+    pub(super) credential_id: String,
+    pub(super) found: Option<(StoredPasskey, Customer)>,
+    pub(super) unit: Unit,
+    pub(super) taken: Option<(Option<String>, T)>,
 }
 
-async fn open<T: serde::de::DeserializeOwned>(
+pub(super) async fn open<T: serde::de::DeserializeOwned>(
     state: &AppState,
     session: &SessionRow,
     ceremony: &str,

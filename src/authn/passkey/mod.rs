@@ -16,6 +16,8 @@
 //! `aaguid` naming the authenticator's provider.
 
 pub(crate) mod aaguid;
+pub(crate) mod confirm;
+pub(crate) mod evidence;
 pub(crate) mod login;
 pub(crate) mod manage;
 pub(crate) mod registration;
@@ -116,6 +118,8 @@ pub(crate) enum CeremonyKind {
     Login,
     /// Passkey step-up inside a session.
     StepUp,
+    /// Confirming one transaction (`confirm`).
+    Confirm,
 }
 
 impl CeremonyKind {
@@ -124,6 +128,7 @@ impl CeremonyKind {
             CeremonyKind::Registration => "registration",
             CeremonyKind::Login => "login",
             CeremonyKind::StepUp => "step_up",
+            CeremonyKind::Confirm => "confirm",
         }
     }
 }

@@ -50,6 +50,8 @@ pub fn routes() -> Router<AppState> {
         .route(paths::STEP_UP_PASSKEY, get(step_up))
         .route(paths::PASSKEY_STEP_UP_START, post(api::step_up_start))
         .route(paths::PASSKEY_STEP_UP_FINISH, post(api::step_up_finish))
+        .route(paths::PASSKEY_CONFIRM_START, post(api::confirm_start))
+        .route(paths::PASSKEY_CONFIRM_FINISH, post(api::confirm_finish))
 }
 
 async fn logged_in(state: &AppState, browser: &Browser) -> Result<Option<Customer>, PageError> {

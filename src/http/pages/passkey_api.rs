@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
+use crate::authn::passkey::confirm::{self as passkey_confirm, ConfirmOutcome};
 use crate::authn::passkey::login::{self as passkey_login, AssertionOutcome, Challenge};
 use crate::authn::passkey::registration::{
     self as passkey_registration, FinishOutcome, StartOutcome,
@@ -27,6 +28,7 @@ use crate::error::Error;
 use crate::http::cookie;
 use crate::http::extract::{Browser, client_ip};
 use crate::model::Customer;
+use crate::oidc::authorize::{self, Transaction};
 use crate::paths;
 use crate::state::AppState;
 use crate::templates::Lang;
@@ -366,5 +368,90 @@ fn assertion_answer(
         .with("rp_id", state.config.webauthn_rp_id.clone())),
         AssertionOutcome::Refused => Err(ApiError::new(StatusCode::UNAUTHORIZED, "failed")),
         AssertionOutcome::Expired => Err(ApiError::new(StatusCode::BAD_REQUEST, "expired")),
+    }
+}
+
+/// Body of a confirmation `start`.
+#[derive(Debug, Deserialize)]
+pub struct ConfirmStartBody {
+    request: String,
+}
+
+/// Body of a confirmation `finish`.
+#[derive(Debug, Deserialize)]
+pub struct ConfirmFinishBody {
+    request: String,
+    ceremony: String,
+    credential: PublicKeyCredential,
+}
+
+/// The live transaction `request` of this session, with the customer.
+async fn transaction_of(
+    state: &AppState,
+    browser: &Browser,
+    request: &str,
+) -> Result<(Customer, Transaction), ApiError> {
+    let customer = customer_of(state, browser).await?;
+    match authorize::transaction(state, &browser.session, request).await? {
+        Some(t) => Ok((customer, t)),
+        None => Err(ApiError::new(StatusCode::BAD_REQUEST, "expired")),
+    }
+}
+
+fn confirming(t: &Transaction) -> passkey_confirm::Transaction<'_> {
+    passkey_confirm::Transaction {
+        request_id: &t.request_id,
+        client_id: &t.client_id,
+        canonical_details: t.details.canonical(),
+        digest: t.details.digest(),
+    }
+}
+
+/// `POST /passkey/confirm/start`: request options whose challenge ends with
+/// the transaction's hash (`docs/transactions.md#binding`).
+pub async fn confirm_start(
+    State(state): State<AppState>,
+    call: JsonCall<ConfirmStartBody>,
+) -> Result<Response, ApiError> {
+    let (customer, t) = transaction_of(&state, &call.browser, &call.body.request).await?;
+    let started = passkey_confirm::start(
+        &state,
+        &call.browser.session.sid,
+        &customer,
+        &confirming(&t),
+    )
+    .await?;
+    match started {
+        Some(c) => Ok(challenge(&c)),
+        None => Err(ApiError::new(StatusCode::CONFLICT, "no_passkey")),
+    }
+}
+
+/// `POST /passkey/confirm/finish`: verifies the assertion for the
+/// transaction and sends the browser back to the authorization.
+pub async fn confirm_finish(
+    State(state): State<AppState>,
+    call: JsonCall<ConfirmFinishBody>,
+) -> Result<Response, ApiError> {
+    let JsonCall { browser, body } = call;
+    let (customer, t) = transaction_of(&state, &browser, &body.request).await?;
+    let out = passkey_confirm::finish(
+        &state,
+        &browser.session,
+        &customer,
+        &body.ceremony,
+        &body.credential,
+        &confirming(&t),
+        &browser.ip,
+    )
+    .await?;
+    match out {
+        ConfirmOutcome::Confirmed { .. } => Ok(json_response(
+            StatusCode::OK,
+            &json!({ "redirect": paths::authorize_continue(&t.request_id) }),
+            None,
+        )),
+        ConfirmOutcome::Refused => Err(ApiError::new(StatusCode::UNAUTHORIZED, "failed")),
+        ConfirmOutcome::Expired => Err(ApiError::new(StatusCode::BAD_REQUEST, "expired")),
     }
 }
