@@ -17,6 +17,7 @@ pub mod mail;
 pub(crate) mod metrics;
 pub mod model;
 pub mod oidc;
+pub(crate) mod outbound;
 pub mod paths;
 #[cfg(test)]
 mod property_tests;

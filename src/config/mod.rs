@@ -148,6 +148,8 @@ pub struct Config {
     pub client_jwks_max_bytes: usize,
     /// Fetch `jwks_uri` from non-public addresses too.
     pub client_jwks_allow_private: bool,
+    /// Deliver back-channel logout tokens to non-public addresses too.
+    pub backchannel_logout_allow_private: bool,
     /// How long a new key is published before it signs, seconds.
     pub key_publish_lead_secs: i64,
     /// Key list reload period, seconds.

@@ -186,6 +186,8 @@ settings! {
     client_jwks_max_bytes: i64 = "65536", check within(1024, 1_048_576, " bytes");
     /// Also fetch `jwks_uri` from private, loopback, link-local and other non-public addresses (tests, closed networks).
     client_jwks_allow_private: bool = "false";
+    /// Also deliver back-channel logout tokens to private, loopback, link-local and other non-public addresses. Unset: only when the issuer itself is on a loopback host (development).
+    backchannel_logout_allow_private: Option<bool> = "(issuer on loopback)";
     /// `Cache-Control: max-age` of the JWKS and discovery documents.
     jwks_max_age_secs: i64 = "600", check seconds(86_400);
     /// A rotated-in key is published this long before it signs; at least `jwks_max_age_secs`.

@@ -103,6 +103,9 @@ pub(super) fn validate(s: Settings) -> Result<Config, ConfigError> {
         client_jwks_timeout_secs: s.client_jwks_timeout_secs.unsigned_abs(),
         client_jwks_max_bytes: usize::try_from(s.client_jwks_max_bytes).unwrap_or(65_536),
         client_jwks_allow_private: s.client_jwks_allow_private,
+        backchannel_logout_allow_private: s
+            .backchannel_logout_allow_private
+            .unwrap_or_else(|| is_loopback_host(&host)),
         key_publish_lead_secs: s.key_publish_lead_secs,
         key_reload_secs: s.key_reload_secs.max(1),
         purge_interval_secs: s.purge_interval_secs.max(1),
@@ -117,13 +120,18 @@ pub(super) fn validate(s: Settings) -> Result<Config, ConfigError> {
     })
 }
 
+/// Whether an issuer's host names this machine (development).
+fn is_loopback_host(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.ends_with(".localhost")
+}
+
 /// Issuers are https, or http only on a loopback host name for development (WebAuthn
 /// and `__Host-` cookies both accept `http://localhost`).
 fn parse_issuer(text: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(text.trim_end_matches('/'))
         .map_err(|e| bad("issuer", format!("`{text}`: {e}")))?;
     let host = url.host_str().unwrap_or_default();
-    let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.ends_with(".localhost");
+    let local = is_loopback_host(host);
     match url.scheme() {
         "https" => {}
         "http" if local => {}

@@ -16,6 +16,7 @@ use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::crypto::random;
 use crate::error::Result;
 use crate::model::Client;
+use crate::outbound;
 use crate::state::AppState;
 
 /// The one event of a logout token (Back-Channel Logout 1.0 §2.4).
@@ -100,11 +101,21 @@ struct Delivery {
 
 /// POSTs `logout_token` (§2.5), retrying a non-2xx answer or a network error
 /// after each of [`RETRY_DELAYS`]; the outcome is logged and audited, the token never.
+///
+/// The URI is fenced in like a `jwks_uri` (`outbound`): resolved once per
+/// delivery, public addresses only unless `backchannel_logout_allow_private`,
+/// no redirects, no proxy. A URI that fails those checks is not retried.
 async fn deliver(state: AppState, delivery: Delivery) {
-    let http = reqwest::Client::builder()
-        .timeout(DELIVERY_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build();
+    let allow_private = state.config.backchannel_logout_allow_private;
+    let http = match url::Url::parse(&delivery.uri) {
+        Ok(url) => match outbound::checked(&url, allow_private).await {
+            Ok(target) => target
+                .client(DELIVERY_TIMEOUT)
+                .map_err(|e| format!("{e:#}")),
+            Err(e) => Err(format!("{e:#}")),
+        },
+        Err(e) => Err(e.to_string()),
+    };
     let mut attempts = 0;
     let result = loop {
         attempts += 1;

@@ -323,7 +323,7 @@ fn lower_layers_never_import_the_layers_above_them() {
             &["authn", "oidc", "http", "state", "cli", "crate"],
         ),
         (
-            &["crypto", "mail", "templates", "metrics"],
+            &["crypto", "mail", "templates", "metrics", "outbound"],
             &["authn", "oidc", "http", "state", "cli", "crate"],
         ),
         (&["state"], &["authn", "oidc", "http", "cli", "crate"]),

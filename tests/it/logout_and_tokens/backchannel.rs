@@ -9,7 +9,8 @@ use super::*;
 both_backends!(
     back_channel_logout_reaches_the_rp_with_a_signed_logout_token,
     a_failed_back_channel_delivery_is_retried,
-    a_cross_site_post_without_the_cookie_ends_the_session_the_hint_names
+    a_cross_site_post_without_the_cookie_ends_the_session_the_hint_names,
+    a_back_channel_uri_on_a_private_address_is_not_called_unless_allowed
 );
 
 /// A relying party's back-channel logout endpoint on `127.0.0.1:0`, recording
@@ -194,4 +195,49 @@ async fn a_cross_site_post_without_the_cookie_ends_the_session_the_hint_names(ba
     assert_logged_out(&app, &client).await;
     assert_eq!(rp.wait_for(1, 10).await.len(), 1);
     assert_eq!(userinfo_status(&app, &tokens).await, 401);
+}
+
+/// Server-side request forgery through a registered back-channel URI: with
+/// private targets not allowed (the default for an issuer that is not on
+/// loopback, forced here), a URI that resolves to loopback is never called,
+/// not retried, and the failure is audited with the reason.
+async fn a_back_channel_uri_on_a_private_address_is_not_called_unless_allowed(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[("KAGI_BACKCHANNEL_LOGOUT_ALLOW_PRIVATE", "false")],
+    )
+    .await;
+    app.customer().log_in().await;
+    let rp = backchannel_rp(0).await;
+    // `localhost` too: the name is resolved and its addresses are checked.
+    let by_name = rp.url.replace("127.0.0.1", "localhost");
+    let client = add_client(&app, "trading", &["--backchannel-logout-uri", &by_name]);
+    code_flow(&app, &client).await;
+    let csrf = app.page("/logout").await.csrf();
+    let done = app.post_raw("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(done.status, 200, "{}", done.html);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let failed = loop {
+        let audit = app.state.store.list_audit_events(None, 50).await.unwrap();
+        if let Some(failed) = audit
+            .into_iter()
+            .find(|e| e.kind == "logout.backchannel_failed")
+        {
+            break failed;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no audit event");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        failed.detail["attempts"], 1,
+        "a refused address is not retried"
+    );
+    let why = failed.detail["error"].as_str().unwrap_or_default();
+    assert!(why.contains("non-public address"), "{why}");
+    assert!(
+        rp.wait_for(1, 1).await.is_empty(),
+        "the RP was never called"
+    );
+    // The session still ended and its tokens were revoked.
+    assert_logged_out(&app, &client).await;
 }
