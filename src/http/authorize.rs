@@ -22,6 +22,7 @@ use crate::oidc::authorize::{self, Next, Reply};
 use crate::oidc::request::ResponseMode;
 use crate::paths;
 use crate::state::AppState;
+use crate::templates::Lang;
 use minijinja::value::Serde;
 
 fn bad_client(lang: crate::templates::Lang) -> PageError {
@@ -146,6 +147,7 @@ fn show(state: &AppState, browser: &Browser, next: Next) -> Result<Response, Pag
             browser.new_cookie.as_deref(),
         )),
         Next::Consent(p) => {
+            let browser = &for_request(browser, &p.request_id, p.ui_locales.as_deref());
             let ctx = ConsentPage {
                 client_name: &p.client_name,
                 scopes: &p.scope,
@@ -154,6 +156,7 @@ fn show(state: &AppState, browser: &Browser, next: Next) -> Result<Response, Pag
             page(state, browser, "consent.html", &ctx)
         }
         Next::OfferPasskey(p) => {
+            let browser = &for_request(browser, &p.request_id, p.ui_locales.as_deref());
             let ctx = PasskeyOfferPage {
                 client_name: &p.client_name,
                 request_id: &p.request_id,
@@ -162,6 +165,7 @@ fn show(state: &AppState, browser: &Browser, next: Next) -> Result<Response, Pag
             page(state, browser, "passkey_offer.html", &ctx)
         }
         Next::Confirm(t) => {
+            let browser = &for_request(browser, &t.request_id, t.ui_locales.as_deref());
             let ctx = TransactionPage {
                 client_name: &t.client_name,
                 request_id: &t.request_id,
@@ -170,6 +174,24 @@ fn show(state: &AppState, browser: &Browser, next: Next) -> Result<Response, Pag
             page(state, browser, "transaction_confirm.html", &ctx)
         }
     }
+}
+
+/// The browser as the page of a stored request sees it: in the client's
+/// `ui_locales` unless the URL itself asked for a language (a pushed
+/// request carries it inside, where the page's URL does not show it), and
+/// with language links that decide the stored request again, since
+/// `/authorize` with a pushed `request_uri` cannot be reloaded.
+fn for_request(browser: &Browser, request_id: &str, ui_locales: Option<&str>) -> Browser {
+    let mut seen = browser.clone();
+    if let (false, Some(lang)) = (
+        browser.lang_asked,
+        ui_locales.and_then(Lang::from_ui_locales),
+    ) {
+        seen.lang = lang;
+    }
+    seen.path = paths::AUTHORIZE_CONTINUE.to_owned();
+    seen.query_without_lang = format!("request={request_id}");
+    seen
 }
 
 fn page<T: Serialize>(

@@ -21,7 +21,7 @@ use crate::store::sessions::SessionRow;
 use crate::templates::Lang;
 
 /// The visitor's browser: its session (created on first sight), language and IP.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Browser {
     /// The session row.
     pub session: SessionRow,
@@ -29,6 +29,8 @@ pub struct Browser {
     pub new_cookie: Option<String>,
     /// Page language.
     pub lang: Lang,
+    /// Whether the URL itself asked for the language (`lang`, `ui_locales`).
+    pub lang_asked: bool,
     /// Client IP.
     pub ip: String,
     /// Path of the request, for the language switch links.
@@ -126,6 +128,7 @@ impl FromRequestParts<AppState> for Browser {
             session,
             new_cookie,
             lang,
+            lang_asked: asked.is_some(),
             ip,
             path: parts.uri.path().to_owned(),
             query_without_lang: without_lang(&query),

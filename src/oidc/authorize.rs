@@ -62,6 +62,8 @@ pub struct Transaction {
     pub client_name: String,
     /// The validated transaction.
     pub details: AuthorizationDetails,
+    /// The client's `ui_locales`, for the page's language.
+    pub ui_locales: Option<String>,
 }
 
 /// An authorization response (RFC 6749 §4.1.2, §4.1.2.1) and where it goes.
@@ -86,6 +88,8 @@ pub struct Pending {
     pub client_name: String,
     /// The requested scope values.
     pub scope: Vec<String>,
+    /// The client's `ui_locales`, for the page's language.
+    pub ui_locales: Option<String>,
 }
 
 /// A request being answered and what its answer uses up.
@@ -259,6 +263,7 @@ fn transaction_of(flow: &Flow) -> Option<Transaction> {
         client_id: flow.client.client_id.as_str().to_owned(),
         client_name: flow.client.name.clone(),
         details: AuthorizationDetails::from_value(value).ok()?,
+        ui_locales: flow.req.ui_locales.clone(),
     })
 }
 
@@ -313,6 +318,7 @@ async fn answer(
         request_id: flow.row.id.clone(),
         client_name: flow.client.name.clone(),
         scope: flow.req.scope.clone(),
+        ui_locales: flow.req.ui_locales.clone(),
     };
     let next = match decided {
         Decision::Code(customer, assurance, txn) => {

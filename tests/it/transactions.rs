@@ -29,6 +29,7 @@ both_backends!(
     an_assertion_made_for_another_request_or_ceremony_is_refused,
     two_assertions_racing_for_one_request_confirm_it_once,
     a_market_order_is_shown_and_granted,
+    the_page_follows_the_pushed_ui_locales_and_its_language_links_keep_the_request,
 );
 
 const CALLBACK: &str = "http://localhost:9/callback";
@@ -614,4 +615,46 @@ async fn a_market_order_is_shown_and_granted(backend: Backend) {
         tokens.json["authorization_details"],
         serde_json::from_str::<Value>(MARKET_ORDER).unwrap()
     );
+}
+
+async fn the_page_follows_the_pushed_ui_locales_and_its_language_links_keep_the_request(
+    backend: Backend,
+) {
+    let (app, _) = app_with_customer(backend, &[]).await;
+    let mut auth = device(&app);
+    let web = Web::other(&app);
+    let rp = set_up(&app, &web, &mut auth).await;
+    let (_, challenge) = pkce_pair();
+    let (status, body) = par(
+        &app,
+        &rp,
+        &[
+            ("authorization_details", WITHDRAWAL),
+            ("ui_locales", "en"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 201);
+    let query = serde_urlencoded::to_string([
+        ("client_id", "broker"),
+        ("request_uri", body["request_uri"].as_str().unwrap()),
+    ])
+    .unwrap();
+    let english = web.page(&format!("/authorize?{query}")).await;
+    assert_eq!(english.status, 200, "{}", english.html);
+    assert!(english.html.contains("¥1,234,567"), "{}", english.html);
+    assert!(english.html.contains("Withdrawal"));
+    let request = request_id(&english.html);
+    // The language link decides the stored request again (the pushed
+    // request_uri is used up) and shows the same transaction in Japanese.
+    let link = format!("/authorize/continue?request={request}&amp;lang=ja");
+    assert!(english.html.contains(&link), "{}", english.html);
+    let japanese = web
+        .page(&format!("/authorize/continue?request={request}&lang=ja"))
+        .await;
+    assert_eq!(japanese.status, 200, "{}", japanese.html);
+    assert!(japanese.html.contains("1,234,567円"), "{}", japanese.html);
+    assert_eq!(request_id(&japanese.html), request);
 }

@@ -148,6 +148,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonCall<T> {
             session: row,
             new_cookie: None,
             lang,
+            lang_asked: false,
             path: parts.uri.path().to_owned(),
             query_without_lang: String::new(),
         };
