@@ -190,20 +190,23 @@ pub(super) async fn withdraw_unknown_type(
     start(&demo, &headers, ask).await
 }
 
-/// What the demo makes of a transaction's grant, as a sentence.
-fn verdict(action: Action, asked: &Value, grant: &Grant) -> String {
+/// What the demo makes of a transaction's grant, as a sentence: `Ok` when
+/// it "executes" the transaction, `Err` when it refuses.
+fn verdict(action: Action, asked: &Value, grant: &Grant) -> Result<String, String> {
     let name = action.name();
     let txn = grant.login.txn.as_deref();
     if grant.login.acr != PHR {
-        format!("{name} refused: Kagi did not report a passkey confirmation (acr phr)")
+        Err(format!(
+            "{name} refused: Kagi did not report a passkey confirmation (acr phr)"
+        ))
     } else if let Some(why) = details::refusal(asked, grant.details.as_ref(), txn) {
-        format!("{name} refused: {why}")
+        Err(format!("{name} refused: {why}"))
     } else {
-        format!(
+        Ok(format!(
             "{name} accepted: {}, confirmed with a passkey at Kagi (auth_time {})",
             details::summary(asked),
             grant.login.auth_time
-        )
+        ))
     }
 }
 
@@ -241,16 +244,12 @@ pub(super) async fn callback(
         Ok(grant) => grant,
         Err(e) => return (StatusCode::BAD_GATEWAY, e).into_response(),
     };
+    // The txn is shown only for a transaction the demo "executed".
     let (result, txn) = match (pending.action, &pending.details) {
-        (Some(action), Some(details)) => {
-            let result = verdict(action, details, &grant);
-            // The txn is shown only for a transaction the demo "executed".
-            let accepted = result.starts_with(&format!("{} accepted", action.name()));
-            (
-                Some(result),
-                accepted.then(|| grant.login.txn.clone()).flatten(),
-            )
-        }
+        (Some(action), Some(details)) => match verdict(action, details, &grant) {
+            Ok(accepted) => (Some(accepted), grant.login.txn.clone()),
+            Err(refused) => (Some(refused), None),
+        },
         _ => (None, None),
     };
     let mut sessions = demo.sessions();

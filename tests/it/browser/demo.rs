@@ -332,3 +332,23 @@ async fn logging_out_at_kagi_logs_the_demo_out_through_the_back_channel() {
         .await;
     browser.ensure_clean_console().await;
 }
+
+/// Kagi never grants other details than those pushed, so the demo's own
+/// check is shown here on values: equal JSON (member order aside) and a
+/// txn, or no execution.
+#[test]
+fn the_demo_executes_only_the_details_it_asked_for() {
+    let asked = details::withdrawal();
+    assert_eq!(details::refusal(&asked, Some(&asked), Some("t")), None);
+    let reordered: serde_json::Value = serde_json::from_str(
+        r#"[{"destination":{"account":"****5678","bank":"Mizuho Bank"},"type":"withdrawal","amount":{"value":"1000000","currency":"JPY"}}]"#,
+    )
+    .unwrap();
+    assert_eq!(details::refusal(&asked, Some(&reordered), Some("t")), None);
+    let mut more = asked.clone();
+    more[0]["amount"]["value"] = "10000000".into();
+    assert!(details::refusal(&asked, Some(&more), Some("t")).is_some());
+    assert!(details::refusal(&asked, Some(&details::order()), Some("t")).is_some());
+    assert!(details::refusal(&asked, None, Some("t")).is_some());
+    assert!(details::refusal(&asked, Some(&asked), None).is_some());
+}
