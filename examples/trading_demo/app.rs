@@ -22,10 +22,10 @@
 //!
 //! This file holds the configuration, the state and the routes; `flow.rs`
 //! the authorization requests and their answers, `details.rs` the
-//! transactions the demo asks for, `par.rs` the pushed request,
-//! `logout.rs` both logouts, `page.rs` the page. Sessions live in memory, keyed by a random
-//! `demo_session` cookie; a real site would also protect its forms with CSRF
-//! tokens and remember logout token `jti`s against replay.
+//! transactions the demo asks for, `par.rs` the pushed request, `logout.rs`
+//! both logouts, `page.rs` the page. Sessions live in memory, keyed by a
+//! random `demo_session` cookie; a real site would also protect its forms
+//! with CSRF tokens and remember logout token `jti`s against replay.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -82,7 +82,7 @@ pub fn backchannel_logout_uri(base_url: &str) -> String {
 
 /// The PAR endpoint (RFC 9126 §5), which the core metadata lacks.
 #[derive(Clone, Debug, Deserialize, Serialize)]
-pub(super) struct ParMetadata {
+struct ParMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pushed_authorization_request_endpoint: Option<String>,
 }
