@@ -50,7 +50,8 @@ fi
 client=$("$kagi" --json client add --client-id "trading-demo-$(date +%s)" --name "Trading demo" \
   --redirect-uri "$base/callback" \
   --post-logout-redirect-uri "$base/" \
-  --backchannel-logout-uri "$base/backchannel-logout")
+  --backchannel-logout-uri "$base/backchannel-logout" \
+  --authorization-details-type withdrawal --authorization-details-type order)
 field() { printf '%s' "$client" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
 DEMO_CLIENT_ID=$(field client_id)
 DEMO_CLIENT_SECRET=$(field client_secret)

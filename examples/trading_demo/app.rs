@@ -1,15 +1,19 @@
 //! The trading demo's web app: a confidential OpenID Connect client of Kagi,
-//! built on the `openidconnect` crate, whose "Buy" and "Withdraw" demand a
-//! passkey (`acr=phr`).
+//! built on the `openidconnect` crate, whose "Buy" and "Withdraw" are each
+//! confirmed with a passkey that signs the order or withdrawal itself
+//! (`docs/transactions.md`).
 //!
 //! `main.rs` runs it from environment variables; the browser tests
-//! (`tests/it/browser/demo.rs`) build the same router against a test Kagi.
+//! (`tests/it/browser/demo.rs`, `tests/it/browser/transactions.rs`) build
+//! the same router against a test Kagi.
 //!
-//! - "Buy" needs `phr` from an authentication in the last 10 minutes. Below
-//!   that it asks Kagi again with an essential `acr` claim and `max_age=600`;
-//!   Kagi steps up in the same session (`docs/product.md#assurance`).
-//! - "Withdraw" always asks for a fresh passkey check (`max_age=0` and the
-//!   essential claim) and accepts only an `auth_time` from after the click.
+//! - "Withdraw" pushes a withdrawal (amount and destination) and "Buy" a limit
+//!   order as RFC 9396 `authorization_details` by PAR (RFC 9126); Kagi shows
+//!   it and asks for a passkey assertion bound to it, every time. Before
+//!   "executing", the demo checks that the token response grants exactly the
+//!   details it asked for, and shows the confirmation's `txn`.
+//! - Two debug links send a tampered withdrawal and one of an unknown type in
+//!   the front channel, to show that Kagi refuses them before any page.
 //! - "Log out" is RP-Initiated Logout 1.0: the demo forgets its session and
 //!   sends the browser to Kagi's `end_session_endpoint`, which ends the Kagi
 //!   session and comes back. `/backchannel-logout` receives Kagi's logout
@@ -17,10 +21,11 @@
 //!   another relying party, ends the demo's session too.
 //!
 //! This file holds the configuration, the state and the routes; `flow.rs`
-//! the authorization requests and their answers, `logout.rs` both logouts,
-//! `page.rs` the page. Sessions live in memory, keyed by a random
-//! `demo_session` cookie; a real site would also protect its forms with CSRF
-//! tokens and remember logout token `jti`s against replay.
+//! the authorization requests and their answers, `details.rs` the
+//! transactions the demo asks for, `par.rs` the pushed request, `logout.rs`
+//! both logouts, `page.rs` the page. Sessions live in memory, keyed by a
+//! random `demo_session` cookie; a real site would also protect its forms
+//! with CSRF tokens and remember logout token `jti`s against replay.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -29,11 +34,17 @@ use axum::Router;
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
 use openidconnect::core::{
-    CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+    CoreAuthDisplay, CoreAuthPrompt, CoreClaimName, CoreClaimType, CoreClientAuthMethod,
+    CoreErrorResponseType, CoreGenderClaim, CoreGrantType, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreRevocableToken, CoreRevocationErrorResponse,
+    CoreSubjectIdentifierType, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AdditionalClaims, ClientId, ClientSecret, EndSessionUrl, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IdToken, IssuerUrl, ProviderMetadataWithLogout, RedirectUrl,
+    AdditionalClaims, AdditionalProviderMetadata, ClientId, ClientSecret, EndSessionUrl,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, ExtraTokenFields, IdToken, IdTokenFields,
+    IssuerUrl, LogoutProviderMetadata, ProviderMetadata, RedirectUrl, StandardErrorResponse,
+    StandardTokenResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -41,10 +52,6 @@ use super::flow::{self, Pending};
 
 /// The demo session cookie.
 pub(super) const SESSION_COOKIE: &str = "demo_session";
-
-/// The current time in unix seconds: the system clock in `main.rs`, Kagi's
-/// test clock in the browser tests (so both sides agree on `auth_time`).
-pub type Now = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// What the demo needs to know to talk to Kagi.
 pub struct DemoConfig {
@@ -56,8 +63,6 @@ pub struct DemoConfig {
     pub client_id: String,
     /// The client secret Kagi printed once.
     pub client_secret: String,
-    /// The clock.
-    pub now: Now,
 }
 
 /// The redirect URI to register with Kagi (`--redirect-uri`).
@@ -75,7 +80,66 @@ pub fn backchannel_logout_uri(base_url: &str) -> String {
     format!("{base_url}/backchannel-logout")
 }
 
-type Client = CoreClient<
+/// The PAR endpoint (RFC 9126 §5), which the core metadata lacks.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct ParMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pushed_authorization_request_endpoint: Option<String>,
+}
+
+impl AdditionalProviderMetadata for ParMetadata {}
+
+/// Kagi's discovery document as the demo reads it: the core fields, the
+/// end session endpoint and the PAR endpoint.
+type Metadata = ProviderMetadata<
+    LogoutProviderMetadata<ParMetadata>,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// `authorization_details` of a token response (RFC 9396 §7): what Kagi
+/// actually granted, which the core token fields drop.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub(super) struct GrantedDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) authorization_details: Option<serde_json::Value>,
+}
+
+impl ExtraTokenFields for GrantedDetails {}
+
+/// A token response with Kagi's ID token claims and the granted details.
+pub(super) type KagiTokenResponse = StandardTokenResponse<
+    IdTokenFields<
+        KagiClaims,
+        GrantedDetails,
+        CoreGenderClaim,
+        CoreJweContentEncryptionAlgorithm,
+        CoreJwsSigningAlgorithm,
+    >,
+    CoreTokenType,
+>;
+
+type Client = openidconnect::Client<
+    KagiClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    KagiTokenResponse,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,
@@ -84,12 +148,15 @@ type Client = CoreClient<
     EndpointMaybeSet,
 >;
 
-/// `sid` (ID and logout tokens) and `events` (logout tokens), which the
-/// core claims lack.
+/// `sid` (ID and logout tokens), `txn` (the ID token of a confirmed
+/// transaction, `docs/transactions.md#tokens`) and `events` (logout
+/// tokens), which the core claims lack.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub(super) struct KagiClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) txn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) events: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -109,11 +176,14 @@ pub(super) type KagiToken = IdToken<
 pub(super) struct Demo {
     pub(super) client: Arc<Client>,
     pub(super) end_session: Option<EndSessionUrl>,
+    /// Kagi's PAR endpoint, if it announces one.
+    pub(super) par_endpoint: Option<String>,
+    /// The client secret again, for `client_secret_basic` at the PAR endpoint.
+    pub(super) client_secret: ClientSecret,
     pub(super) issuer: String,
     pub(super) base_url: String,
     pub(super) http: reqwest::Client,
     sessions: Arc<Mutex<HashMap<String, Session>>>,
-    pub(super) now: Now,
 }
 
 /// One browser's session at the demo.
@@ -122,6 +192,8 @@ pub(super) struct Session {
     pub(super) pending: Option<Pending>,
     pub(super) login: Option<Login>,
     pub(super) last_result: Option<String>,
+    /// The `txn` of the last transaction the demo accepted.
+    pub(super) last_txn: Option<String>,
 }
 
 /// What the last ID token said.
@@ -129,6 +201,8 @@ pub(super) struct Session {
 pub(super) struct Login {
     pub(super) sub: String,
     pub(super) sid: Option<String>,
+    /// The confirmation's id when the login confirmed a transaction.
+    pub(super) txn: Option<String>,
     pub(super) acr: String,
     pub(super) amr: Vec<String>,
     pub(super) auth_time: i64,
@@ -142,36 +216,43 @@ pub async fn router(config: DemoConfig) -> Result<Router, String> {
         .build()
         .map_err(|e| e.to_string())?;
     let issuer = IssuerUrl::new(config.issuer.clone()).map_err(|e| e.to_string())?;
-    let metadata = ProviderMetadataWithLogout::discover_async(issuer, &http)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot read {}/.well-known/openid-configuration: {e}",
-                config.issuer
-            )
-        })?;
-    let end_session = metadata.additional_metadata().end_session_endpoint.clone();
+    let metadata = Metadata::discover_async(issuer, &http).await.map_err(|e| {
+        format!(
+            "cannot read {}/.well-known/openid-configuration: {e}",
+            config.issuer
+        )
+    })?;
+    let extra = metadata.additional_metadata();
+    let end_session = extra.end_session_endpoint.clone();
+    let par_endpoint = extra
+        .additional_metadata
+        .pushed_authorization_request_endpoint
+        .clone();
     let redirect = RedirectUrl::new(redirect_uri(&config.base_url)).map_err(|e| e.to_string())?;
-    let client = CoreClient::from_provider_metadata(
+    let client_secret = ClientSecret::new(config.client_secret);
+    let client = Client::from_provider_metadata(
         metadata,
         ClientId::new(config.client_id),
-        Some(ClientSecret::new(config.client_secret)),
+        Some(client_secret.clone()),
     )
     .set_redirect_uri(redirect);
     let demo = Demo {
         client: Arc::new(client),
         end_session,
+        par_endpoint,
+        client_secret,
         issuer: config.issuer,
         base_url: config.base_url,
         http,
         sessions: Arc::default(),
-        now: config.now,
     };
     Ok(Router::new()
         .route("/", get(super::page::home))
         .route("/login", get(flow::login))
         .route("/buy", get(flow::buy))
         .route("/withdraw", get(flow::withdraw))
+        .route("/withdraw/tampered", get(flow::withdraw_tampered))
+        .route("/withdraw/unknown-type", get(flow::withdraw_unknown_type))
         .route("/callback", get(flow::callback))
         .route("/logout", post(super::logout::logout))
         .route(
@@ -186,16 +267,12 @@ impl Demo {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(super) fn login_of(&self, headers: &HeaderMap) -> Option<Login> {
-        let id = session_id(headers)?;
-        self.sessions().get(&id).and_then(|s| s.login.clone())
-    }
-
+    /// Sets the result line; a `txn` shown belongs to an earlier result, so it goes.
     pub(super) fn set_result(&self, id: &str, result: String) {
-        self.sessions()
-            .entry(id.to_owned())
-            .or_default()
-            .last_result = Some(result);
+        let mut sessions = self.sessions();
+        let session = sessions.entry(id.to_owned()).or_default();
+        session.last_result = Some(result);
+        session.last_txn = None;
     }
 }
 

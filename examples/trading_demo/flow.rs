@@ -1,10 +1,9 @@
-//! The authorization requests of the demo and their answers: log in,
-//! "Buy" (`phr` from the last 10 minutes) and "Withdraw" (a fresh passkey
-//! check), each a code flow with PKCE, and the callback that checks the ID
-//! token and decides.
+//! The authorization requests of the demo and their answers: log in, and
+//! "Buy" and "Withdraw", each a transaction pushed by PAR that Kagi has the
+//! customer confirm with a passkey; every request a code flow with PKCE, and
+//! the callback that checks the ID token and the granted details and decides.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -15,18 +14,15 @@ use openidconnect::{
     TokenResponse as _,
 };
 use serde::Deserialize;
+use serde_json::Value;
 
-use super::app::{Demo, KagiToken, Login, SESSION_COOKIE, session_id};
+use super::app::{Demo, Login, SESSION_COOKIE, session_id};
+use super::details;
+use super::par::{PushError, push};
 
-/// How recent a passkey check must be for a trade.
-const BUY_WINDOW_SECS: i64 = 600;
-/// Clock difference tolerated between Kagi and the demo when checking that a
-/// withdrawal's passkey check came after the click.
-const CLOCK_SKEW_SECS: i64 = 5;
-/// The `acr` of a passkey login (Kagi's `acr_phr`).
+/// The `acr` of a passkey login (Kagi's `acr_phr`), which a confirmed
+/// transaction also reports.
 const PHR: &str = "phr";
-/// The `claims` parameter that makes `phr` essential (OIDC Core §5.5.1.1).
-const ESSENTIAL_PHR: &str = r#"{"id_token":{"acr":{"essential":true,"values":["phr"]}}}"#;
 
 /// An authorization request on its way.
 pub(super) struct Pending {
@@ -34,7 +30,8 @@ pub(super) struct Pending {
     nonce: String,
     verifier: String,
     action: Option<Action>,
-    started_at: i64,
+    /// The `authorization_details` asked for, to compare with the grant.
+    details: Option<Value>,
 }
 
 /// What the customer asked the demo to do.
@@ -42,6 +39,10 @@ pub(super) struct Pending {
 enum Action {
     Buy,
     Withdraw,
+    /// Debug: a withdrawal altered on its way.
+    TamperedWithdrawal,
+    /// Debug: a type no client is registered for.
+    Transfer,
 }
 
 impl Action {
@@ -49,21 +50,32 @@ impl Action {
         match self {
             Self::Buy => "Buy",
             Self::Withdraw => "Withdraw",
+            Self::TamperedWithdrawal => "Tampered withdrawal",
+            Self::Transfer => "Transfer",
         }
     }
 }
 
+/// How the request reaches Kagi.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    /// In the browser's URL (a login).
+    Front,
+    /// Pushed by PAR; the browser carries only the `request_uri`.
+    Pushed,
+}
+
 /// What to ask Kagi for.
-#[derive(Default)]
 struct Ask {
     action: Option<Action>,
-    essential_phr: bool,
-    max_age: Option<u64>,
+    details: Option<Value>,
+    channel: Channel,
     prompt_none: bool,
 }
 
-/// Sends the browser to Kagi's authorization endpoint (code flow with PKCE).
-fn start(demo: &Demo, headers: &HeaderMap, ask: Ask) -> Response {
+/// Sends the browser to Kagi's authorization endpoint (code flow with
+/// PKCE), after pushing the request when it is a transaction.
+async fn start(demo: &Demo, headers: &HeaderMap, ask: Ask) -> Response {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = demo
         .client
@@ -74,25 +86,37 @@ fn start(demo: &Demo, headers: &HeaderMap, ask: Ask) -> Response {
         )
         .add_scope(Scope::new("profile".into()))
         .set_pkce_challenge(challenge);
-    if ask.essential_phr {
-        request = request.add_extra_param("claims", ESSENTIAL_PHR);
-    }
-    if let Some(age) = ask.max_age {
-        request = request.set_max_age(Duration::from_secs(age));
+    if let Some(details) = &ask.details {
+        request = request.add_extra_param("authorization_details", details.to_string());
     }
     if ask.prompt_none {
         request = request.add_prompt(CoreAuthPrompt::None);
     }
     let (url, state, nonce) = request.url();
     let id = session_id(headers).unwrap_or_else(|| CsrfToken::new_random().secret().clone());
+    let target = match ask.channel {
+        Channel::Front => url,
+        Channel::Pushed => match push(demo, &url).await {
+            Ok(target) => target,
+            Err(PushError::Refused(error)) => {
+                let name = ask.action.map_or("Login", Action::name);
+                demo.set_result(&id, format!("{name} refused by Kagi at PAR: {error}"));
+                return with_session_cookie(Redirect::to("/").into_response(), &id);
+            }
+            Err(PushError::Failed(e)) => return (StatusCode::BAD_GATEWAY, e).into_response(),
+        },
+    };
     demo.sessions().entry(id.clone()).or_default().pending = Some(Pending {
         state: state.secret().clone(),
         nonce: nonce.secret().clone(),
         verifier: verifier.secret().clone(),
         action: ask.action,
-        started_at: (demo.now)(),
+        details: ask.details,
     });
-    let mut response = Redirect::to(url.as_str()).into_response();
+    with_session_cookie(Redirect::to(target.as_str()).into_response(), &id)
+}
+
+fn with_session_cookie(mut response: Response, id: &str) -> Response {
     if let Ok(cookie) = format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax").parse() {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
@@ -113,60 +137,76 @@ pub(super) async fn login(
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let ask = Ask {
+        action: None,
+        details: None,
+        channel: Channel::Front,
         prompt_none: q.prompt.as_deref() == Some("none"),
-        ..Ask::default()
     };
-    start(&demo, &headers, ask)
+    start(&demo, &headers, ask).await
 }
 
-/// `GET /buy`: a trade needs `phr` within the last 10 minutes.
-pub(super) async fn buy(State(demo): State<Demo>, headers: HeaderMap) -> Response {
-    let now = (demo.now)();
-    match (demo.login_of(&headers), session_id(&headers)) {
-        (Some(l), Some(id)) if l.acr == PHR && now - l.auth_time <= BUY_WINDOW_SECS => {
-            demo.set_result(&id, verdict(Action::Buy, &l, now, now, false));
-            Redirect::to("/").into_response()
-        }
-        _ => start(
-            &demo,
-            &headers,
-            Ask {
-                action: Some(Action::Buy),
-                essential_phr: true,
-                max_age: Some(BUY_WINDOW_SECS.unsigned_abs()),
-                prompt_none: false,
-            },
-        ),
+/// A transaction pushed by PAR.
+fn transaction(action: Action, details: Value) -> Ask {
+    Ask {
+        action: Some(action),
+        details: Some(details),
+        channel: Channel::Pushed,
+        prompt_none: false,
     }
 }
 
-/// `GET /withdraw`: always a fresh passkey check.
-pub(super) async fn withdraw(State(demo): State<Demo>, headers: HeaderMap) -> Response {
-    let ask = Ask {
-        action: Some(Action::Withdraw),
-        essential_phr: true,
-        max_age: Some(0),
-        prompt_none: false,
-    };
-    start(&demo, &headers, ask)
+/// `GET /buy`: the limit order, confirmed with a passkey at Kagi every time.
+pub(super) async fn buy(State(demo): State<Demo>, headers: HeaderMap) -> Response {
+    start(&demo, &headers, transaction(Action::Buy, details::order())).await
 }
 
-/// Whether `login` allows `action` asked for at `started_at`, as a sentence.
-/// `came_back` says whether the customer just came back from Kagi.
-fn verdict(action: Action, login: &Login, started_at: i64, now: i64, came_back: bool) -> String {
-    let fresh = match action {
-        Action::Buy => now - login.auth_time <= BUY_WINDOW_SECS,
-        Action::Withdraw => login.auth_time + CLOCK_SKEW_SECS >= started_at,
-    };
-    let (name, at) = (action.name(), login.auth_time);
-    if login.acr != PHR {
-        format!("{name} refused: a passkey login (acr phr) is required")
-    } else if !fresh {
-        format!("{name} refused: the passkey check is too old")
-    } else if came_back {
-        format!("{name} accepted after a passkey check at Kagi (auth_time {at})")
+/// `GET /withdraw`: the withdrawal, confirmed with a passkey at Kagi every time.
+pub(super) async fn withdraw(State(demo): State<Demo>, headers: HeaderMap) -> Response {
+    let ask = transaction(Action::Withdraw, details::withdrawal());
+    start(&demo, &headers, ask).await
+}
+
+/// A transaction sent in the browser's URL instead of by PAR, as a page an
+/// attacker altered would send it; Kagi must refuse it before any page.
+fn front_channel(action: Action, details: Value) -> Ask {
+    Ask {
+        channel: Channel::Front,
+        ..transaction(action, details)
+    }
+}
+
+/// `GET /withdraw/tampered` (debug): the withdrawal with an extra member.
+pub(super) async fn withdraw_tampered(State(demo): State<Demo>, headers: HeaderMap) -> Response {
+    let ask = front_channel(Action::TamperedWithdrawal, details::tampered_withdrawal());
+    start(&demo, &headers, ask).await
+}
+
+/// `GET /withdraw/unknown-type` (debug): a type no client is registered for.
+pub(super) async fn withdraw_unknown_type(
+    State(demo): State<Demo>,
+    headers: HeaderMap,
+) -> Response {
+    let ask = front_channel(Action::Transfer, details::unknown_type());
+    start(&demo, &headers, ask).await
+}
+
+/// What the demo makes of a transaction's grant, as a sentence: `Ok` when
+/// it "executes" the transaction, `Err` when it refuses.
+fn verdict(action: Action, asked: &Value, grant: &Grant) -> Result<String, String> {
+    let name = action.name();
+    let txn = grant.login.txn.as_deref();
+    if grant.login.acr != PHR {
+        Err(format!(
+            "{name} refused: Kagi did not report a passkey confirmation (acr phr)"
+        ))
+    } else if let Some(why) = details::refusal(asked, grant.details.as_ref(), txn) {
+        Err(format!("{name} refused: {why}"))
     } else {
-        format!("{name} accepted: the passkey check at auth_time {at} is under 10 minutes old")
+        Ok(format!(
+            "{name} accepted: {}, confirmed with a passkey at Kagi (auth_time {})",
+            details::summary(asked),
+            grant.login.auth_time
+        ))
     }
 }
 
@@ -200,22 +240,35 @@ pub(super) async fn callback(
     let Some(code) = q.get("code") else {
         return (StatusCode::BAD_REQUEST, "no code").into_response();
     };
-    let login = match redeem(&demo, code, &pending).await {
-        Ok(login) => login,
+    let grant = match redeem(&demo, code, &pending).await {
+        Ok(grant) => grant,
         Err(e) => return (StatusCode::BAD_GATEWAY, e).into_response(),
     };
-    let result = pending
-        .action
-        .map(|action| verdict(action, &login, pending.started_at, (demo.now)(), true));
+    // The txn is shown only for a transaction the demo "executed".
+    let (result, txn) = match (pending.action, &pending.details) {
+        (Some(action), Some(details)) => match verdict(action, details, &grant) {
+            Ok(accepted) => (Some(accepted), grant.login.txn.clone()),
+            Err(refused) => (Some(refused), None),
+        },
+        _ => (None, None),
+    };
     let mut sessions = demo.sessions();
     let session = sessions.entry(id).or_default();
-    session.login = Some(login);
+    session.login = Some(grant.login);
     session.last_result = result;
+    session.last_txn = txn;
     Redirect::to("/").into_response()
 }
 
+/// What the code bought: the login its ID token describes and the
+/// `authorization_details` of the token response.
+struct Grant {
+    login: Login,
+    details: Option<Value>,
+}
+
 /// Exchanges the code (with the PKCE verifier) and checks the ID token.
-async fn redeem(demo: &Demo, code: &str, pending: &Pending) -> Result<Login, String> {
+async fn redeem(demo: &Demo, code: &str, pending: &Pending) -> Result<Grant, String> {
     let tokens = demo
         .client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -224,19 +277,17 @@ async fn redeem(demo: &Demo, code: &str, pending: &Pending) -> Result<Login, Str
         .request_async(&demo.http)
         .await
         .map_err(|e| format!("token request failed: {e}"))?;
-    let raw = tokens.id_token().ok_or("no ID token")?.to_string();
-    let id_token: KagiToken = raw
-        .parse()
-        .map_err(|e| format!("unreadable ID token: {e}"))?;
+    let id_token = tokens.id_token().ok_or("no ID token")?.clone();
     let claims = id_token
         .claims(
             &demo.client.id_token_verifier(),
             &Nonce::new(pending.nonce.clone()),
         )
         .map_err(|e| format!("invalid ID token: {e}"))?;
-    Ok(Login {
+    let login = Login {
         sub: claims.subject().to_string(),
         sid: claims.additional_claims().sid.clone(),
+        txn: claims.additional_claims().txn.clone(),
         acr: claims
             .auth_context_ref()
             .map(|a| a.to_string())
@@ -250,5 +301,11 @@ async fn redeem(demo: &Demo, code: &str, pending: &Pending) -> Result<Login, Str
             .map(|t| t.timestamp())
             .unwrap_or_default(),
         id_token: id_token.clone(),
-    })
+    };
+    let details = tokens
+        .extra_fields()
+        .extra_fields()
+        .authorization_details
+        .clone();
+    Ok(Grant { login, details })
 }

@@ -1,12 +1,14 @@
-//! A tiny trading site that logs customers in through Kagi and demands a
-//! passkey (`acr=phr`) before trades and withdrawals, as the broker's guide
-//! requires from mid-May 2026.
+//! A tiny trading site that logs customers in through Kagi and has every
+//! trade and withdrawal confirmed with a passkey that signs the transaction
+//! itself (`docs/transactions.md`).
 //!
 //! It is a confidential OpenID Connect client built on the `openidconnect`
-//! crate (the routes are in `app.rs`). "Buy" needs `phr` from an
-//! authentication in the last 10 minutes; "Withdraw" needs `phr` from a fresh
-//! passkey check (`max_age=0`). When the session is below that, the customer
-//! is sent back to Kagi, which steps up in the same session.
+//! crate (the routes are in `app.rs`). "Buy" pushes a limit order and
+//! "Withdraw" a withdrawal as RFC 9396 `authorization_details` by PAR; Kagi
+//! shows the transaction and asks for a passkey assertion bound to it, and
+//! the demo "executes" only when the tokens grant exactly what it asked,
+//! showing the confirmation's `txn`. Register the client with
+//! `--authorization-details-type withdrawal --authorization-details-type order`.
 //!
 //! ```sh
 //! DEMO_CLIENT_ID=trading-demo DEMO_CLIENT_SECRET=... cargo run --example trading_demo
@@ -16,11 +18,11 @@
 //! `examples/demo.sh` registers the client and a demo customer and starts it.
 
 mod app;
+mod details;
 mod flow;
 mod logout;
 mod page;
-
-use std::sync::Arc;
+mod par;
 
 fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
@@ -33,18 +35,6 @@ fn required(name: &str) -> String {
     })
 }
 
-/// The demo reads the system clock; Kagi's own code reads time only through `kagi::clock`.
-fn system_now() -> i64 {
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the demo is outside Kagi and reads its own clock"
-    )]
-    let t = std::time::SystemTime::now();
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
-}
-
 #[tokio::main]
 async fn main() {
     let listen = env("DEMO_LISTEN", "127.0.0.1:3000");
@@ -54,7 +44,6 @@ async fn main() {
         base_url: base_url.clone(),
         client_id: required("DEMO_CLIENT_ID"),
         client_secret: required("DEMO_CLIENT_SECRET"),
-        now: Arc::new(system_now),
     };
     let issuer = config.issuer.clone();
     let router = match app::router(config).await {

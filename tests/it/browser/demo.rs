@@ -1,12 +1,10 @@
 //! The trading demo relying party (`examples/trading_demo/`, whose modules
 //! are compiled into this test binary) against a test Kagi, in Chromium:
-//! "Buy" steps up from `urn:kagi:acr:mfa` to `phr`, "Withdraw" asks for a
-//! fresh passkey check every time, a customer without a passkey is offered
-//! one, and logging out at either side ends both sessions.
-//!
-//! The demo reads Kagi's test clock, so moving the clock moves both sides.
-
-use std::sync::Arc;
+//! "Buy" and "Withdraw" are transactions pushed by PAR that the customer
+//! confirms on Kagi's page with a passkey, every time, even right after a
+//! passkey login; a customer without a passkey is offered one; and logging
+//! out at either side ends both sessions. The binding of each assertion to
+//! its transaction and the refusals are in `transactions.rs`.
 
 use kagi::templates::Lang;
 
@@ -17,25 +15,31 @@ use crate::both_backends;
 use crate::helpers::webdriver::Browser;
 use crate::helpers::{Backend, TestApp};
 
-both_backends!(buying_on_the_demo_steps_up_from_password_to_passkey_in_the_same_session);
+both_backends!(buying_on_the_demo_confirms_each_order_with_a_passkey_after_a_password_login);
 
 // The demo's own modules, siblings here as in `examples/trading_demo/main.rs`.
 #[path = "../../../examples/trading_demo/app.rs"]
 mod app;
+#[path = "../../../examples/trading_demo/details.rs"]
+mod details;
 #[path = "../../../examples/trading_demo/flow.rs"]
 mod flow;
 #[path = "../../../examples/trading_demo/logout.rs"]
 mod logout;
 #[path = "../../../examples/trading_demo/page.rs"]
 mod page;
+#[path = "../../../examples/trading_demo/par.rs"]
+mod par;
 
-const EMAIL: &str = "hanako@example.jp";
+pub(super) const EMAIL: &str = "hanako@example.jp";
 const MFA: &str = "urn:kagi:acr:mfa";
 
 /// The demo served on `127.0.0.1:0` (another site than Kagi's `localhost`),
-/// registered with Kagi as a confidential client.
-struct Demo {
+/// registered with Kagi as a confidential client for both transaction types.
+pub(super) struct Demo {
     base: String,
+    /// The client id Kagi registered.
+    pub(super) client_id: String,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -46,7 +50,7 @@ impl Drop for Demo {
 }
 
 impl Demo {
-    async fn start(app: &TestApp) -> Self {
+    pub(super) async fn start(app: &TestApp) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let post_logout = app::post_logout_redirect_uri(&base);
@@ -59,30 +63,36 @@ impl Demo {
                 &post_logout,
                 "--backchannel-logout-uri",
                 &backchannel,
+                "--authorization-details-type",
+                "withdrawal",
+                "--authorization-details-type",
+                "order",
             ],
         );
-        let clock = app.clock.clone();
         let config = app::DemoConfig {
             issuer: app.base.clone(),
             base_url: base.clone(),
-            client_id: rp.client_id,
+            client_id: rp.client_id.clone(),
             client_secret: rp.secret.expect("a confidential client"),
-            now: Arc::new(move || clock.now()),
         };
         let router = app::router(config).await.unwrap();
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Self { base, server }
+        Self {
+            base,
+            client_id: rp.client_id,
+            server,
+        }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 }
 
 /// Opens the demo and logs in through Kagi with password and email code.
-async fn log_in_on_demo(browser: &Browser, app: &TestApp, demo: &Demo, code: &str) {
+pub(super) async fn log_in_on_demo(browser: &Browser, app: &TestApp, demo: &Demo, code: &str) {
     browser.goto(&demo.url("/")).await;
     browser.click("#demo-login").await;
     browser.wait_url(&app.url("/login")).await;
@@ -91,17 +101,17 @@ async fn log_in_on_demo(browser: &Browser, app: &TestApp, demo: &Demo, code: &st
     browser.wait_element_text("#acr", MFA).await;
 }
 
-/// The demo's `#auth-time`.
-async fn auth_time(browser: &Browser) -> i64 {
-    let shown = browser.text("#auth-time").await;
-    match shown.trim().parse() {
-        Ok(t) => t,
-        Err(_) => browser.fail(&format!("auth_time `{shown}`")).await,
+/// The demo's `#txn` once a transaction went through.
+pub(super) async fn txn(browser: &Browser) -> String {
+    let shown = browser.text("#txn").await;
+    if shown.trim().is_empty() {
+        browser.fail("no txn shown").await
     }
+    shown.trim().to_owned()
 }
 
-/// How many authorization codes Kagi has issued to the customer.
-fn codes_issued(app: &TestApp, customer_code: &str) -> usize {
+/// How many transactions the customer has confirmed at Kagi.
+pub(super) fn confirmations(app: &TestApp, customer_code: &str) -> usize {
     let audit = app
         .cli(&["--json", "audit", "--customer-code", customer_code], None)
         .json();
@@ -109,11 +119,32 @@ fn codes_issued(app: &TestApp, customer_code: &str) -> usize {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["kind"] == "code.issued")
+        .filter(|e| e["kind"] == "transaction.confirmed")
         .count()
 }
 
-async fn buying_on_the_demo_steps_up_from_password_to_passkey_in_the_same_session(
+/// On Kagi's confirmation page showing the demo's order: presses the passkey
+/// button, and the demo executes the order with a new `txn`.
+async fn confirm_the_order(browser: &Browser, app: &TestApp, demo: &Demo) -> String {
+    browser.wait_url(&app.url("/authorize")).await;
+    browser
+        .wait_element_text("#transaction-instrument", "Toyota Motor (7203)")
+        .await;
+    browser
+        .wait_element_text("#transaction-quantity", "100")
+        .await;
+    use_passkey(browser).await;
+    browser.wait_url(&demo.url("/")).await;
+    browser
+        .wait_element_text(
+            "#result",
+            "Buy accepted: buy 100 shares of 7203 Toyota Motor at limit JPY 2500",
+        )
+        .await;
+    txn(browser).await
+}
+
+async fn buying_on_the_demo_confirms_each_order_with_a_passkey_after_a_password_login(
     backend: Backend,
 ) {
     let app = TestApp::spawn(backend).await;
@@ -133,52 +164,27 @@ async fn buying_on_the_demo_steps_up_from_password_to_passkey_in_the_same_sessio
     // The customer follows the guide and registers a passkey at Kagi.
     register_passkey(&browser, &app, 0, EMAIL).await;
 
-    // "Buy": Kagi asks for the passkey in the same session, then the demo accepts.
+    // "Buy": Kagi shows the order in the same session and the passkey
+    // confirms it; the ID token reports the passkey.
     browser.goto(&demo.url("/")).await;
     browser.click("#buy").await;
-    browser.wait_url(&app.url("/stepup/passkey")).await;
-    use_passkey(&browser).await;
-    browser.wait_url(&demo.url("/")).await;
-    browser
-        .wait_element_text("#result", "Buy accepted after a passkey check")
-        .await;
+    let first = confirm_the_order(&browser, &app, &demo).await;
     browser.wait_element_text("#acr", "phr").await;
     browser.wait_element_text("#amr", "hwk user mfa").await;
     assert_eq!(browser.text("#sub").await, sub, "the same customer");
-    let first = auth_time(&browser).await;
 
-    // Another trade within 10 minutes needs no new check (no new code from Kagi).
-    let issued = codes_issued(&app, "C0008001");
+    // The next order, a moment later, is shown and signed again.
     browser.click("#buy").await;
+    let second = confirm_the_order(&browser, &app, &demo).await;
     browser
-        .wait_element_text(
-            "#result",
-            &format!("Buy accepted: the passkey check at auth_time {first}"),
-        )
+        .ensure(first != second, &format!("txn {first} then {second}"))
         .await;
-    assert_eq!(codes_issued(&app, "C0008001"), issued);
-
-    // Eleven minutes later the trade asks Kagi for a new passkey check.
-    app.clock.advance(11 * 60);
-    browser.click("#buy").await;
-    browser.wait_url(&app.url("/stepup/passkey")).await;
-    use_passkey(&browser).await;
-    browser.wait_url(&demo.url("/")).await;
-    browser
-        .wait_element_text("#result", "Buy accepted after a passkey check")
-        .await;
-    let second = auth_time(&browser).await;
-    browser
-        .ensure(
-            second >= first + 11 * 60,
-            &format!("auth_time {first} → {second}"),
-        )
-        .await;
+    assert_eq!(confirmations(&app, "C0008001"), 2);
     browser.ensure_clean_console().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn withdrawing_on_the_demo_asks_for_a_fresh_passkey_check_every_time() {
+async fn each_withdrawal_on_the_demo_needs_its_own_passkey_assertion_even_after_a_passkey_login() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.customer()
         .code("C0008002")
@@ -202,30 +208,36 @@ async fn withdrawing_on_the_demo_asks_for_a_fresh_passkey_check_every_time() {
     use_passkey(&browser).await;
     browser.wait_url(&demo.url("/")).await;
     browser.wait_element_text("#acr", "phr").await;
-    let mut last = auth_time(&browser).await;
 
-    // Each withdrawal: max_age=0 sends the customer to the passkey again,
-    // and auth_time moves on with the clock.
-    for _ in 0..2 {
-        app.clock.advance(30);
+    // Two withdrawals in the same session: each shows the amount on Kagi's
+    // page again and needs its own assertion, which gets its own txn.
+    let mut seen = Vec::new();
+    for round in 1..=2 {
         browser.click("#withdraw").await;
-        browser.wait_url(&app.url("/stepup/passkey")).await;
+        browser.wait_url(&app.url("/authorize")).await;
+        browser
+            .wait_element_text("#transaction-amount", "1,000,000円")
+            .await;
         use_passkey(&browser).await;
         browser.wait_url(&demo.url("/")).await;
         browser
-            .wait_element_text("#result", "Withdraw accepted after a passkey check")
+            .wait_element_text(
+                "#result",
+                "Withdraw accepted: JPY 1000000 to Mizuho Bank ****5678",
+            )
             .await;
-        let now = auth_time(&browser).await;
+        let txn = txn(&browser).await;
         browser
-            .ensure(now >= last + 30, &format!("auth_time {last} → {now}"))
+            .ensure(!seen.contains(&txn), &format!("txn {txn} again"))
             .await;
-        last = now;
+        seen.push(txn);
+        assert_eq!(confirmations(&app, "C0008002"), round);
     }
     browser.ensure_clean_console().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn buying_without_a_passkey_offers_registration_then_continues_with_phr() {
+async fn buying_without_a_passkey_offers_registration_then_confirms_the_order() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.customer()
         .code("C0008003")
@@ -237,7 +249,7 @@ async fn buying_without_a_passkey_offers_registration_then_continues_with_phr() 
     browser.add_virtual_authenticator().await;
     log_in_on_demo(&browser, &app, &demo, "C0008003").await;
 
-    // "Not now": the demo hears that phr cannot be met.
+    // "Not now": the demo hears that the confirmation cannot be made.
     browser.click("#buy").await;
     browser.wait_url(&app.url("/authorize")).await;
     browser
@@ -251,20 +263,16 @@ async fn buying_without_a_passkey_offers_registration_then_continues_with_phr() 
             "Buy refused by Kagi: unmet_authentication_requirements",
         )
         .await;
+    assert_eq!(browser.count("#txn").await, 0);
 
     // Accepting the offer: step-up by email code, registration, then the
-    // new passkey itself, and the trade goes through.
+    // order on Kagi's page, confirmed with the new passkey.
     browser.click("#buy").await;
     browser.click("#passkey-register").await;
     pass_email_code(&browser, &app, 0, EMAIL).await;
     browser.wait_url("/account/passkeys/confirm").await;
     browser.click("#passkey-register-confirm").await;
-    browser.wait_url(&app.url("/stepup/passkey")).await;
-    use_passkey(&browser).await;
-    browser.wait_url(&demo.url("/")).await;
-    browser
-        .wait_element_text("#result", "Buy accepted after a passkey check")
-        .await;
+    confirm_the_order(&browser, &app, &demo).await;
     browser.wait_element_text("#acr", "phr").await;
     browser.ensure_clean_console().await;
 }
@@ -323,4 +331,24 @@ async fn logging_out_at_kagi_logs_the_demo_out_through_the_back_channel() {
         .wait_element_text("#result", "Login refused by Kagi: login_required")
         .await;
     browser.ensure_clean_console().await;
+}
+
+/// Kagi never grants other details than those pushed, so the demo's own
+/// check is shown here on values: equal JSON (member order aside) and a
+/// txn, or no execution.
+#[test]
+fn the_demo_executes_only_the_details_it_asked_for() {
+    let asked = details::withdrawal();
+    assert_eq!(details::refusal(&asked, Some(&asked), Some("t")), None);
+    let reordered: serde_json::Value = serde_json::from_str(
+        r#"[{"destination":{"account":"****5678","bank":"Mizuho Bank"},"type":"withdrawal","amount":{"value":"1000000","currency":"JPY"}}]"#,
+    )
+    .unwrap();
+    assert_eq!(details::refusal(&asked, Some(&reordered), Some("t")), None);
+    let mut more = asked.clone();
+    more[0]["amount"]["value"] = "10000000".into();
+    assert!(details::refusal(&asked, Some(&more), Some("t")).is_some());
+    assert!(details::refusal(&asked, Some(&details::order()), Some("t")).is_some());
+    assert!(details::refusal(&asked, None, Some("t")).is_some());
+    assert!(details::refusal(&asked, Some(&asked), None).is_some());
 }

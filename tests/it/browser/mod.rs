@@ -10,3 +10,4 @@ mod login;
 mod native;
 mod passkeys;
 mod steps;
+mod transactions;
