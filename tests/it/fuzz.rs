@@ -68,6 +68,7 @@ const PATHS: &[&str] = &[
     "/authorize/continue",
     "/authorize/consent",
     "/authorize/decline",
+    "/authorize/cancel",
     "/token",
     "/userinfo",
     "/par",
@@ -95,6 +96,8 @@ const PATHS: &[&str] = &[
     "/passkey/login/finish",
     "/passkey/stepup/start",
     "/passkey/stepup/finish",
+    "/passkey/confirm/start",
+    "/passkey/confirm/finish",
     "/logout",
     "/nowhere",
     "//evil.example/x",
@@ -141,6 +144,7 @@ const NAMES: &[&str] = &[
     "credential_id",
     "ceremony",
     "request",
+    "authorization_details",
 ];
 
 fn value(rng: &mut Rng, csrf: &str) -> String {
@@ -169,6 +173,9 @@ fn value(rng: &mut Rng, csrf: &str) -> String {
         "fragment",
         "authorization_code",
         "refresh_token",
+        r#"[{"type":"withdrawal","amount":{"currency":"JPY","value":"100"},"destination":{"bank":"B","account":"****1"}}]"#,
+        r#"[{"type":"order","quantity":1e999}]"#,
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]",
         "password",
         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
         "urn:ietf:params:oauth:request_uri:abc",
@@ -466,6 +473,10 @@ async fn fuzz(backend: Backend) {
             id,
             "--redirect-uri",
             uri,
+            "--authorization-details-type",
+            "withdrawal",
+            "--authorization-details-type",
+            "order",
         ];
         args.extend(extra);
         assert!(crate::helpers::run_cli(&server.env, &args, None).success);
