@@ -41,6 +41,8 @@ pub struct IssueFor<'a> {
     pub with_nonce: bool,
     /// Issue a refresh token, replacing `parent` if given.
     pub refresh: Option<Option<&'a str>>,
+    /// The DPoP key the access token is bound to (`cnf.jkt`, RFC 9449 §6.1).
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// Whether a grant gets refresh tokens: confidential clients always, public
@@ -60,7 +62,7 @@ pub fn sign(state: &AppState, what: IssueFor<'_>) -> Result<(Issued, IssuedRows)
     let alg = what.client.id_token_alg;
     let jti = random::handle();
     let at_exp = now + config.access_token_ttl_secs;
-    let access_claims = json!({
+    let mut access_claims = json!({
         "iss": issuer,
         "sub": what.customer.id,
         "aud": issuer,
@@ -74,6 +76,9 @@ pub fn sign(state: &AppState, what: IssueFor<'_>) -> Result<(Issued, IssuedRows)
         "auth_time": what.grant.auth_time,
         "sid": what.grant.sid,
     });
+    if let Some(jkt) = what.dpop_jkt {
+        access_claims["cnf"] = json!({ "jkt": jkt });
+    }
     let access_token = jwt::sign(&state.keys, alg, "at+jwt", &access_claims)?;
 
     let mut id_claims = claims::id_token(what.customer, what.grant);

@@ -66,6 +66,13 @@ pub struct AuthorizationRequest {
     pub id_token_claims: Vec<String>,
     /// Claims asked for at userinfo (`claims.userinfo` names).
     pub userinfo_claims: Vec<String>,
+    /// The DPoP key the code is to be bound to (RFC 9449 §10).
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
+    /// The pushed request (its stored id) this one came from, used up when
+    /// the flow is answered (`oidc::authorize`); set there, never parsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_id: Option<String>,
 }
 
 /// Checks `client_id` and `redirect_uri`; on success errors may be redirected there.
@@ -168,6 +175,16 @@ pub fn parse(
         prompt_login = true; // OIDC Core §3.1.2.1: max_age=0 is a fresh login
     }
     let claims = claims(params)?;
+    let dpop_jkt = params.get("dpop_jkt").map(str::to_owned);
+    if dpop_jkt
+        .as_deref()
+        .is_some_and(|jkt| !super::dpop_binding::is_jkt(jkt))
+    {
+        return Err(err(
+            ErrorCode::InvalidRequest,
+            "dpop_jkt must be an RFC 7638 SHA-256 thumbprint",
+        ));
+    }
     Ok(AuthorizationRequest {
         client_id: client.client_id.as_str().to_owned(),
         redirect_uri: redirect_uri.to_owned(),
@@ -195,6 +212,8 @@ pub fn parse(
         essential_acr: claims.essential_acr,
         id_token_claims: claims.id_token,
         userinfo_claims: claims.userinfo,
+        dpop_jkt,
+        pushed_id: None,
     })
 }
 

@@ -35,6 +35,9 @@ pub struct RequestRow {
 pub struct AuthorizationWrite<'a> {
     /// A stored or pushed request this answer uses up (single use).
     pub take: Option<&'a str>,
+    /// The pushed request behind a stored one, used up with it: a pushed
+    /// request lives until the flow it started is answered.
+    pub also_take: Option<&'a str>,
     /// A request kept for the browser's return after an interaction.
     pub keep: Option<&'a RequestRow>,
     /// The code issued, with the session's sign-in to the client.
@@ -73,7 +76,7 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        if let Some(id) = write.take {
+        for id in write.take.into_iter().chain(write.also_take) {
             let done = sqlx::query(
                 "UPDATE auth_requests SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
             )

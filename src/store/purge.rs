@@ -56,6 +56,7 @@ const PURGES: &[(&str, &str)] = &[
         "client_assertion_jtis",
         "DELETE FROM client_assertion_jtis WHERE expires_at < $1",
     ),
+    ("dpop_jtis", "DELETE FROM dpop_jtis WHERE expires_at < $1"),
     (
         "webauthn_ceremonies",
         "DELETE FROM webauthn_ceremonies WHERE expires_at < $1",
