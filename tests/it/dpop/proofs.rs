@@ -14,7 +14,8 @@ use crate::helpers::{Backend, TestApp};
 both_backends!(
     every_bad_proof_at_the_token_endpoint_is_invalid_dpop_proof_and_leaves_the_code,
     of_concurrent_requests_with_one_proof_exactly_one_is_served,
-    server_nonces_are_demanded_issued_and_accepted_on_every_node
+    server_nonces_are_demanded_issued_and_accepted_on_every_node,
+    a_spent_proof_is_remembered_through_its_window_then_purged
 );
 
 const WEB_CALLBACK: &str = "http://localhost:9/callback";
@@ -280,4 +281,28 @@ async fn server_nonces_are_demanded_issued_and_accepted_on_every_node(backend: B
     let stale = with_nonce("/userinfo", "GET", Some(at), &resource_nonce);
     let refused = app.userinfo_with("DPoP", at, &[&stale]).await;
     assert!(refused.challenge.unwrap().contains("use_dpop_nonce"));
+}
+
+async fn a_spent_proof_is_remembered_through_its_window_then_purged(backend: Backend) {
+    let (app, _) = logged_in(backend).await;
+    let rp = app.register_client("web", WEB_CALLBACK, &[]);
+    let key = DpopKey::new();
+    let tokens = dpop_flow(&app, &rp, &key, "openid").await;
+    let at = tokens["access_token"].as_str().unwrap();
+    let proof = key.proof("GET", &app.url("/userinfo"), app.clock.now(), Some(at));
+    assert_eq!(app.userinfo_with("DPoP", at, &[&proof]).await.status, 200);
+    let store = &app.state.store;
+    let within = store.purge_expired(app.clock.now() + 60).await.unwrap();
+    assert!(
+        !within.iter().any(|(table, _)| *table == "dpop_jtis"),
+        "kept while the proof could still pass its iat check: {within:?}"
+    );
+    assert_eq!(app.userinfo_with("DPoP", at, &[&proof]).await.status, 401);
+    let after = store.purge_expired(app.clock.now() + 62).await.unwrap();
+    assert!(
+        after
+            .iter()
+            .any(|(table, n)| *table == "dpop_jtis" && *n >= 2),
+        "the token request's and userinfo's proofs go after the window: {after:?}"
+    );
 }
