@@ -16,7 +16,7 @@ import tempfile
 import time
 import traceback
 
-from . import basic, checks, env as envmod, fapi2, flows, jose, kagi_extra, logout, report  # noqa: F401  (modules register themselves)
+from . import basic, checks, env as envmod, fapi2, fapi2_plan, flows, jose, kagi_extra, logout, report  # noqa: F401  (modules register themselves)
 from .checks import Ctx, Skip, Stop
 from .env import Backchannel, Client, Kagi
 from .registry import MODULES, PLANS

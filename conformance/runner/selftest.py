@@ -11,7 +11,7 @@ import secrets
 import sys
 import time
 
-from . import basic, checks, fapi2, flows, jose, kagi_extra, logout, registry, report, web  # noqa: F401  (modules register themselves)
+from . import basic, checks, fapi2, fapi2_plan, flows, jose, kagi_extra, logout, registry, report, web  # noqa: F401  (modules register themselves)
 from .checks import FAIL, WARN, Callback, Ctx
 
 ISS = "https://op.example"
