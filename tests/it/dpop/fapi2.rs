@@ -19,7 +19,7 @@ both_backends!(
     client_add_with_profile_fapi2_refuses_what_the_profile_forbids,
     the_openidconnect_crate_completes_a_fapi2_flow_with_par_pkce_private_key_jwt_and_dpop,
     a_fapi2_client_is_refused_everything_the_profile_forbids_with_the_right_error,
-    a_request_uri_opened_again_before_login_still_completes_once
+    a_request_uri_opened_again_before_login_still_completes_once_even_after_it_expires
 );
 
 const CALLBACK: &str = "https://rp.example.com/cb";
@@ -463,7 +463,9 @@ async fn a_fapi2_client_is_refused_everything_the_profile_forbids_with_the_right
     );
 }
 
-async fn a_request_uri_opened_again_before_login_still_completes_once(backend: Backend) {
+async fn a_request_uri_opened_again_before_login_still_completes_once_even_after_it_expires(
+    backend: Backend,
+) {
     use crate::helpers::customer::{CODE, EMAIL, PASSWORD};
     let app = TestApp::spawn(backend).await;
     app.customer().create().await;
@@ -492,6 +494,13 @@ async fn a_request_uri_opened_again_before_login_still_completes_once(backend: B
         first_continue, second_continue,
         "each opening keeps its own request"
     );
+    // Logging in may take longer than the request_uri's 60 s, purge included.
+    app.clock.advance(90);
+    app.state
+        .store
+        .purge_expired(app.clock.now())
+        .await
+        .unwrap();
     app.post(
         "/login",
         &[
