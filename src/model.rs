@@ -202,6 +202,8 @@ pub(crate) fn test_client(public: bool, redirect_uris: &[&str]) -> Client {
         first_party: true,
         require_par: false,
         authorization_details_types: vec![],
+        require_dpop: false,
+        profile: Profile::Oidc,
         created_at: 0,
     }
 }
@@ -348,6 +350,37 @@ impl AuthMethod {
     }
 }
 
+/// The security profile a client is held to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// An ordinary OpenID Connect client: the rules of `docs/protocol.md`.
+    #[default]
+    Oidc,
+    /// The FAPI 2.0 Security Profile on top of them (`oidc::fapi`).
+    Fapi2,
+}
+
+impl Profile {
+    /// The name stored and given to `--profile`; `None` for the ordinary profile.
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            Profile::Oidc => None,
+            Profile::Fapi2 => Some("fapi2"),
+        }
+    }
+
+    /// Parses a stored or given name; `None` (no profile) is the ordinary one.
+    pub fn parse(raw: Option<&str>) -> Result<Self> {
+        match raw {
+            None => Ok(Profile::Oidc),
+            Some("fapi2") => Ok(Profile::Fapi2),
+            Some(other) => Err(Error::Invalid(format!(
+                "`{other}` is not a profile Kagi knows (fapi2)"
+            ))),
+        }
+    }
+}
+
 /// A registered customer, as stored.
 #[derive(Clone, Debug)]
 pub struct Customer {
@@ -410,6 +443,10 @@ pub struct Client {
     pub require_par: bool,
     /// The `authorization_details` types it may send (RFC 9396 §2).
     pub authorization_details_types: Vec<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5).
+    pub require_dpop: bool,
+    /// The security profile the client is held to.
+    pub profile: Profile,
     /// Registration time.
     pub created_at: i64,
 }

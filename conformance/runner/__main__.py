@@ -16,7 +16,7 @@ import tempfile
 import time
 import traceback
 
-from . import basic, checks, env as envmod, flows, jose, kagi_extra, logout, report  # noqa: F401  (modules register themselves)
+from . import basic, checks, env as envmod, fapi2, fapi2_plan, flows, jose, kagi_extra, logout, report  # noqa: F401  (modules register themselves)
 from .checks import Ctx, Skip, Stop
 from .env import Backchannel, Client, Kagi
 from .registry import MODULES, PLANS
@@ -57,6 +57,12 @@ def register_clients(env: flows.Env):
     add("logout", "conformance-logout", "kagi-logout", post_logout=rp("kagi-logout") + "/post_logout_redirect")
     add("bclogout", "conformance-backchannel", "kagi-bc", post_logout=rp("kagi-bc") + "/post_logout_redirect",
         backchannel=env.backchannel.url("/test/a/kagi-bc/backchannel_logout"))
+    # FAPI 2.0 (alias kagi-fapi2): client 1 signs PS256 with an RSA key, client 2
+    # ES256 with an EC key and the suite's redirect URI with a dummy query.
+    add("fapi2", "conformance-fapi2", "kagi-fapi2", auth="private_key_jwt", key=jose.new_rsa_key(), key_alg="PS256",
+        id_token_alg="PS256", profile="fapi2", third_party=True)
+    add("fapi2-2", "conformance-fapi2-2", "kagi-fapi2", auth="private_key_jwt", key=jose.new_ec_key(), key_alg="ES256",
+        id_token_alg="ES256", profile="fapi2", third_party=True, redirect=rp("kagi-fapi2") + "/callback?dummy1=lorem&dummy2=ipsum")
     add("kagi-web", "kagi-web", "kagi-extra")
     add("kagi-native", "kagi-native", "kagi-extra", public=True, redirect="http://127.0.0.1/kagi-native/callback")
     add("kagi-req-past", "kagi-require-phr-past", "kagi-extra", require_acr="phr", require_acr_from="2020-01-01")

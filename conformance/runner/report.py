@@ -1,5 +1,6 @@
 """The counts at the end of a run: PASS / WARNING / SKIPPED / FAIL per plan,
-the certification plans apart from the runner's other groups, and the closing
+the OpenID Connect certification plans, the FAPI 2.0 plan and the runner's
+other groups each apart, and the closing
 `N passed, N failed` line with what it counts said beside it."""
 
 from __future__ import annotations
@@ -37,8 +38,13 @@ def summary_lines(modules: list[Module], verdicts: list[str]) -> list[str]:
         return f"  {label:{width}}" + "".join(f"{c[v]:>9}" for v in VERDICTS)
 
     out = [f"{'Results by plan':{width + 2}}" + "".join(f"{v:>9}" for v in VERDICTS)]
-    for certification, title in ((True, "certification plans"), (False, "not certification (reported apart, not part of any certification result)")):
-        plans = [p for p in PLANS if p.certification == certification and p.name in by]
+    groups = (
+        (lambda p: p.certification and not p.group, "certification plans"),
+        (lambda p: p.group == "fapi2", "FAPI 2.0 certification plan (counted apart from the OpenID Connect plans)"),
+        (lambda p: not p.certification, "not certification (reported apart, not part of any certification result)"),
+    )
+    for belongs, title in groups:
+        plans = [p for p in PLANS if belongs(p) and p.name in by]
         if not plans:
             continue
         out.append(f"{title}:")

@@ -5,10 +5,13 @@ well under a second: `python -m runner.selftest`, and first thing in ./run."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
+import secrets
 import sys
 import time
 
-from . import basic, checks, flows, jose, kagi_extra, logout, registry, report, web  # noqa: F401  (modules register themselves)
+from . import basic, checks, fapi2, fapi2_plan, flows, jose, kagi_extra, logout, registry, report, web  # noqa: F401  (modules register themselves)
 from .checks import FAIL, WARN, Callback, Ctx
 
 ISS = "https://op.example"
@@ -244,23 +247,53 @@ def main() -> int:
         t.failures.append(f"16-byte tokens should fail the entropy rule ~89% of the time, got {rate:.0%}")
     t.count += 1
 
+    # FAPI 2.0: the DPoP-Nonce header, the token response, the thumbprint
+    def response(status=200, headers=(), body=b"{}"):
+        return web.Response(status, list(headers), body, ISS + "/token")
+    t.expect("DPoP-Nonce good", lambda c: fapi2.take_nonce(c, response(headers=[("DPoP-Nonce", "abc-_1")]), None), None)
+    t.expect("DPoP-Nonce empty", lambda c: fapi2.take_nonce(c, response(headers=[("DPoP-Nonce", "")]), None), FAIL, "NQCHAR")
+    t.expect("DPoP-Nonce with a quote", lambda c: fapi2.take_nonce(c, response(headers=[("DPoP-Nonce", 'a"b')]), None), FAIL, "NQCHAR")
+    t.expect("DPoP-Nonce twice", lambda c: fapi2.take_nonce(c, response(headers=[("DPoP-Nonce", "a"), ("DPoP-Nonce", "b")]), None),
+             FAIL, "more than once")
+    good_tok = {"access_token": "x" * 43 + secrets.token_urlsafe(32), "token_type": "DPoP", "expires_in": 600}
+    tok = lambda body, cc="no-store": response(headers=[("Content-Type", "application/json"), ("Cache-Control", cc)],  # noqa: E731
+                                                body=json.dumps(body).encode())
+    t.expect("FAPI token response good", lambda c: fapi2.token_body(c, tok(good_tok)), None)
+    t.expect("FAPI token response Bearer", lambda c: fapi2.token_body(c, tok(dict(good_tok, token_type="Bearer"))), FAIL, "DPoP")
+    t.expect("FAPI token response cacheable", lambda c: fapi2.token_body(c, tok(good_tok, cc="max-age=60")), FAIL, "no-store")
+    dk = fapi2.DpopKey()
+    if fapi2.DpopKey().thumbprint() == dk.thumbprint() or len(dk.thumbprint()) != 43:
+        t.failures.append("DPoP thumbprints must be 43 base64url characters and differ per key")
+    proof = jose.Jwt(dk.proof("GET", ISS + "/userinfo", token="at"))
+    if proof.header.get("typ") != "dpop+jwt" or "d" in proof.header.get("jwk", {}) or proof.claims.get("ath") != jose.b64u(hashlib.sha256(b"at").digest()):
+        t.failures.append(f"a runner DPoP proof must carry typ dpop+jwt, a public jwk and ath: {proof.header} {proof.claims}")
+    t.count += 2
+
     # the report: verdicts kept apart per plan; kagi-* and other non-certification groups apart
     def mod(plan, name="m"):
         return registry.Module(plan, name, "-", lambda *a: None)
-    mods = [mod(registry.BASIC), mod(registry.BASIC), mod(registry.BASIC), mod(registry.FORM_POST), mod(registry.KAGI, "kagi-x"), mod(registry.COMPREHENSIVE)]
-    verdicts = ["PASS", "WARNING", "SKIPPED", "PASS", "FAIL", "PASS"]
+    mods = [mod(registry.BASIC), mod(registry.BASIC), mod(registry.BASIC), mod(registry.FORM_POST), mod(registry.KAGI, "kagi-x"), mod(registry.COMPREHENSIVE),
+            mod(registry.FAPI2)]
+    verdicts = ["PASS", "WARNING", "SKIPPED", "PASS", "FAIL", "PASS", "PASS"]
     by = report.per_plan(mods, verdicts)
     lines = report.summary_lines(mods, verdicts)
     if by[registry.BASIC] != {"PASS": 1, "WARNING": 1, "SKIPPED": 1} or by[registry.KAGI] != {"FAIL": 1}:
         t.failures.append(f"report: per-plan counts must keep PASS, WARNING and SKIPPED apart and kagi alone: {dict(by)}")
-    if lines[-1] != "4 passed, 1 failed":
+    if lines[-1] != "5 passed, 1 failed":
         t.failures.append(f"report: final line must count PASS+WARNING as passed, SKIPPED as neither, and a kagi FAIL as failed: {lines[-1]!r}")
     cert_at = next(i for i, line in enumerate(lines) if line.startswith("certification plans"))
     other_at = next(i for i, line in enumerate(lines) if line.startswith("not certification"))
     kagi_at = next(i for i, line in enumerate(lines) if line.strip().startswith(registry.KAGI + " "))
     if not cert_at < other_at < kagi_at:
         t.failures.append("report: the kagi group must be listed under 'not certification'")
-    t.count += 3
+    fapi_at = next((i for i, line in enumerate(lines) if line.startswith("FAPI 2.0")), -1)
+    fapi_row = next((i for i, line in enumerate(lines) if line.strip().startswith(registry.FAPI2 + " ")), -1)
+    if not cert_at < fapi_at < fapi_row < other_at:
+        t.failures.append("report: the FAPI 2.0 plan must have its own group and line, apart from the OpenID Connect plans")
+    oidc_total = next(line for line in lines[cert_at:fapi_at] if "(together)" in line)
+    if oidc_total.split()[1:] != ["2", "1", "1", "0"]:
+        t.failures.append(f"report: the FAPI 2.0 plan must not be counted with the OpenID Connect plans: {oidc_total!r}")
+    t.count += 5
     # the plans: the Form Post plan runs the Basic plan's module list, every module in a known plan
     names = {p: sorted(m.name for m in registry.MODULES if m.plan == p) for p in (registry.BASIC, registry.FORM_POST)}
     if names[registry.BASIC] != names[registry.FORM_POST] or len(names[registry.BASIC]) != 35:
@@ -269,7 +302,12 @@ def main() -> int:
         t.failures.append("every Form Post module must use response_mode=form_post")
     if any(m.name.startswith("kagi-") and m.plan != registry.KAGI for m in registry.MODULES):
         t.failures.append("kagi-* modules belong to the kagi group")
-    t.count += 3
+    fapi = [m for m in registry.MODULES if m.plan == registry.FAPI2]
+    if len(fapi) != 56 or len({m.name for m in fapi}) != 56:
+        t.failures.append(f"the FAPI 2.0 plan (private_key_jwt + DPoP + openid_connect, plain_fapi) runs 56 distinct modules: {len(fapi)}")
+    if any(not m.name.startswith("fapi2-security-profile-final-") for m in fapi):
+        t.failures.append("FAPI 2.0 modules carry the suite's fapi2-security-profile-final- names")
+    t.count += 5
 
     if t.failures:
         print("runner self-test FAILED:")

@@ -103,6 +103,23 @@ class Http:
             conn.close()
 
 
+    def request_multi(self, method: str, url: str, headers: list[tuple[str, str]]) -> Response:
+        """A request whose header list may name one header twice (DPoP's
+        "exactly one DPoP header" check)."""
+        parts = urllib.parse.urlsplit(url)
+        path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        conn = _Conn(parts.hostname, parts.port or 443, self.connect_ip, self.context, self.timeout)
+        try:
+            conn.putrequest(method, path)
+            for k, v in [("User-Agent", "kagi-conformance-runner/1"), ("Accept-Language", "en")] + headers:
+                conn.putheader(k, v)
+            conn.endheaders()
+            r = conn.getresponse()
+            return Response(r.status, list(r.getheaders()), r.read(), url)
+        finally:
+            conn.close()
+
+
 def form(pairs) -> bytes:
     """application/x-www-form-urlencoded body from pairs or a dict (order kept)."""
     items = pairs.items() if isinstance(pairs, dict) else pairs

@@ -7,8 +7,9 @@ use super::Output;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::config::Config;
 use crate::crypto::random;
-use crate::model::{AuthMethod, Client, ClientId, RedirectKind, RedirectUri, SigningAlg};
+use crate::model::{AuthMethod, Client, ClientId, Profile, RedirectKind, RedirectUri, SigningAlg};
 use crate::oidc::authorization_details::SUPPORTED_TYPES;
+use crate::oidc::fapi;
 
 /// Client commands.
 #[derive(Debug, Subcommand)]
@@ -51,9 +52,9 @@ pub struct AddArgs {
     /// Require PKCE of a confidential client too (public clients always need it).
     #[arg(long)]
     require_pkce: bool,
-    /// ID token signing algorithm: `RS256` (default), `ES256`, `PS256`, `EdDSA`.
-    #[arg(long, default_value = "RS256")]
-    id_token_alg: String,
+    /// ID token signing algorithm: `RS256` (default; `ES256` for `--profile fapi2`), `ES256`, `PS256`, `EdDSA`.
+    #[arg(long)]
+    id_token_alg: Option<String>,
     /// URL of the client's JWK set, for `private_key_jwt`.
     #[arg(long)]
     jwks_uri: Option<String>,
@@ -70,6 +71,20 @@ pub struct AddArgs {
     /// `withdrawal`, `order`.
     #[arg(long = "authorization-details-type")]
     authorization_details_types: Vec<String>,
+    /// Every token request must carry a DPoP proof, so every access token is bound to the client's key (RFC 9449).
+    #[arg(long)]
+    require_dpop: bool,
+    /// Hold the client to a security profile: `fapi2` (FAPI 2.0 Security Profile: `private_key_jwt`,
+    /// PAR, PKCE S256, DPoP, PS256/ES256/`EdDSA`, https redirect URIs).
+    #[arg(long, value_enum)]
+    profile: Option<ProfileArg>,
+}
+
+/// The values of `--profile`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfileArg {
+    /// The FAPI 2.0 Security Profile (`oidc::fapi`).
+    Fapi2,
 }
 
 pub(super) async fn run(cmd: ClientCommand, config: &Config, out: &Output) -> anyhow::Result<()> {
@@ -79,7 +94,12 @@ pub(super) async fn run(cmd: ClientCommand, config: &Config, out: &Output) -> an
     store.insert_client(&client).await?;
     let event = AuditEvent::new(AuditKind::ClientCreated, Outcome::Success)
         .with_client(client.client_id.as_str())
-        .with_detail(serde_json::json!({ "public": client.public, "auth_method": client.auth_method.as_str() }));
+        .with_detail(serde_json::json!({
+            "public": client.public,
+            "auth_method": client.auth_method.as_str(),
+            "require_dpop": client.require_dpop,
+            "profile": client.profile.as_str(),
+        }));
     store.insert_audit_event(&event, clock.now()).await?;
     let text = match &secret {
         Some(s) => format!(
@@ -108,9 +128,15 @@ fn build(args: AddArgs, now: i64) -> anyhow::Result<(Client, Option<String>)> {
     if name.is_empty() {
         bail!("--name must not be empty");
     }
+    let profile = match args.profile {
+        Some(ProfileArg::Fapi2) => Profile::Fapi2,
+        None => Profile::Oidc,
+    };
+    let fapi2 = profile == Profile::Fapi2;
     let auth_method = match (&args.auth_method, args.public) {
         (Some(m), _) => AuthMethod::parse(m)?,
         (None, true) => AuthMethod::None,
+        (None, false) if fapi2 => AuthMethod::PrivateKeyJwt,
         (None, false) => AuthMethod::ClientSecretBasic,
     };
     match (args.public, auth_method) {
@@ -184,15 +210,24 @@ fn build(args: AddArgs, now: i64) -> anyhow::Result<(Client, Option<String>)> {
         backchannel_logout_uri: backchannel,
         require_acr: args.require_acr,
         require_acr_from,
-        require_pkce: args.public || args.require_pkce,
-        id_token_alg: SigningAlg::parse(&args.id_token_alg)?,
+        require_pkce: args.public || args.require_pkce || fapi2,
+        id_token_alg: match &args.id_token_alg {
+            Some(alg) => SigningAlg::parse(alg)?,
+            None if fapi2 => fapi::DEFAULT_ID_TOKEN_ALG,
+            None => SigningAlg::Rs256,
+        },
         jwks: args.jwks,
         jwks_uri,
         first_party: !args.third_party,
-        require_par: args.require_par,
         authorization_details_types: details_types,
+        require_par: args.require_par || fapi2,
+        require_dpop: args.require_dpop || fapi2,
+        profile,
         created_at: now,
     };
+    if let Err(why) = fapi::registration(&client) {
+        bail!("{why}");
+    }
     Ok((client, secret))
 }
 

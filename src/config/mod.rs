@@ -136,6 +136,12 @@ pub struct Config {
     pub transaction_token_ttl_secs: i64,
     /// Refresh-token family lifetime, seconds.
     pub refresh_token_ttl_secs: i64,
+    /// How far a DPoP proof's `iat` may be from now, seconds.
+    pub dpop_proof_window_secs: i64,
+    /// Require server nonces in DPoP proofs.
+    pub dpop_nonce_required: bool,
+    /// Period of the DPoP nonce, seconds.
+    pub dpop_nonce_lifetime_secs: i64,
     /// Cache lifetime of JWKS and discovery, seconds.
     pub jwks_max_age_secs: i64,
     /// How long a fetched client key set is used, seconds.

@@ -176,6 +176,12 @@ settings! {
     transaction_token_ttl_secs: i64 = "120", check seconds(3_600);
     /// Absolute lifetime of a refresh-token family.
     refresh_token_ttl_secs: i64 = "2592000", check seconds(366 * 86_400);
+    /// How far a DPoP proof's `iat` may be from the server's clock, either way (RFC 9449 §11.1); its `jti` is kept this long.
+    dpop_proof_window_secs: i64 = "60", check within(10, 300, " seconds");
+    /// Require a server nonce (`DPoP-Nonce`, error `use_dpop_nonce`) in every DPoP proof (RFC 9449 §8, §9).
+    dpop_nonce_required: bool = "false";
+    /// How often the DPoP nonce changes; a nonce is accepted in its own period and the next.
+    dpop_nonce_lifetime_secs: i64 = "300", check within(10, 3600, " seconds");
     /// How long a client's key set fetched from its `jwks_uri` is used before it is fetched again.
     client_jwks_cache_secs: i64 = "300", check seconds(86_400);
     /// Least time between two fetches of one client's `jwks_uri` when an assertion names an unknown `kid` or the last fetch failed; at most `client_jwks_cache_secs`.

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
+use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -30,6 +31,10 @@ const FILE_NAME: &str = "data.key";
 #[derive(Clone)]
 pub struct DataKey {
     key: Arc<RandomizedNonceKey>,
+    /// HMAC-SHA256 under the same 32 bytes, only to derive keys for other
+    /// jobs (`DataKey::derive`), so no second secret file has to be shared
+    /// between nodes.
+    root: Arc<hmac::Key>,
 }
 
 impl std::fmt::Debug for DataKey {
@@ -86,7 +91,19 @@ impl DataKey {
     fn from_bytes(bytes: &[u8]) -> anyhow::Result<DataKey> {
         let key = RandomizedNonceKey::new(&AES_256_GCM, bytes)
             .map_err(|_| anyhow!("the data key is not a valid AES-256 key"))?;
-        Ok(DataKey { key: Arc::new(key) })
+        Ok(DataKey {
+            key: Arc::new(key),
+            root: Arc::new(hmac::Key::new(hmac::HMAC_SHA256, bytes)),
+        })
+    }
+
+    /// A 256-bit HMAC key for one job, named by `label`: HMAC-SHA256 of the
+    /// label under the data key (a one-step KDF; the label separates the
+    /// jobs). Every node holding `data.key` derives the same key, and a key
+    /// derived for one label says nothing about another or about the data key.
+    pub fn derive(&self, label: &str) -> hmac::Key {
+        let derived = hmac::sign(&self.root, label.as_bytes());
+        hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
     }
 
     /// Encrypts `plaintext` bound to `aad`, as base64url of `nonce || ciphertext || tag`.

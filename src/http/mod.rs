@@ -11,6 +11,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod cookie;
 pub mod discovery;
+pub mod dpop;
 mod drain;
 pub mod end_session;
 pub mod error;

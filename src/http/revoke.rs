@@ -11,11 +11,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::client_auth::authenticate;
+use super::dpop;
 use super::oauth_error::OAuthError;
 use super::params::BackChannel;
 use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::oidc::dpop as oidc_dpop;
 use crate::oidc::error::ErrorCode;
 use crate::oidc::introspection::{self, Token, TokenQuery};
+use crate::paths;
 use crate::state::AppState;
 
 /// Authenticates the client and revokes the token if it is the client's.
@@ -25,6 +28,13 @@ pub async fn revoke(
 ) -> Result<Response, OAuthError> {
     let client = authenticate(&state, &headers, &params).await?;
     let TokenQuery { token: raw } = TokenQuery::parse(&params)?;
+    let proof = match dpop::back_channel(&state, &headers, paths::REVOKE) {
+        Ok(proof) => proof,
+        Err(refused) => return Ok(*refused),
+    };
+    if let Some(proof) = &proof {
+        oidc_dpop::claim(&state, proof).await?;
+    }
     // `token_type_hint` is ignored, as §2.1 allows: both kinds are searched.
     let Some(token) = introspection::identify(&state, &raw).await? else {
         return Ok(revoked());
@@ -33,6 +43,14 @@ pub async fn revoke(
         return Err(OAuthError::bad(
             ErrorCode::UnauthorizedClient,
             "the token was not issued to this client",
+        ));
+    }
+    // Whoever holds a bound token without its key cannot end the grant
+    // either (`docs/security.md#r34`); the token stays valid.
+    if !super::introspect::holds_key(&token, proof.as_ref()) {
+        return Err(OAuthError::bad(
+            ErrorCode::InvalidDpopProof,
+            "the token is bound to a DPoP key; send a DPoP proof of it",
         ));
     }
     if introspection::revoke(&state, &token).await? {

@@ -99,6 +99,8 @@ struct Flow {
     client: Client,
     /// The stored or pushed request's id, used up by a final answer.
     take: Option<String>,
+    /// The pushed request behind a stored one, used up with it.
+    pushed: Option<String>,
     /// Whether the request must be kept for the browser's return (it arrived just now).
     new: bool,
 }
@@ -126,16 +128,18 @@ pub async fn begin(state: &AppState, session: &SessionRow, params: Params) -> Re
         }
         return Ok(Next::BadClient);
     };
-    let req = match validate(&client, &redirect_uri, &params, pushed.is_some()) {
+    let mut req = match validate(&client, &redirect_uri, &params, pushed.is_some()) {
         Ok(req) => req,
-        Err(reply) => return refuse(state, &client, pushed.as_deref(), reply).await,
+        Err(reply) => return refuse(state, &client, (pushed.as_deref(), None), reply).await,
     };
+    req.pushed_id.clone_from(&pushed);
     let row = new_row(state, session, &client, &req)?;
     let flow = Flow {
         row,
         req,
         client,
         take: pushed,
+        pushed: None,
         new: true,
     };
     let decided =
@@ -299,6 +303,7 @@ async fn stored(state: &AppState, session: &SessionRow, id: &str) -> Result<Opti
     };
     Ok(Some(Flow {
         take: Some(row.id.clone()),
+        pushed: req.pushed_id.clone(),
         row,
         req,
         client,
@@ -326,7 +331,8 @@ async fn answer(
         }
         Decision::Error(e) => {
             let reply = reply_to(&flow.req, Err(e));
-            return refuse(state, &flow.client, flow.take.as_deref(), reply).await;
+            let takes = (flow.take.as_deref(), flow.pushed.as_deref());
+            return refuse(state, &flow.client, takes, reply).await;
         }
         Decision::Interact(path) => Next::Interact(path),
         Decision::Consent => Next::Consent(pending()),
@@ -337,13 +343,16 @@ async fn answer(
         },
     };
     // Kept only when the browser must come back for it: a session that
-    // already satisfies the request gets its code without storing it.
+    // already satisfies the request gets its code without storing it. A
+    // pushed request is not used up here but by the flow's answer (the kept
+    // row names it), so opening its request_uri again before the customer
+    // has finished, a reload, still works (RFC 9126 §4; FAPI 2.0 test plan).
     if flow.new {
         let keep = AuthorizationWrite {
             keep: Some(&flow.row),
             ..AuthorizationWrite::default()
         };
-        write(state, flow.take.as_deref(), keep).await?;
+        write(state, None, keep).await?;
     }
     Ok(next)
 }
@@ -374,7 +383,7 @@ async fn write(state: &AppState, take: Option<&str>, rest: AuthorizationWrite<'_
 async fn refuse(
     state: &AppState,
     client: &Client,
-    take: Option<&str>,
+    (take, also_take): (Option<&str>, Option<&str>),
     reply: Reply,
 ) -> Result<Next> {
     let code = reply.result.as_ref().err().map(|e| e.code.as_str());
@@ -383,6 +392,7 @@ async fn refuse(
         .with_detail(json!({ "error": code }));
     let written = AuthorizationWrite {
         event: Some(&event),
+        also_take,
         ..AuthorizationWrite::default()
     };
     Ok(if write(state, take, written).await? {
@@ -415,6 +425,7 @@ async fn issue_code(
         userinfo_claims: req.userinfo_claims.clone(),
         authorization_details: req.authorization_details.clone(),
         txn,
+        dpop_jkt: req.dpop_jkt.clone(),
     };
     let code = random::handle();
     let row = CodeRow {
@@ -434,6 +445,7 @@ async fn issue_code(
     let written = AuthorizationWrite {
         code: Some(&row),
         event: Some(&event),
+        also_take: flow.pushed.as_deref(),
         ..AuthorizationWrite::default()
     };
     Ok(if write(state, flow.take.as_deref(), written).await? {

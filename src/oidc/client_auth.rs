@@ -249,6 +249,12 @@ async fn check_assertion(
     };
     if !SigningAlg::ALL.iter().any(|a| a.jws() == header.alg)
         || !acceptable(&claims, client.client_id.as_str(), audiences, now)
+        || !super::fapi::assertion_allowed(
+            client,
+            header.alg,
+            &claims.aud,
+            &state.config.issuer_str(),
+        )
     {
         return Ok(false);
     }

@@ -94,6 +94,8 @@ pub struct ProviderMetadata {
     pub backchannel_logout_supported: bool,
     /// `backchannel_logout_session_supported`: logout tokens always carry `sid`.
     pub backchannel_logout_session_supported: bool,
+    /// `dpop_signing_alg_values_supported` (RFC 9449 §5.1).
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
 }
 
 impl ProviderMetadata {
@@ -139,6 +141,7 @@ impl ProviderMetadata {
             end_session_endpoint: config.endpoint(paths::END_SESSION),
             backchannel_logout_supported: true,
             backchannel_logout_session_supported: true,
+            dpop_signing_alg_values_supported: super::dpop::ALGS.to_vec(),
         }
     }
 }

@@ -12,7 +12,8 @@ use crate::error::Error;
 
 /// The error codes Kagi answers with, as registered in the IANA "OAuth
 /// Extensions Error Registry" (RFC 6749 §4.1.2.1, §5.2, §11.4; OIDC Core
-/// §3.1.2.6; RFC 7009 §2.2.1; OpenID Connect UAR 1.0).
+/// §3.1.2.6; RFC 7009 §2.2.1; OpenID Connect UAR 1.0; RFC 6750 §3.1; RFC 9449
+/// §12.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
     /// `invalid_request`.
@@ -49,6 +50,12 @@ pub enum ErrorCode {
     UnmetAuthenticationRequirements,
     /// `invalid_authorization_details` (RFC 9396 §5).
     InvalidAuthorizationDetails,
+    /// `invalid_token` (RFC 6750 §3.1), at a resource.
+    InvalidToken,
+    /// `invalid_dpop_proof` (RFC 9449 §5, §7.1).
+    InvalidDpopProof,
+    /// `use_dpop_nonce` (RFC 9449 §8, §9).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -72,6 +79,9 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::InvalidAuthorizationDetails => "invalid_authorization_details",
+            Self::InvalidToken => "invalid_token",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -149,6 +159,9 @@ mod tests {
             ErrorCode::RequestNotSupported,
             ErrorCode::RequestUriNotSupported,
             ErrorCode::UnmetAuthenticationRequirements,
+            ErrorCode::InvalidToken,
+            ErrorCode::InvalidDpopProof,
+            ErrorCode::UseDpopNonce,
         ];
         for code in all {
             let s = code.as_str();

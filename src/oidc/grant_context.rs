@@ -30,6 +30,12 @@ pub struct GrantContext {
     /// The confirmation's id (`txn`), with the transaction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub txn: Option<String>,
+    /// RFC 7638 thumbprint of the DPoP key the grant is bound to: the
+    /// authorization request's `dpop_jkt` (RFC 9449 §10) on a code, the key of
+    /// a public client's first token request on its refresh tokens (§5).
+    /// Absent in grants stored before DPoP, which are unbound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 impl GrantContext {

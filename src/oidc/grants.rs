@@ -3,6 +3,8 @@
 
 use serde_json::json;
 
+use super::dpop::{self, Proof};
+use super::dpop_binding::{self, Bound};
 use super::error::{ErrorCode, Failure, ProtocolError};
 use super::grant_context::GrantContext;
 use super::issue::{self, IssueFor, Issued};
@@ -13,7 +15,7 @@ use crate::crypto::random;
 use crate::error::{Error, Result};
 use crate::model::Client;
 use crate::state::AppState;
-use crate::store::authorization_codes::CodeRow;
+use crate::store::authorization_codes::{CodeRow, Redemption};
 use crate::store::token_families::{FamilyRow, Rotate, Rotation};
 
 /// A retry of a refresh within this many seconds, while its successor is
@@ -81,14 +83,19 @@ impl TokenRequest {
 }
 
 /// Runs the grant of `req` for the authenticated `client`.
+///
+/// With the request's checked DPoP proof, if it carried one (RFC 9449 §5), the access
+/// token is then bound to the proof's key, and the proof's `jti` is claimed
+/// in the grant's own write transaction (`docs/write-path.md`).
 pub async fn grant(
     state: &AppState,
     client: &Client,
     req: &TokenRequest,
+    proof: Option<&Proof>,
 ) -> std::result::Result<Issued, Failure> {
     match req {
-        TokenRequest::AuthorizationCode(grant) => exchange_code(state, client, grant).await,
-        TokenRequest::RefreshToken(grant) => refresh(state, client, grant).await,
+        TokenRequest::AuthorizationCode(grant) => exchange_code(state, client, grant, proof).await,
+        TokenRequest::RefreshToken(grant) => refresh(state, client, grant, proof).await,
     }
 }
 
@@ -107,6 +114,7 @@ async fn exchange_code(
     state: &AppState,
     client: &Client,
     req: &CodeGrant,
+    proof: Option<&Proof>,
 ) -> std::result::Result<Issued, Failure> {
     let now = state.clock.now();
     let hash = random::hash_secret(&req.code);
@@ -118,6 +126,9 @@ async fn exchange_code(
     };
     let row = found.code;
     check_bindings(&row, client, req)?;
+    let grant = context(&row.grant_context)?;
+    // The DPoP key is one more binding: a failure leaves the code unspent.
+    dpop_binding::check(grant.dpop_jkt.as_deref(), proof, Bound::Code)?;
     if found.used_at.is_some() {
         return replayed(state, &row, now).await;
     }
@@ -133,8 +144,8 @@ async fn exchange_code(
             "the customer no longer exists",
         )));
     };
-    let grant = context(&row.grant_context)?;
-    let family = family_of(&row, now, state.config.refresh_token_ttl_secs);
+    let mut family = family_of(&row, now, state.config.refresh_token_ttl_secs);
+    family.grant_context = dpop_binding::family_context(&grant, client, proof)?;
     let refresh = issue::gets_refresh_token(client, &grant).then_some(None);
     // Signed before the transaction, so the writer is held only for the writes.
     let (issued, rows) = issue::sign(
@@ -146,10 +157,12 @@ async fn exchange_code(
             family: &family,
             with_nonce: true,
             refresh,
+            dpop_jkt: proof.map(|p| p.jkt.as_str()),
         },
     )?;
     let event = issued_event(client, &customer.id, "authorization_code");
-    if !state
+    let claim = proof.map(|p| p.claim(state.config.dpop_proof_window_secs));
+    let redeemed = state
         .store
         .take_code(
             &hash,
@@ -157,13 +170,15 @@ async fn exchange_code(
             now,
             (&family, &rows),
             &event,
+            claim.as_ref(),
         )
-        .await?
-    {
+        .await?;
+    match redeemed {
+        Redemption::Taken => Ok(issued),
         // A concurrent redemption spent it between the read and the update.
-        return replayed(state, &row, now).await;
+        Redemption::AlreadySpent => replayed(state, &row, now).await,
+        Redemption::ProofReplayed => Err(dpop::REPLAYED.into()),
     }
-    Ok(issued)
 }
 
 /// The token family a code grants, alive for `ttl` seconds from `now`.
@@ -245,6 +260,7 @@ async fn refresh(
     state: &AppState,
     client: &Client,
     req: &RefreshGrant,
+    proof: Option<&Proof>,
 ) -> std::result::Result<Issued, Failure> {
     let now = state.clock.now();
     let hash = random::hash_secret(&req.refresh_token);
@@ -266,6 +282,7 @@ async fn refresh(
     }
     let mut grant = context(&family.grant_context)?;
     // Checked before the token is spent, so a bad request does not cost the client its grant.
+    dpop_binding::check(grant.dpop_jkt.as_deref(), proof, Bound::RefreshToken)?;
     if let Some(scope) = requested_scope(&grant, req.scope.as_deref())? {
         grant.scope = scope;
     }
@@ -281,24 +298,28 @@ async fn refresh(
             family: &family,
             with_nonce: false,
             refresh: Some(Some(&hash)),
+            dpop_jkt: proof.map(|p| p.jkt.as_str()),
         },
     )?;
     let mut reuse_event = AuditEvent::new(AuditKind::TokenReuseDetected, Outcome::Failure)
         .with_client(&family.client_id)
         .with_detail(json!({ "token": "refresh_token", "family": family.id }));
     reuse_event.customer_id = Some(family.customer_id.clone());
-    // Spending the token, the reuse rule (RFC 9700 §4.14.2) with its retry
-    // grace, and storing the new tokens and the audit event are one transaction.
+    let claim = proof.map(|p| p.claim(state.config.dpop_proof_window_secs));
+    // Claiming the DPoP proof, spending the token, the reuse rule (RFC 9700
+    // §4.14.2) with its retry grace, and storing the new tokens and the audit
+    // event are one transaction.
     let rotation = state
         .store
         .rotate_refresh_token(Rotate {
             token_hash: &hash,
             family_id: &family.id,
             now,
-            retry_grace: REFRESH_RETRY_GRACE_SECS,
+            retry_grace: super::fapi::refresh_retry_grace(client, REFRESH_RETRY_GRACE_SECS),
             issued: &rows,
             issued_event: &issued_event(client, &customer.id, "refresh_token"),
             reuse_event: &reuse_event,
+            dpop: claim.as_ref(),
         })
         .await?;
     match rotation {
@@ -309,6 +330,7 @@ async fn refresh(
             "the refresh token was already used",
         )
         .into()),
+        Rotation::ProofReplayed => Err(dpop::REPLAYED.into()),
     }
 }
 

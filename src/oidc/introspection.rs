@@ -69,6 +69,16 @@ pub struct AccessClaims {
     /// The transaction confirmation's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub txn: Option<String>,
+    /// The DPoP key the token is bound to (RFC 9449 §6.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a DPoP-bound access token (RFC 9449 §6.1).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// RFC 7638 thumbprint of the key.
+    pub jkt: String,
 }
 
 /// A token Kagi issued, whatever its state.
@@ -86,6 +96,19 @@ impl Token {
         match self {
             Token::Access(claims) => &claims.client_id,
             Token::Refresh(_, family) => &family.client_id,
+        }
+    }
+
+    /// The DPoP key the token is bound to: an access token's `cnf.jkt`, a
+    /// public client's refresh token's family key (`oidc::dpop_binding`).
+    pub fn dpop_jkt(&self) -> Option<String> {
+        match self {
+            Token::Access(claims) => claims.cnf.as_ref().map(|c| c.jkt.clone()),
+            Token::Refresh(_, family) => {
+                serde_json::from_str::<GrantContext>(&family.grant_context)
+                    .ok()
+                    .and_then(|g| g.dpop_jkt)
+            }
         }
     }
 }
@@ -139,7 +162,13 @@ pub async fn introspect(state: &AppState, token: &Token) -> Result<Option<Value>
             }
             let mut body = serde_json::to_value(claims).map_err(|e| Error::Internal(e.into()))?;
             body["active"] = Value::Bool(true);
-            body["token_type"] = json!("Bearer");
+            // RFC 9449 §6.2: a bound token says so, and `cnf` names its key.
+            let token_type = if claims.cnf.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            };
+            body["token_type"] = json!(token_type);
             Ok(Some(body))
         }
         Token::Refresh(refresh, family) => {

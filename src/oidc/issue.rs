@@ -43,6 +43,8 @@ pub struct IssueFor<'a> {
     pub with_nonce: bool,
     /// Issue a refresh token, replacing `parent` if given.
     pub refresh: Option<Option<&'a str>>,
+    /// The DPoP key the access token is bound to (`cnf.jkt`, RFC 9449 §6.1).
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// Whether a grant gets refresh tokens: confidential clients always, public
@@ -87,6 +89,9 @@ pub fn sign(state: &AppState, what: IssueFor<'_>) -> Result<(Issued, IssuedRows)
         "sid": what.grant.sid,
     });
     transaction_claims(&mut access_claims, what.grant);
+    if let Some(jkt) = what.dpop_jkt {
+        access_claims["cnf"] = json!({ "jkt": jkt });
+    }
     let access_token = jwt::sign(&state.keys, alg, "at+jwt", &access_claims)?;
 
     let mut id_claims = claims::id_token(what.customer, what.grant);

@@ -71,6 +71,13 @@ pub struct AuthorizationRequest {
     /// stored before the column existed, hence the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_details: Option<serde_json::Value>,
+    /// The DPoP key the code is to be bound to (RFC 9449 §10).
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
+    /// The pushed request (its stored id) this one came from, used up when
+    /// the flow is answered (`oidc::authorize`); set there, never parsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_id: Option<String>,
 }
 
 /// Checks `client_id` and `redirect_uri`; on success errors may be redirected there.
@@ -178,6 +185,16 @@ pub fn parse(
         .map(|raw| AuthorizationDetails::parse(raw, &client.authorization_details_types))
         .transpose()?
         .map(|details| details.value().clone());
+    let dpop_jkt = params.get("dpop_jkt").map(str::to_owned);
+    if dpop_jkt
+        .as_deref()
+        .is_some_and(|jkt| !super::dpop_binding::is_jkt(jkt))
+    {
+        return Err(err(
+            ErrorCode::InvalidRequest,
+            "dpop_jkt must be an RFC 7638 SHA-256 thumbprint",
+        ));
+    }
     Ok(AuthorizationRequest {
         client_id: client.client_id.as_str().to_owned(),
         redirect_uri: redirect_uri.to_owned(),
@@ -206,6 +223,8 @@ pub fn parse(
         id_token_claims: claims.id_token,
         userinfo_claims: claims.userinfo,
         authorization_details,
+        dpop_jkt,
+        pushed_id: None,
     })
 }
 

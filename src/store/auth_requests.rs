@@ -35,6 +35,9 @@ pub struct RequestRow {
 pub struct AuthorizationWrite<'a> {
     /// A stored or pushed request this answer uses up (single use).
     pub take: Option<&'a str>,
+    /// The pushed request behind a stored one, used up with it: a pushed
+    /// request lives until the flow it started is answered.
+    pub also_take: Option<&'a str>,
     /// A request kept for the browser's return after an interaction.
     pub keep: Option<&'a RequestRow>,
     /// The code issued, with the session's sign-in to the client.
@@ -73,14 +76,25 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        if let Some(id) = write.take {
-            let done = sqlx::query(
+        // The pushed request behind a stored one may have expired since the
+        // browser opened it (its 60 s are for reaching Kagi, not for logging
+        // in); it must only be unused, so one flow at most completes from it.
+        let takes = [
+            (
+                write.take,
                 "UPDATE auth_requests SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
-            )
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            ),
+            (
+                write.also_take,
+                "UPDATE auth_requests SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
+            ),
+        ];
+        for (id, sql) in takes.into_iter().filter_map(|(id, sql)| Some((id?, sql))) {
+            let done = sqlx::query(sql)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
             if done.rows_affected() != 1 {
                 tx.rollback().await?;
                 return Ok(false);

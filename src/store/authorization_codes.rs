@@ -4,6 +4,7 @@ use sqlx::Row as _;
 
 use super::Store;
 use super::audit::insert_event;
+use super::dpop_jtis::{DpopJti, insert_jti};
 use super::token_families::{FamilyRow, IssuedRows, insert_family, insert_issued};
 use crate::audit::AuditEvent;
 use crate::error::Result;
@@ -36,6 +37,17 @@ pub struct FoundCode {
     pub code: CodeRow,
     /// When it was redeemed, if it was.
     pub used_at: Option<i64>,
+}
+
+/// How a redemption ended ([`Store::take_code`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Redemption {
+    /// This caller spent the code; the grant is stored.
+    Taken,
+    /// The code was spent before (or by a concurrent caller).
+    AlreadySpent,
+    /// The request's DPoP proof was used before; the code is left as it was.
+    ProofReplayed,
 }
 
 /// Stores a new code inside an open transaction and records that the
@@ -101,9 +113,9 @@ impl Store {
         }))
     }
 
-    /// Redeems a code in one write transaction: spends it for `client_id`,
-    /// stores the family it grants, the `issued` token rows and `event`;
-    /// true for the one caller that spent it.
+    /// Redeems a code in one write transaction: claims the request's DPoP
+    /// proof, if any, spends the code for `client_id`, stores the family it
+    /// grants, the `issued` token rows and `event`.
     ///
     /// One conditional `UPDATE` decides the race, and everything else is
     /// written in the same transaction: a concurrent loser's update waits for
@@ -117,9 +129,16 @@ impl Store {
         now: i64,
         granted: (&FamilyRow, &IssuedRows),
         event: &AuditEvent,
-    ) -> Result<bool> {
+        dpop: Option<&DpopJti>,
+    ) -> Result<Redemption> {
         let (family, issued) = granted;
         let mut tx = self.begin_write().await?;
+        if let Some(proof) = dpop
+            && !insert_jti(&mut tx, proof).await?
+        {
+            tx.rollback().await?;
+            return Ok(Redemption::ProofReplayed);
+        }
         let spent = sqlx::query(
             "UPDATE authorization_codes SET used_at = $3 \
              WHERE code_hash = $1 AND client_id = $2 AND used_at IS NULL",
@@ -131,12 +150,12 @@ impl Store {
         .await?;
         if spent.rows_affected() != 1 {
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(Redemption::AlreadySpent);
         }
         insert_family(&mut tx, family).await?;
         insert_issued(&mut tx, &family.id, now, issued).await?;
         insert_event(&mut tx, event, now).await?;
         self.commit(tx).await?;
-        Ok(true)
+        Ok(Redemption::Taken)
     }
 }

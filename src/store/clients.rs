@@ -4,7 +4,7 @@ use sqlx::Row as _;
 
 use super::{Store, flag, unique_violation};
 use crate::error::{Error, Result};
-use crate::model::{AuthMethod, Client, ClientId, RedirectUri, SigningAlg};
+use crate::model::{AuthMethod, Client, ClientId, Profile, RedirectUri, SigningAlg};
 
 impl Store {
     /// Registers a client; a taken `client_id` is a conflict.
@@ -17,8 +17,8 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO clients (client_id, name, secret_hash, is_public, auth_method, redirect_uris, \
              post_logout_redirect_uris, backchannel_logout_uri, require_acr, require_acr_from, require_pkce, \
-             id_token_alg, jwks, jwks_uri, first_party, require_par, authorization_details_types, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+             id_token_alg, jwks, jwks_uri, first_party, require_par, authorization_details_types, created_at, require_dpop, profile) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         )
         .bind(client.client_id.as_str())
         .bind(&client.name)
@@ -38,6 +38,8 @@ impl Store {
         .bind(flag(client.require_par))
         .bind(json(&client.authorization_details_types)?)
         .bind(client.created_at)
+        .bind(flag(client.require_dpop))
+        .bind(client.profile.as_str())
         .execute(self.autocommit())
         .await;
         match inserted {
@@ -55,7 +57,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT client_id, name, secret_hash, is_public, auth_method, redirect_uris, post_logout_redirect_uris, \
              backchannel_logout_uri, require_acr, require_acr_from, require_pkce, id_token_alg, jwks, jwks_uri, first_party, require_par, \
-             authorization_details_types, created_at FROM clients WHERE client_id = $1",
+             authorization_details_types, created_at, require_dpop, profile FROM clients WHERE client_id = $1",
         )
         .bind(client_id)
         .fetch_optional(self.pool())
@@ -93,6 +95,8 @@ impl Store {
             )
             .map_err(|e| Error::Internal(e.into()))?,
             created_at: row.try_get("created_at")?,
+            require_dpop: row.try_get::<i64, _>("require_dpop")? != 0,
+            profile: Profile::parse(row.try_get::<Option<String>, _>("profile")?.as_deref())?,
         }))
     }
 }

@@ -13,6 +13,7 @@ pub(crate) mod client_assertion_jtis;
 pub(crate) mod clients;
 pub(crate) mod consents;
 pub mod customers;
+pub(crate) mod dpop_jtis;
 pub(crate) mod email_codes;
 pub(crate) mod lockouts;
 pub(crate) mod login_attempts;

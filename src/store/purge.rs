@@ -24,9 +24,12 @@ const PURGES: &[(&str, &str)] = &[
         "sessions",
         "DELETE FROM sessions WHERE expires_at < $1 OR ended_at < $1",
     ),
+    // Kept 30 minutes past expiry (`oidc::authorize::REQUEST_TTL_SECS`): a
+    // pushed request opened while live is used up by the answer of the flow
+    // it started, which may come that much later (`store::auth_requests`).
     (
         "auth_requests",
-        "DELETE FROM auth_requests WHERE expires_at < $1",
+        "DELETE FROM auth_requests WHERE expires_at < $1 - 1800",
     ),
     (
         "login_attempts",
@@ -56,6 +59,7 @@ const PURGES: &[(&str, &str)] = &[
         "client_assertion_jtis",
         "DELETE FROM client_assertion_jtis WHERE expires_at < $1",
     ),
+    ("dpop_jtis", "DELETE FROM dpop_jtis WHERE expires_at < $1"),
     (
         "webauthn_ceremonies",
         "DELETE FROM webauthn_ceremonies WHERE expires_at < $1",
@@ -85,6 +89,16 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_request_grace_in_sql_is_the_life_of_a_kept_request() {
+        let sql = super::PURGES
+            .iter()
+            .find(|(t, _)| *t == "auth_requests")
+            .map(|(_, s)| *s)
+            .unwrap_or("");
+        assert!(sql.ends_with(&format!("- {}", 30 * 60)), "{sql}");
+    }
+
     #[test]
     fn the_code_grace_in_sql_matches_the_constant() {
         let sql = super::PURGES

@@ -5,6 +5,7 @@ use sqlx::Row as _;
 
 use super::Store;
 use super::audit::insert_event;
+use super::dpop_jtis::{DpopJti, insert_jti};
 use crate::audit::AuditEvent;
 use crate::error::Result;
 
@@ -104,6 +105,8 @@ pub enum Rotation {
     Invalid,
     /// A used token came back: its family is revoked.
     Reused,
+    /// The request's DPoP proof was used before; nothing was written.
+    ProofReplayed,
 }
 
 /// One refresh token exchange, written by [`Store::rotate_refresh_token`].
@@ -124,6 +127,8 @@ pub struct Rotate<'a> {
     pub issued_event: &'a AuditEvent,
     /// Recorded instead when the token was reused.
     pub reuse_event: &'a AuditEvent,
+    /// The request's DPoP proof, claimed first (`store::dpop_jtis`).
+    pub dpop: Option<&'a DpopJti>,
 }
 
 /// Stores the rows of one token response inside an open transaction.
@@ -196,6 +201,12 @@ impl Store {
     /// its own, so one live successor remains however many raced.
     pub async fn rotate_refresh_token(&self, r: Rotate<'_>) -> Result<Rotation> {
         let mut tx = self.begin_write().await?;
+        if let Some(proof) = r.dpop
+            && !insert_jti(&mut tx, proof).await?
+        {
+            tx.rollback().await?;
+            return Ok(Rotation::ProofReplayed);
+        }
         let row = sqlx::query(
             "UPDATE refresh_tokens SET used_at = COALESCE(used_at, $2) WHERE token_hash = $1 \
              RETURNING used_at, expires_at",

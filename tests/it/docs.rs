@@ -164,6 +164,8 @@ fn test_location(cited: &str) -> Option<(Vec<PathBuf>, String)> {
         vec![
             base.join(format!("{joined}.rs")),
             base.join(format!("{joined}/mod.rs")),
+            // A module's unit tests in a file of their own (`mod tests;`).
+            base.join(format!("{joined}/tests.rs")),
         ]
     };
     Some((candidates, name))

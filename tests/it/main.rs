@@ -10,6 +10,7 @@ mod cli;
 mod client_auth;
 mod concurrency;
 mod docs;
+mod dpop;
 mod durability;
 mod fuzz;
 mod grants;

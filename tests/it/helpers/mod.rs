@@ -8,6 +8,7 @@ pub mod authenticator;
 pub mod browser;
 pub mod customer;
 mod database;
+pub mod dpop;
 pub mod proxy;
 pub mod rp;
 pub mod smtp;
