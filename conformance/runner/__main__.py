@@ -63,7 +63,7 @@ def register_clients(env: flows.Env):
         id_token_alg="PS256", profile="fapi2", third_party=True)
     add("fapi2-2", "conformance-fapi2-2", "kagi-fapi2", auth="private_key_jwt", key=jose.new_ec_key(), key_alg="ES256",
         id_token_alg="ES256", profile="fapi2", third_party=True, redirect=rp("kagi-fapi2") + "/callback?dummy1=lorem&dummy2=ipsum")
-    add("kagi-web", "kagi-web", "kagi-extra")
+    add("kagi-web", "kagi-web", "kagi-extra", authorization_details_types=["withdrawal", "order"])
     add("kagi-native", "kagi-native", "kagi-extra", public=True, redirect="http://127.0.0.1/kagi-native/callback")
     add("kagi-req-past", "kagi-require-phr-past", "kagi-extra", require_acr="phr", require_acr_from="2020-01-01")
     add("kagi-req-future", "kagi-require-phr-future", "kagi-extra", require_acr="phr", require_acr_from="2099-01-01")

@@ -342,7 +342,8 @@ class Kagi:
     def add_client(self, client_id: str, redirect_uris: list[str], *, auth_method: str | None = None, public: bool = False,
                    jwks: dict | None = None, post_logout: list[str] = (), backchannel: str | None = None,
                    id_token_alg: str | None = None, require_acr: str | None = None, require_acr_from: str | None = None,
-                   third_party: bool = False, profile: str | None = None) -> dict:
+                   third_party: bool = False, profile: str | None = None,
+                   authorization_details_types: list[str] = ()) -> dict:
         args = ["client", "add", "--client-id", client_id, "--name", f"Conformance {client_id}"]
         for u in redirect_uris:
             args += ["--redirect-uri", u]
@@ -366,6 +367,8 @@ class Kagi:
             args.append("--third-party")
         if profile:
             args += ["--profile", profile]
+        for t in authorization_details_types:
+            args += ["--authorization-details-type", t]
         return self.cli(*args)
 
 

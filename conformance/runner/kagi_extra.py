@@ -1,13 +1,14 @@
 """Kagi's own modules, for what the plans do not test (docs/product.md, assurance):
 essential acr through the claims parameter, amr per login method, acr/amr/
-auth_time kept across refresh, and a client's require_acr (with a start date)."""
+auth_time kept across refresh, a client's require_acr (with a start date), and
+transactions sent as RFC 9396 authorization_details (docs/transactions.md)."""
 
 from __future__ import annotations
 
 import json
 import time
 
-from . import checks, flows, jose
+from . import checks, flows, jose, web
 from .checks import Ctx
 from .flows import Env, Flow, auth_params, authorize, check_success_callback, configure, exchange, happy, userinfo
 from .registry import KAGI, module
@@ -162,3 +163,46 @@ def require_acr_future(ctx, env, m):
     f = happy(ctx, env, srv, env.browser(), c, env.customer())
     mfa_assurance(ctx, f.id_token.claims, "ID token")
     ctx.note("require_acr not yet in force: normal login, acr mfa")
+
+
+WITHDRAWAL = json.dumps([{"type": "withdrawal", "amount": {"currency": "JPY", "value": "1234567"},
+                          "destination": {"bank": "Mizuho Bank", "account": "****5678"}}])
+
+
+@module(PLAN, "kagi-authorization-details-refused-before-any-page", "web client")
+def details_refused(ctx, env, m):
+    c = env.clients["kagi-web"]
+    srv = configure(ctx, env, c)
+    listed = srv.disc.get("authorization_details_types_supported")
+    ctx.check(listed == ["withdrawal", "order"], f"authorization_details_types_supported {listed!r}")
+    # At PAR: a member the schema does not have is a 400 JSON error (RFC 9396 section 5).
+    extra = json.loads(WITHDRAWAL)
+    extra[0]["destination"]["iban"] = "DE00"
+    params, _, _ = auth_params(c, extra=[("authorization_details", json.dumps(extra))])
+    pairs = list(params)
+    headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
+    flows.client_auth(env, c, pairs, headers, srv.disc["token_endpoint"])
+    endpoint = srv.disc.get("pushed_authorization_request_endpoint")
+    if not endpoint:
+        ctx.stop("discovery lists no pushed_authorization_request_endpoint")
+    r = env.http.request("POST", endpoint, headers, web.form(pairs))
+    body = r.json() if r.status < 500 else {}
+    ctx.check(r.status == 400, f"PAR with an unknown member answered HTTP {r.status}, expected 400")
+    ctx.check(body.get("error") == "invalid_authorization_details",
+              f"PAR error {body.get('error')!r}, expected invalid_authorization_details")
+    # At /authorize: a type no client may send goes back to the client before any page.
+    transfer = WITHDRAWAL.replace('"withdrawal"', '"transfer"')
+    params, state, nonce = auth_params(c, extra=[("authorization_details", transfer)])
+    o = authorize(ctx, env, env.browser(), Flow(c, params, state, nonce), customer=env.customer(), disc=srv.disc)
+    ctx.check(not o.login_shown, "the customer was asked to log in before the request was refused")
+    expect_error(ctx, env, o, state, "invalid_authorization_details", c.redirect_uri)
+    ctx.note("discovery lists both types; PAR 400 and /authorize redirect with invalid_authorization_details")
+
+
+@module(PLAN, "kagi-authorization-details-passkey-only", "web client")
+def details_passkey_only(ctx, env, m):
+    # A transaction is confirmed with a passkey and nothing else: a customer
+    # without one is offered registration after the login, never a code.
+    c = env.clients["kagi-web"]
+    srv = configure(ctx, env, c)
+    _offer_then_decline(ctx, env, srv, c, [("authorization_details", WITHDRAWAL)])
