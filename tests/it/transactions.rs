@@ -30,6 +30,7 @@ both_backends!(
     two_assertions_racing_for_one_request_confirm_it_once,
     a_market_order_is_shown_and_granted,
     the_page_follows_the_pushed_ui_locales_and_its_language_links_keep_the_request,
+    a_confirmation_gives_one_code_to_a_burst_and_its_forms_need_the_csrf_token,
 );
 
 const CALLBACK: &str = "http://localhost:9/callback";
@@ -63,47 +64,36 @@ fn broker(app: &TestApp) -> Rp {
     )
 }
 
-/// `POST /par` for `rp`; returns the status and JSON body.
+/// `POST /par` for `rp` with a `nonce`; returns the status and JSON body.
 async fn par(app: &TestApp, rp: &Rp, extra: &[(&str, &str)]) -> (u16, Value) {
-    let mut form = vec![
-        ("response_type", "code"),
-        ("redirect_uri", rp.redirect_uri.as_str()),
-        ("scope", "openid"),
-        ("state", "st4te"),
-        ("nonce", "n0nce"),
-    ];
+    let mut form = vec![("nonce", "n0nce")];
     form.extend_from_slice(extra);
-    let response = reqwest::Client::new()
-        .post(app.url("/par"))
-        .basic_auth(&rp.client_id, rp.secret.as_deref())
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    app.par(rp, &form).await
 }
 
 /// Pushes `details` with a PKCE challenge; returns the `/authorize` path and the verifier.
 async fn pushed(app: &TestApp, rp: &Rp, details: &str) -> (String, String) {
+    pushed_with(app, rp, details, &[]).await
+}
+
+/// [`pushed`] with more parameters (`prompt`, `ui_locales`, ...).
+async fn pushed_with(
+    app: &TestApp,
+    rp: &Rp,
+    details: &str,
+    extra: &[(&str, &str)],
+) -> (String, String) {
     let (verifier, challenge) = pkce_pair();
-    let (status, body) = par(
-        app,
-        rp,
-        &[
-            ("authorization_details", details),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    )
-    .await;
+    let mut form = vec![
+        ("authorization_details", details),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    form.extend_from_slice(extra);
+    let (status, body) = par(app, rp, &form).await;
     assert_eq!(status, 201, "{body}");
-    let query = serde_urlencoded::to_string([
-        ("client_id", rp.client_id.as_str()),
-        ("request_uri", body["request_uri"].as_str().unwrap()),
-    ])
-    .unwrap();
-    (format!("/authorize?{query}"), verifier)
+    let path = TestApp::pushed_path(rp, body["request_uri"].as_str().unwrap());
+    (path, verifier)
 }
 
 /// The confirmation page's request id (the passkey button's `data-request`).
@@ -403,25 +393,8 @@ async fn prompt_none_gets_interaction_required(backend: Backend) {
     let web = Web::other(&app);
     let rp = set_up(&app, &web, &mut auth).await;
     // prompt travels in the pushed request.
-    let (_, challenge) = pkce_pair();
-    let (status, body) = par(
-        &app,
-        &rp,
-        &[
-            ("authorization_details", WITHDRAWAL),
-            ("prompt", "none"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    )
-    .await;
-    assert_eq!(status, 201);
-    let query = serde_urlencoded::to_string([
-        ("client_id", "broker"),
-        ("request_uri", body["request_uri"].as_str().unwrap()),
-    ])
-    .unwrap();
-    let page = web.page(&format!("/authorize?{query}")).await;
+    let (authorize, _) = pushed_with(&app, &rp, WITHDRAWAL, &[("prompt", "none")]).await;
+    let page = web.page(&authorize).await;
     assert_eq!(page.status, 303, "{}", page.html);
     assert_eq!(
         location_param(&page, "error").as_deref(),
@@ -618,25 +591,8 @@ async fn the_page_follows_the_pushed_ui_locales_and_its_language_links_keep_the_
     let mut auth = device(&app);
     let web = Web::other(&app);
     let rp = set_up(&app, &web, &mut auth).await;
-    let (_, challenge) = pkce_pair();
-    let (status, body) = par(
-        &app,
-        &rp,
-        &[
-            ("authorization_details", WITHDRAWAL),
-            ("ui_locales", "en"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    )
-    .await;
-    assert_eq!(status, 201);
-    let query = serde_urlencoded::to_string([
-        ("client_id", "broker"),
-        ("request_uri", body["request_uri"].as_str().unwrap()),
-    ])
-    .unwrap();
-    let english = web.page(&format!("/authorize?{query}")).await;
+    let (authorize, _) = pushed_with(&app, &rp, WITHDRAWAL, &[("ui_locales", "en")]).await;
+    let english = web.page(&authorize).await;
     assert_eq!(english.status, 200, "{}", english.html);
     assert!(english.html.contains("¥1,234,567"), "{}", english.html);
     assert!(english.html.contains("Withdrawal"));
@@ -651,4 +607,58 @@ async fn the_page_follows_the_pushed_ui_locales_and_its_language_links_keep_the_
     assert_eq!(japanese.status, 200, "{}", japanese.html);
     assert!(japanese.html.contains("1,234,567円"), "{}", japanese.html);
     assert_eq!(request_id(&japanese.html), request);
+}
+
+/// The confirmation is used once: of four tabs continuing the confirmed
+/// request at once, one gets a code (the stored request is taken by one
+/// conditional write, `docs/write-path.md`); and the cancel form and the
+/// ceremony's JSON calls are refused without the session's CSRF token.
+async fn a_confirmation_gives_one_code_to_a_burst_and_its_forms_need_the_csrf_token(
+    backend: Backend,
+) {
+    let (app, _) = app_with_customer(backend, &[]).await;
+    let mut auth = device(&app);
+    // The app's own client is the browser, so `post_raw` sends its cookie.
+    let web = Web::of(&app);
+    let rp = set_up(&app, &web, &mut auth).await;
+    let (authorize, _) = pushed(&app, &rp, WITHDRAWAL).await;
+    let request = request_id(&web.page(&authorize).await.html);
+
+    for csrf in [None, Some("forged")] {
+        let mut form = vec![("request", request.as_str())];
+        form.extend(csrf.map(|c| ("csrf", c)));
+        let refused = app.post_raw("/authorize/cancel", &form).await;
+        assert_eq!(refused.status, 403, "{csrf:?}: {}", refused.html);
+    }
+    let forged = web
+        .json_with_token(
+            "/passkey/confirm/start",
+            &json!({ "request": request }),
+            "forged",
+        )
+        .await;
+    assert_eq!(
+        (forged.status, forged.body["error"].as_str()),
+        (403, Some("csrf"))
+    );
+
+    let (_, finish, _) = confirm(&web, &mut auth, &request).await;
+    let back = finish["redirect"].as_str().unwrap();
+    let (a, b, c, d) = tokio::join!(
+        web.page(back),
+        web.page(back),
+        web.page(back),
+        web.page(back)
+    );
+    let codes = [a, b, c, d]
+        .iter()
+        .filter(|page| page.status == 303 && location_param(page, "code").is_some())
+        .count();
+    assert_eq!(codes, 1, "one code for one confirmation");
+    let issued = crate::passkeys::audit(&app)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "code.issued")
+        .count();
+    assert_eq!(issued, 1);
 }

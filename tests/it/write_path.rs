@@ -216,22 +216,8 @@ async fn audit_kinds(app: &TestApp) -> Vec<String> {
 
 /// Pushes `extra` as an authorization request of `rp` (RFC 9126) and returns its `request_uri`.
 async fn push(app: &TestApp, rp: &Rp, extra: &[(&str, &str)]) -> String {
-    let mut form = vec![
-        ("response_type", "code"),
-        ("redirect_uri", rp.redirect_uri.as_str()),
-        ("scope", "openid"),
-        ("state", "st4te"),
-    ];
-    form.extend_from_slice(extra);
-    let response = reqwest::Client::new()
-        .post(app.url("/par"))
-        .basic_auth(&rp.client_id, rp.secret.as_deref())
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let json: serde_json::Value = response.json().await.unwrap();
+    let (status, json) = app.par(rp, extra).await;
+    assert_eq!(status, 201, "{json}");
     json["request_uri"].as_str().unwrap().to_owned()
 }
 

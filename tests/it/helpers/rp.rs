@@ -112,6 +112,37 @@ impl TestApp {
         }
     }
 
+    /// `POST /par` (RFC 9126) as `rp` with HTTP Basic: `response_type=code`,
+    /// `redirect_uri`, `scope=openid`, `state` and `extra`; the status and JSON body.
+    pub async fn par(&self, rp: &Rp, extra: &[(&str, &str)]) -> (u16, Value) {
+        let mut form = vec![
+            ("response_type", "code"),
+            ("redirect_uri", rp.redirect_uri.as_str()),
+            ("scope", "openid"),
+            ("state", "st4te"),
+        ];
+        form.extend_from_slice(extra);
+        let response = reqwest::Client::new()
+            .post(self.url("/par"))
+            .basic_auth(&rp.client_id, rp.secret.as_deref())
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The `/authorize` path that uses the `request_uri` a push returned.
+    pub fn pushed_path(rp: &Rp, request_uri: &str) -> String {
+        let query = serde_urlencoded::to_string([
+            ("client_id", rp.client_id.as_str()),
+            ("request_uri", request_uri),
+        ])
+        .unwrap();
+        format!("/authorize?{query}")
+    }
+
     /// `GET /authorize` with `client_id`, `redirect_uri`, `response_type=code`,
     /// `scope=openid` and `extra` (which override).
     pub async fn authorize(&self, rp: &Rp, extra: &[(&str, &str)]) -> Page {
