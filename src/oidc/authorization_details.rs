@@ -106,23 +106,23 @@ impl AuthorizationDetails {
     /// The transaction's `type`.
     pub fn kind(&self) -> &str {
         self.object()
-            .get("type")
+            .and_then(|o| o.get("type"))
             .and_then(Value::as_str)
             .unwrap_or_default()
     }
 
-    fn object(&self) -> &Map<String, Value> {
-        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    /// The one object of the array (validated on arrival).
+    fn object(&self) -> Option<&Map<String, Value>> {
         self.value
             .as_array()
             .and_then(|a| a.first())
             .and_then(Value::as_object)
-            .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
     }
 
     /// What the confirmation page shows, in `lang`.
     pub fn shown(&self, lang: Lang) -> Shown {
-        let o = self.object();
+        let none = Map::new();
+        let o = self.object().unwrap_or(&none);
         let text = |path: &[&str]| -> String {
             let mut at = Some(o);
             let (last, parents) = path.split_last().unwrap_or((&"", &[]));
