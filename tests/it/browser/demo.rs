@@ -144,6 +144,33 @@ async fn confirm_the_order(browser: &Browser, app: &TestApp, demo: &Demo) -> Str
     txn(browser).await
 }
 
+/// On Kagi's confirmation page showing the demo's withdrawal (amount,
+/// bank and account): presses the passkey button, and the demo executes it
+/// with a new `txn`.
+pub(super) async fn confirm_the_withdrawal(
+    browser: &Browser,
+    app: &TestApp,
+    demo: &Demo,
+) -> String {
+    browser.wait_url(&app.url("/authorize")).await;
+    for (element, shown) in [
+        ("#transaction-amount", "1,000,000円"),
+        ("#transaction-bank", "Mizuho Bank"),
+        ("#transaction-account", "****5678"),
+    ] {
+        browser.wait_element_text(element, shown).await;
+    }
+    use_passkey(browser).await;
+    browser.wait_url(&demo.url("/")).await;
+    browser
+        .wait_element_text(
+            "#result",
+            "Withdraw accepted: JPY 1000000 to Mizuho Bank ****5678",
+        )
+        .await;
+    txn(browser).await
+}
+
 async fn buying_on_the_demo_confirms_each_order_with_a_passkey_after_a_password_login(
     backend: Backend,
 ) {
@@ -214,19 +241,7 @@ async fn each_withdrawal_on_the_demo_needs_its_own_passkey_assertion_even_after_
     let mut seen = Vec::new();
     for round in 1..=2 {
         browser.click("#withdraw").await;
-        browser.wait_url(&app.url("/authorize")).await;
-        browser
-            .wait_element_text("#transaction-amount", "1,000,000円")
-            .await;
-        use_passkey(&browser).await;
-        browser.wait_url(&demo.url("/")).await;
-        browser
-            .wait_element_text(
-                "#result",
-                "Withdraw accepted: JPY 1000000 to Mizuho Bank ****5678",
-            )
-            .await;
-        let txn = txn(&browser).await;
+        let txn = confirm_the_withdrawal(&browser, &app, &demo).await;
         browser
             .ensure(!seen.contains(&txn), &format!("txn {txn} again"))
             .await;

@@ -10,8 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::demo::{Demo, EMAIL, confirmations, log_in_on_demo, txn};
-use super::steps::{register_passkey, use_passkey};
+use super::demo::{Demo, EMAIL, confirm_the_withdrawal, confirmations, log_in_on_demo};
+use super::steps::register_passkey;
 use crate::both_backends;
 use crate::helpers::webdriver::Browser;
 use crate::helpers::{Backend, TestApp};
@@ -41,26 +41,8 @@ async fn a_withdrawal_shown_on_kagi_is_the_one_the_passkey_signs(backend: Backen
     // Kagi's page shows the amount and destination in Japanese.
     browser.goto(&demo.url("/")).await;
     browser.click("#withdraw").await;
-    browser.wait_url(&app.url("/authorize")).await;
-    browser
-        .wait_element_text("#transaction-amount", "1,000,000円")
-        .await;
-    browser
-        .wait_element_text("#transaction-bank", "Mizuho Bank")
-        .await;
-    browser
-        .wait_element_text("#transaction-account", "****5678")
-        .await;
-    use_passkey(&browser).await;
-    browser.wait_url(&demo.url("/")).await;
-    browser
-        .wait_element_text(
-            "#result",
-            "Withdraw accepted: JPY 1000000 to Mizuho Bank ****5678",
-        )
-        .await;
+    let txn = confirm_the_withdrawal(&browser, &app, &demo).await;
     browser.wait_element_text("#acr", "phr").await;
-    let txn = txn(&browser).await;
 
     // The evidence: the challenge the authenticator signed, inside the
     // stored clientDataJSON, ends with SHA-256 of the canonical details.
