@@ -65,6 +65,10 @@ pub async fn build(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     let dummy_hash = crate::crypto::password::dummy_hash();
     let discovery_json = serde_json::to_string(&ProviderMetadata::new(&config))?;
     let webauthn = Arc::new(authn::passkey::build_webauthn(&config)?);
+    // The nonce key is derived once here, not per DPoP request.
+    let dpop_nonces = config
+        .dpop_nonce_required
+        .then(|| crypto::dpop_nonce::Nonces::new(&data_key, config.dpop_nonce_lifetime_secs));
     Ok(AppState::new(state::Services {
         config: Arc::new(config),
         store,
@@ -79,6 +83,7 @@ pub async fn build(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         discovery_json: Arc::from(discovery_json),
         webauthn,
         client_jwks: crypto::client_jwks::ClientJwks::default(),
+        dpop_nonces,
     }))
 }
 

@@ -1,5 +1,6 @@
 //! The state every request handler and domain operation shares.
 
+use crate::crypto::dpop_nonce::Nonces;
 use std::sync::Arc;
 
 use crate::audit::AuditEvent;
@@ -65,6 +66,8 @@ pub struct Services {
     pub webauthn: Arc<webauthn_rs::Webauthn>,
     /// Key sets fetched from clients' `jwks_uri`, cached on this node.
     pub client_jwks: ClientJwks,
+    /// The DPoP server nonces, when `dpop_nonce_required` is on.
+    pub dpop_nonces: Option<Nonces>,
 }
 
 impl AppState {

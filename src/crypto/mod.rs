@@ -7,6 +7,7 @@
 
 pub(crate) mod client_jwks;
 pub(crate) mod compare;
+pub(crate) mod dpop_nonce;
 pub mod jcs;
 pub mod keys;
 pub mod password;

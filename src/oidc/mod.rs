@@ -11,7 +11,6 @@ pub(crate) mod decision;
 pub(crate) mod discovery;
 pub(crate) mod dpop;
 pub(crate) mod dpop_binding;
-pub(crate) mod dpop_nonce;
 pub(crate) mod error;
 pub(crate) mod fapi;
 pub(crate) mod grant_context;

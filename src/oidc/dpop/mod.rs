@@ -9,7 +9,7 @@
 //! syntax- and scheme-based normalisation of RFC 3986 §6.2.2–6.2.3), an `iat`
 //! within `dpop_proof_window_secs` of Kagi's clock either way, a `jti`, the
 //! `ath` of the access token at a resource (§7.1), and a server nonce when
-//! nonces are on (§8, §9; `oidc::dpop_nonce`).
+//! nonces are on (§8, §9; `crypto::dpop_nonce`).
 //!
 //! Nothing here writes: the `jti` is claimed afterwards ([`claim`], or inside
 //! the grant's transaction at the token endpoint), so a proof that fails any
@@ -21,8 +21,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::dpop_nonce::Nonces;
 use super::error::{ErrorCode, Failure, ProtocolError};
+use crate::crypto::dpop_nonce::Nonces;
 use crate::state::AppState;
 use crate::store::dpop_jtis::DpopJti;
 
@@ -263,11 +263,8 @@ pub fn check(proof: &str, want: &Expected<'_>) -> Result<Proof, Refusal> {
 }
 
 /// The server nonces in force: `Some` when `dpop_nonce_required` is on.
-pub fn nonces(state: &AppState) -> Option<Nonces> {
-    state
-        .config
-        .dpop_nonce_required
-        .then(|| Nonces::new(&state.data_key, state.config.dpop_nonce_lifetime_secs))
+pub fn nonces(state: &AppState) -> Option<&Nonces> {
+    state.dpop_nonces.as_ref()
 }
 
 /// Checks a proof sent to one of Kagi's endpoints (`url`, by `method`),
@@ -288,7 +285,7 @@ pub fn verify(
             access_token,
             now: state.clock.now(),
             window: state.config.dpop_proof_window_secs,
-            nonces: nonces.as_ref(),
+            nonces,
         },
     )
 }
